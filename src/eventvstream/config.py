@@ -1,0 +1,222 @@
+"""The one settings model.
+
+Settings come from three places, strongest first: explicit overrides passed by code (the CLI's
+flags), ``EVS_*`` environment variables (nested keys joined with ``__``, e.g.
+``EVS_EVENTS__MIN_EVENT_S=2``), and a YAML profile (``configs/default.yaml`` unless told
+otherwise). Unknown keys are rejected, so a typo in a profile fails loudly at start instead of
+silently doing nothing; every error names the dotted key it is about.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from eventvstream.errors import ConfigError
+
+PROFILE_NAMES = ("default", "tiny", "gpu")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class SamplingSettings(_Section):
+    """How frames are taken from a video."""
+
+    fps: float = Field(2.0, gt=0, le=120, description="Frames sampled per second of video.")
+    decode_short_side: int = Field(
+        224, ge=32, le=2160, description="Frames are resized at decode time to this short side."
+    )
+    chunk_frames: int = Field(16, ge=1, le=512, description="Sampled frames decoded per chunk.")
+    decode_timeout_s: float = Field(
+        60.0, gt=0, description="A decoder silent for this long is killed and reported."
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image (w*h) accepted from bytes."
+    )
+
+
+class EncoderSettings(_Section):
+    """Which image/text encoder turns frames into features."""
+
+    backend: Literal["efficientnet", "open_clip"] = "efficientnet"
+    model: str = Field("efficientnet-lite0", min_length=1)
+    pretrained: str | None = Field(
+        "packaged",
+        description=(
+            "efficientnet: 'packaged' or a .pth path. open_clip: a pretrained tag (hub), a local "
+            "checkpoint path, or null for random weights."
+        ),
+    )
+    model_config_json: dict[str, Any] | None = Field(
+        None,
+        description="open_clip only: an architecture config registered under `model` (tiny tests).",
+    )
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    batch_size: int = Field(16, ge=1, le=1024)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default.")
+    seed: int = 0
+    top_k_labels: int = Field(3, ge=0, le=20)
+
+
+class EventSettings(_Section):
+    """The three-cue boundary detector (see docs/architecture.md for the method)."""
+
+    w_semantic: float = Field(1.0, ge=0)
+    w_motion: float = Field(0.3, ge=0)
+    w_predictive: float = Field(0.5, ge=0)
+    ema_rho: float = Field(0.1, gt=0, le=1, description="EMA rate of the event's mean feature.")
+    tau0: float = Field(4.0, gt=0, description="Base threshold on the fused, normalised score.")
+    eta: float = Field(0.5, ge=0, description="How much motion variance raises the threshold.")
+    variance_window: int = Field(10, ge=2, le=1000, description="Frames in the motion window.")
+    min_event_s: float = Field(1.5, ge=0)
+    max_event_s: float = Field(300.0, gt=0)
+    scale_rate: float = Field(
+        0.05, gt=0, le=1, description="EMA rate of each cue's typical value (its normaliser)."
+    )
+    semantic_floor: float = Field(0.03, gt=0, description="Smallest semantic normaliser.")
+    motion_floor: float = Field(0.05, gt=0, description="Smallest motion normaliser.")
+    predictive_floor: float = Field(0.06, gt=0, description="Smallest predictive normaliser.")
+    blank_std: float = Field(
+        0.03, ge=0, description="Frames whose grey contrast is below this are 'blank' (fades)."
+    )
+    motion_grid: tuple[int, int] = Field((32, 18), description="Grey image size for motion.")
+    predictor_hidden: int = Field(64, ge=1, le=4096)
+    predictor_lr: float = Field(0.05, ge=0, description="Online SGD rate; 0 freezes the predictor.")
+    refine_lookback_s: float = Field(
+        1.5, ge=0, description="Window in which a boundary is moved to the centre of change."
+    )
+    pooling: Literal["mean", "boundary"] = "boundary"
+    keyframes: int = Field(3, ge=1, le=16)
+    retained_images: int = Field(16, ge=1, le=256, description="Keyframe candidates kept.")
+
+    @model_validator(mode="after")
+    def _lengths_make_sense(self) -> EventSettings:
+        if self.max_event_s <= self.min_event_s:
+            raise ValueError("max_event_s must be greater than min_event_s")
+        if self.keyframes > self.retained_images:
+            raise ValueError("keyframes must not exceed retained_images")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the engine can be told. One instance per process (or per test)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    profile: str = "default"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sampling: SamplingSettings = SamplingSettings()
+    encoder: EncoderSettings = EncoderSettings()
+    events: EventSettings = EventSettings()
+
+    _yaml_data: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _DictSource(settings_cls, cls._yaml_data))
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """Feeds an already-parsed YAML profile into pydantic-settings, below env and init."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _packaged_configs_dir() -> Path:
+    """Profiles ship inside the wheel; in a source checkout they live in ``configs/``."""
+    packaged = Path(str(resources.files("eventvstream"))) / "configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_profile(profile: str | os.PathLike[str] | None) -> Path:
+    """A profile is a bundled name (default, tiny, gpu) or a path to a YAML file."""
+    if profile is None:
+        profile = os.environ.get("EVS_CONFIG", "default")
+    text = str(profile)
+    if text in PROFILE_NAMES or (not text.endswith((".yaml", ".yml")) and os.sep not in text):
+        path = _packaged_configs_dir() / f"{text}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown profile {text!r}; bundled profiles: {', '.join(PROFILE_NAMES)}")
+        return path
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a profile must be a mapping of keys to values")
+    return data
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(root)"
+        env = "EVS_" + "__".join(str(p).upper() for p in err["loc"] if isinstance(p, str))
+        source = f" (from {env})" if env in os.environ else f" (profile {path.name})"
+        lines.append(f"{key}: {err['msg']}{source}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    profile: str | os.PathLike[str] | None = None, **overrides: Any
+) -> Settings:
+    """Load a profile, apply ``EVS_*`` env overrides, then explicit ``overrides``.
+
+    Raises :class:`ConfigError` naming every offending key.
+    """
+    path = resolve_profile(profile)
+    data = _read_yaml(path)
+    data.setdefault("profile", path.stem)
+    Settings._yaml_data = data
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    finally:
+        Settings._yaml_data = {}
+
+
+@lru_cache(maxsize=1)
+def default_settings() -> Settings:
+    """The default profile, loaded once (for library users who never pass settings)."""
+    return load_settings("default")

@@ -1,0 +1,292 @@
+"""The streaming event detector: push a frame, maybe get a closed event.
+
+Files and live streams share this one code path. Per informative frame t:
+
+1. cues: semantic s_t (vs. the event's running mean), motion m_t (structure change of a grey
+   thumbnail), predictive c_t (error of an online-adapted next-feature predictor);
+2. each cue divided by its running typical value, fused: E_t = Σ w·cue;
+3. a boundary fires when E_t > τ_t (adaptive on motion variance) and the event would be at
+   least ``min_event_s`` long; an event reaching ``max_event_s`` is closed regardless;
+4. the boundary time is refined to the centre of change in a short look-back window, so a
+   dissolve's boundary lands mid-dissolve and a fade's in the dark stretch, not where the
+   score happened to cross.
+
+Blank frames (almost no contrast: the dark middle of a fade) carry no meaning; they belong to
+the timeline but never fire, never teach the cue statistics and never enter the event mean.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eventvstream.config import EventSettings
+from eventvstream.events.cues import MotionCue, PredictiveCue, SemanticCue, grey_thumbnail
+from eventvstream.events.fusion import AdaptiveThreshold, CueWeights, RunningScale, fuse
+from eventvstream.events.pooling import ImageReservoir, choose_keyframes, pool_embedding
+from eventvstream.events.types import Boundary, CueScores, Event, Keyframe
+
+
+@dataclass
+class _Frame:
+    t: float
+    index: int
+    feature: np.ndarray
+    blank: bool
+    change: float = 0.0  # 1 - cos to the previous informative frame
+    prev_t: float = 0.0  # time of that previous informative frame
+
+
+@dataclass
+class _OpenEvent:
+    opened_by: Boundary
+    reservoir: ImageReservoir
+    frames: list[_Frame] = field(default_factory=list)
+
+    @property
+    def start(self) -> float:
+        return self.opened_by.t
+
+
+@dataclass(frozen=True)
+class FrameTrace:
+    """What the detector saw at one frame: the raw material of a cue/threshold plot."""
+
+    t: float
+    blank: bool
+    scores: CueScores | None
+    threshold: float | None
+    fired: bool
+
+
+class EventDetector:
+    """Stateful per-stream detector. Not thread-safe: one per stream."""
+
+    def __init__(self, settings: EventSettings, *, seed: int = 0, trace: bool = False) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.weights = CueWeights(settings.w_semantic, settings.w_motion, settings.w_predictive)
+        self.motion = MotionCue(tuple(settings.motion_grid), settings.blank_std)
+        self.semantic = SemanticCue(settings.ema_rho)
+        self.predictive: PredictiveCue | None = None
+        self.scales = {
+            "semantic": RunningScale(settings.semantic_floor, settings.scale_rate),
+            "motion": RunningScale(settings.motion_floor, settings.scale_rate),
+            "predictive": RunningScale(settings.predictive_floor, settings.scale_rate),
+        }
+        weight_sum = self.weights.semantic + self.weights.motion + self.weights.predictive
+        self.threshold = AdaptiveThreshold(
+            settings.tau0, settings.eta, settings.variance_window, weight_sum
+        )
+        self.traces: list[FrameTrace] | None = [] if trace else None
+        self._open: _OpenEvent | None = None
+        self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
+        self._last_informative: _Frame | None = None
+        self._last_t = 0.0
+        self._frame_step = 0.0
+        self._next_index = 0
+
+    # -- public API ----------------------------------------------------------------------------
+    def push(self, t: float, frame_index: int, feature: np.ndarray, image: np.ndarray) -> list[Event]:
+        """Feed one sampled frame (time in seconds, unit feature, RGB image). Returns the events
+        this frame closed (zero or one)."""
+        feature = np.asarray(feature, dtype=np.float32)
+        if self._open is not None and t <= self._last_t:
+            raise ValueError(f"frame times must increase: got {t} after {self._last_t}")
+        if self._open is not None:
+            self._frame_step = t - self._last_t
+        self._last_t = t
+        self._recent_images.append((frame_index, image))
+        thumb = grey_thumbnail(image, self.motion.grid)
+        frame = _Frame(t, frame_index, feature, blank=self.motion.is_blank(thumb))
+
+        if self._open is None:  # the very first frame opens the stream's first event
+            self._open = self._new_event(Boundary(t, "stream_start"))
+            if frame.blank:
+                self._append(frame)
+            else:
+                self._accept(frame, thumb, scores=None)
+            return []
+        if frame.blank:
+            self._append(frame)
+            self._trace(frame, None, None, fired=False)
+            return []
+
+        if self.predictive is None:
+            self.predictive = PredictiveCue(
+                feature.shape[0],
+                self.settings.predictor_hidden,
+                self.settings.predictor_lr,
+                self.seed,
+            )
+        previous = self._last_informative
+        frame.prev_t = previous.t if previous is not None else t
+        frame.change = 1.0 - float(feature @ previous.feature) if previous is not None else 0.0
+        raw = (
+            self.semantic.score(feature),
+            self.motion.update(thumb),
+            self.predictive.score(feature),
+        )
+        norm = tuple(
+            self.scales[name].normalise(value)
+            for name, value in zip(("semantic", "motion", "predictive"), raw, strict=True)
+        )
+        fused = fuse(*norm, self.weights)
+        scores = CueScores(*raw, *norm, fused=fused)
+        threshold = self.threshold.value()
+
+        closed: list[Event] = []
+        if fused > threshold:
+            boundary_t = self._refine(frame)
+            if boundary_t - self._open.start >= self.settings.min_event_s:
+                closed.append(
+                    self._split(frame, Boundary(boundary_t, "cue", threshold, scores, fired_at=t))
+                )
+        if not closed and t - self._open.start >= self.settings.max_event_s:
+            closed.append(self._split(frame, Boundary(t, "max_length", threshold, scores, t)))
+
+        if closed:
+            self.predictive.observe(feature, learn=False)
+            self._last_informative = frame
+            self._trace(frame, scores, threshold, fired=True)
+            return closed
+        self._accept(frame, thumb, scores=scores, threshold=threshold)
+        return []
+
+    def flush(self, end_time: float | None = None) -> Event | None:
+        """Close the open event at the end of the stream (``end_time`` defaults to one frame
+        step after the last frame)."""
+        if self._open is None or not self._open.frames:
+            return None
+        end = end_time if end_time is not None else self._last_t + (self._frame_step or 0.0)
+        end = max(end, self._open.frames[-1].t)
+        event = self._close(self._open, Boundary(end, "end_of_stream"))
+        self._open = None
+        return event
+
+    # -- internals -----------------------------------------------------------------------------
+    def _new_event(self, opened_by: Boundary) -> _OpenEvent:
+        return _OpenEvent(opened_by, ImageReservoir(self.settings.retained_images))
+
+    def _append(self, frame: _Frame) -> None:
+        assert self._open is not None
+        position = len(self._open.frames)
+        self._open.frames.append(frame)
+        image = self._image_for(frame.index)
+        if image is not None:
+            self._open.reservoir.offer(position, image)
+
+    def _accept(
+        self,
+        frame: _Frame,
+        thumb: np.ndarray,
+        *,
+        scores: CueScores | None,
+        threshold: float | None = None,
+    ) -> None:
+        """An ordinary in-event frame: it joins the event and teaches the running statistics."""
+        if scores is None:  # first frame of the stream: prime the motion reference only
+            self.motion.update(thumb)
+        else:
+            self.scales["semantic"].update(scores.semantic)
+            self.scales["motion"].update(scores.motion)
+            self.scales["predictive"].update(scores.predictive)
+            self.threshold.observe_motion(scores.motion_norm)
+        self.semantic.absorb(frame.feature)
+        if self.predictive is not None:
+            self.predictive.observe(frame.feature, learn=True)
+        self._last_informative = frame
+        self._append(frame)
+        self._trace(frame, scores, threshold, fired=False)
+
+    def _refine(self, frame: _Frame) -> float:
+        """Centre of change over the look-back window: Σ w_j·mid_j / Σ w_j over frames whose
+        change is at least half the largest, mid_j being the midpoint between the frame and the
+        informative frame before it."""
+        assert self._open is not None
+        horizon = frame.t - self.settings.refine_lookback_s
+        candidates = [f for f in self._open.frames if not f.blank and f.t >= horizon]
+        candidates = [f for f in candidates if f.t > self._open.start] + [frame]
+        peak = max(f.change for f in candidates)
+        if peak <= 0:
+            return frame.t
+        strong = [f for f in candidates if f.change >= 0.5 * peak]
+        weights = np.array([f.change for f in strong])
+        mids = np.array([(f.t + f.prev_t) / 2 for f in strong])
+        return float((weights * mids).sum() / weights.sum())
+
+    def _split(self, frame: _Frame, boundary: Boundary) -> Event:
+        """Close the open event at ``boundary.t``; frames at or after it start the next one."""
+        assert self._open is not None
+        old = self._open
+        keep = [f for f in old.frames if f.t < boundary.t]
+        moved = [f for f in old.frames if f.t >= boundary.t]
+        if not keep:  # never leave an empty event behind: the boundary moves to the first frame
+            keep, moved = old.frames[:1], old.frames[1:]
+            boundary = Boundary(
+                moved[0].t if moved else frame.t,
+                boundary.reason,
+                boundary.threshold,
+                boundary.scores,
+                boundary.fired_at,
+            )
+        old.frames = keep
+        old.reservoir.items = [item for item in old.reservoir.items if item[0] < len(keep)]
+        event = self._close(old, boundary)
+
+        self._open = self._new_event(boundary)
+        for moved_frame in moved:
+            self._append(moved_frame)
+        self.semantic.reset([f.feature for f in moved if not f.blank])
+        self.semantic.absorb(frame.feature)
+        self._append(frame)
+        return event
+
+    def _close(self, open_event: _OpenEvent, closed_by: Boundary) -> Event:
+        frames = open_event.frames
+        informative = [f for f in frames if not f.blank] or frames
+        features = np.stack([f.feature for f in informative])
+        times = np.array([f.t for f in informative], dtype=np.float64)
+        embedding = pool_embedding(features, times, self.settings.pooling)
+        keyframes = self._keyframes(open_event, embedding)
+        event = Event(
+            index=self._next_index,
+            start=open_event.start,
+            end=closed_by.t,
+            frame_count=len(frames),
+            embedding=embedding,
+            keyframes=keyframes,
+            opened_by=open_event.opened_by,
+            closed_by=closed_by,
+        )
+        self._next_index += 1
+        return event
+
+    def _keyframes(self, open_event: _OpenEvent, embedding: np.ndarray) -> list[Keyframe]:
+        positions = [
+            p for p in open_event.reservoir.positions() if not open_event.frames[p].blank
+        ] or open_event.reservoir.positions()
+        if not positions:
+            return []
+        features = np.stack([open_event.frames[p].feature for p in positions])
+        picks = choose_keyframes(features, embedding, self.settings.keyframes)
+        result = []
+        for pick in picks:
+            frame = open_event.frames[positions[pick]]
+            image = open_event.reservoir.image_at(positions[pick])
+            result.append(Keyframe(frame.t, frame.index, image))
+        return result
+
+    def _image_for(self, frame_index: int) -> np.ndarray | None:
+        for index, image in reversed(self._recent_images):
+            if index == frame_index:
+                return image
+        return None
+
+    def _trace(
+        self, frame: _Frame, scores: CueScores | None, threshold: float | None, *, fired: bool
+    ) -> None:
+        if self.traces is not None:
+            self.traces.append(FrameTrace(frame.t, frame.blank, scores, threshold, fired))

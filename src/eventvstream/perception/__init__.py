@@ -1,0 +1,5 @@
+"""Perception: image/text encoders behind one protocol (see ``base.py``)."""
+
+from eventvstream.perception.base import EncoderInfo, ImageEncoder
+
+__all__ = ["EncoderInfo", "ImageEncoder"]
