@@ -179,8 +179,15 @@ def _eval(args: argparse.Namespace) -> int:
     truth = _read_boundaries(args.truth)
     scores = [score_boundaries(predicted, truth, tol) for tol in args.tolerance]
     if args.json:
-        print(json.dumps({"predicted": len(predicted), "truth": len(truth), "scores": [
-            s.to_dict() for s in scores]}))
+        print(
+            json.dumps(
+                {
+                    "predicted": len(predicted),
+                    "truth": len(truth),
+                    "scores": [s.to_dict() for s in scores],
+                }
+            )
+        )
         return 0
     print(f"predicted {len(predicted)} boundaries, truth {len(truth)}")
     print(f"{'tolerance':>9}  {'precision':>9}  {'recall':>6}  {'F1':>6}  tp  fp  fn")

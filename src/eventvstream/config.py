@@ -120,7 +120,7 @@ class Settings(BaseSettings):
 
     profile: str = "default"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     sampling: SamplingSettings = SamplingSettings()
     encoder: EncoderSettings = EncoderSettings()
     events: EventSettings = EventSettings()
@@ -169,7 +169,9 @@ def resolve_profile(profile: str | os.PathLike[str] | None) -> Path:
     if text in PROFILE_NAMES or (not text.endswith((".yaml", ".yml")) and os.sep not in text):
         path = _packaged_configs_dir() / f"{text}.yaml"
         if not path.is_file():
-            raise ConfigError(f"unknown profile {text!r}; bundled profiles: {', '.join(PROFILE_NAMES)}")
+            raise ConfigError(
+                f"unknown profile {text!r}; bundled profiles: {', '.join(PROFILE_NAMES)}"
+            )
         return path
     path = Path(text).expanduser()
     if not path.is_file():
@@ -197,9 +199,7 @@ def _describe(exc: ValidationError, path: Path) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def load_settings(
-    profile: str | os.PathLike[str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(profile: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Load a profile, apply ``EVS_*`` env overrides, then explicit ``overrides``.
 
     Raises :class:`ConfigError` naming every offending key.

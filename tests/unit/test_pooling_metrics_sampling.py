@@ -69,10 +69,16 @@ def test_metrics_empty_cases_and_micro_average():
 
 
 def test_sampling_takes_real_frames_on_a_fixed_clock():
-    pts = np.arange(0, 300) / 30.0  # 10 s at 30 fps
+    pts = np.arange(0, 300) / 30.0  # 10 s at 30 fps: ticks 0..9.5, then the last frame (9.97)
     idx = sample_indices(pts, 2.0)
-    assert len(idx) == 20
-    np.testing.assert_allclose(pts[idx], np.arange(20) / 2.0)
+    assert len(idx) == 21
+    np.testing.assert_allclose(pts[idx[:20]], np.arange(20) / 2.0)
+    assert idx[-1] == 299
+
+
+def test_sampling_skips_a_last_frame_close_to_the_last_tick():
+    pts = np.arange(0, 291) / 30.0  # ends at 9.667 s: only 0.17 s after the 9.5 s tick
+    assert sample_indices(pts, 2.0)[-1] == 285
 
 
 def test_sampling_a_slow_source_yields_each_frame_once():

@@ -89,7 +89,9 @@ class EventDetector:
         self._next_index = 0
 
     # -- public API ----------------------------------------------------------------------------
-    def push(self, t: float, frame_index: int, feature: np.ndarray, image: np.ndarray) -> list[Event]:
+    def push(
+        self, t: float, frame_index: int, feature: np.ndarray, image: np.ndarray
+    ) -> list[Event]:
         """Feed one sampled frame (time in seconds, unit feature, RGB image). Returns the events
         this frame closed (zero or one)."""
         feature = np.asarray(feature, dtype=np.float32)

@@ -46,9 +46,7 @@ class CueWeights:
 
 def fuse(semantic: float, motion: float, predictive: float, weights: CueWeights) -> float:
     """E_t = w_sem·s̃_t + w_mot·m̃_t + w_pred·c̃_t on normalised cues."""
-    return (
-        weights.semantic * semantic + weights.motion * motion + weights.predictive * predictive
-    )
+    return weights.semantic * semantic + weights.motion * motion + weights.predictive * predictive
 
 
 class AdaptiveThreshold:

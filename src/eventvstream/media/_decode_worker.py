@@ -19,6 +19,7 @@ Messages sent to the parent (pickled tuples):
 from __future__ import annotations
 
 import os
+import re
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
@@ -98,7 +99,7 @@ def _decode(conn: Connection, path: str, fps: float, short_side: int, chunk_fram
         except Exception as exc:
             done_until = float(pts_rel[chunk[0]])
             conn.send(
-                ("error", "corrupt_video", f"decoding failed after {done_until:.2f}s: {_clean(exc)}")
+                ("error", "corrupt_video", f"decoding failed near {done_until:.2f}s: {_clean(exc)}")
             )
             return
         conn.send(("chunk", pts_rel[chunk], chunk, images))
@@ -111,9 +112,13 @@ def _threads() -> int:
 
 
 def _clean(exc: Any) -> str:
-    """decord errors carry multi-line C++ stack traces; the first line is the useful part."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    """decord errors carry C++ stack traces and ``[time] file.cc:123:`` prefixes; keep the
+    first line's message."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    text = re.sub(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", lines[0])
+    return text.strip()[:300]
 
 
 def main(argv: list[str]) -> int:

@@ -66,7 +66,10 @@ class Segmenter:
                     features = self._encode(chunk.images)
                     for i in range(len(chunk)):
                         for event in detector.push(
-                            float(chunk.times[i]), int(chunk.indices[i]), features[i], chunk.images[i]
+                            float(chunk.times[i]),
+                            int(chunk.indices[i]),
+                            features[i],
+                            chunk.images[i],
                         ):
                             yield self._finish(event, keep_images)
                     bar.update(len(chunk))
@@ -76,7 +79,9 @@ class Segmenter:
 
     def _encode(self, images: np.ndarray) -> np.ndarray:
         batch = self.settings.encoder.batch_size
-        parts = [self.encoder.encode_images(images[i : i + batch]) for i in range(0, len(images), batch)]
+        parts = [
+            self.encoder.encode_images(images[i : i + batch]) for i in range(0, len(images), batch)
+        ]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _finish(self, event: Event, keep_images: bool) -> Event:

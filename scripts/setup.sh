@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up a local virtual environment (.venv) with Event-VStream and its test tools. Idempotent.
+#
+# Why the order: torch is installed first, pinned, so nothing later pulls a multi-GB CUDA build
+# onto a CPU machine; the package's own pins then resolve against it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  # ffmpeg makes the test and benchmark videos (decord bundles its own decoder libraries).
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing ffmpeg with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+  else
+    echo "setup: warning: ffmpeg not found; tests that generate videos will be skipped" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+"${PIP[@]}" --upgrade pip >/dev/null
+"${PIP[@]}" "torch==2.13.0"
+"${PIP[@]}" -e ".[test${EVS_EXTRAS:+,$EVS_EXTRAS}]"
+echo "setup: ready (.venv)" >&2
