@@ -18,6 +18,7 @@ Messages sent to the parent (pickled tuples):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -32,10 +33,8 @@ def run(conn: Connection, path: str, fps: float, short_side: int, chunk_frames: 
     except BrokenPipeError:  # the parent stopped listening (early exit): nothing to report
         pass
     except Exception as exc:  # report, don't crash: the parent turns this into MediaError
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             conn.send(("error", "corrupt_video", f"{type(exc).__name__}: {exc}"))
-        except (BrokenPipeError, OSError):
-            pass
     finally:
         conn.close()
 
@@ -107,7 +106,7 @@ def _decode(conn: Connection, path: str, fps: float, short_side: int, chunk_fram
 
 
 def _threads() -> int:
-    """decord's FFmpeg threads; 2 measured fastest on our 2-core boxes (0 = FFmpeg auto was slower)."""
+    """decord's FFmpeg threads: 2 measured fastest on our 2-core boxes (0, auto, was slower)."""
     return int(os.environ.get("EVS_DECODE_THREADS", "2"))
 
 

