@@ -71,7 +71,7 @@ def _find_transnet_test() -> Path | None:
 
 def _find_kivy_city(cache: Path, fetch: bool) -> Path | None:
     """cityCC0.mpg from Debian's python-kivy-examples: installed, cached, or fetched with apt."""
-    for base in (Path("/"), cache, Path("/tmp/kivy")):
+    for base in (Path("/"), cache):
         if (base / KIVY_MPG).is_file():
             return base / KIVY_MPG
     if not fetch or shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 spec, out / f"{stem}.mp4", args.width, args.height, args.fps
             )
         synthetic.write_truth(truth, out / f"{stem}.json")
-        videos.append(_entry(truth, f"{stem}.json", f"synthetic seed={seed} {kwargs or ''}"))
+        source = f"synthetic seed={seed}" + (f" {kwargs}" if kwargs else "")
+        videos.append(_entry(truth, f"{stem}.json", source))
 
     if not args.no_real:
         found = {

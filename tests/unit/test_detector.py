@@ -26,10 +26,7 @@ def run(detector, factory, sequence, step=STEP):
         else:
             feature, image = factory.frame(item)
         events += detector.push(i * step, i, feature, image)
-    last = detector.flush()
-    if last is not None:
-        events.append(last)
-    return events
+    return events + detector.flush()
 
 
 def starts(events):
@@ -144,3 +141,31 @@ def test_trace_records_every_frame(scenes):
     run(detector, scenes, [a] * 6 + [b] * 6)
     assert detector.traces is not None and len(detector.traces) == 12
     assert sum(t.fired for t in detector.traces) == 1
+
+
+def test_a_one_frame_flash_is_a_transient_not_an_event(scenes):
+    a, flash = scenes.scene(), scenes.scene()
+    detector = EventDetector(EventSettings(), trace=True)
+    events = run(detector, scenes, [a] * 10 + [flash] + [a] * 10)
+    assert len(events) == 1
+    assert detector.traces is not None
+    transients = [t for t in detector.traces if t.transient]
+    assert [t.t for t in transients] == [5.0]
+    assert not any(t.fired for t in detector.traces)
+
+
+def test_a_boundary_is_confirmed_by_the_next_frame(scenes):
+    """The boundary is only reported one frame after it fired (the confirmation latency)."""
+    a, b = scenes.scene(), scenes.scene()
+    detector = EventDetector(EventSettings())
+    for i in range(10):
+        assert detector.push(i * STEP, i, *scenes.frame(a)) == []
+    assert detector.push(5.0, 10, *scenes.frame(b)) == []  # fires: pending
+    closed = detector.push(5.5, 11, *scenes.frame(b))  # confirmed
+    assert len(closed) == 1 and closed[0].end == pytest.approx(4.75)
+
+
+def test_a_boundary_pending_at_the_end_of_the_stream_is_kept(scenes):
+    a, b = scenes.scene(), scenes.scene()
+    events = run(EventDetector(EventSettings()), scenes, [a] * 10 + [b])
+    assert len(events) == 2 and events[1].start == pytest.approx(4.75)

@@ -46,12 +46,25 @@ class MotionCue:
     def is_blank(self, thumb: np.ndarray) -> bool:
         return float(thumb.std()) < self.blank_std
 
+    @staticmethod
+    def _standardise(thumb: np.ndarray) -> np.ndarray:
+        return (thumb - thumb.mean()) / (thumb.std() + _CONTRAST_EPS)
+
+    def score(self, thumb: np.ndarray) -> float:
+        """Score a non-blank thumbnail against the last observed one (0 for the first)."""
+        if self._last is None:
+            return 0.0
+        return float(np.abs(self._standardise(thumb) - self._last).mean())
+
+    def observe(self, thumb: np.ndarray) -> None:
+        """Make ``thumb`` the reference for the next score."""
+        self._last = self._standardise(thumb)
+
     def update(self, thumb: np.ndarray) -> float:
-        """Score a non-blank thumbnail against the previous one (0 for the first)."""
-        z = (thumb - thumb.mean()) / (thumb.std() + _CONTRAST_EPS)
-        score = 0.0 if self._last is None else float(np.abs(z - self._last).mean())
-        self._last = z
-        return score
+        """Score, then observe."""
+        value = self.score(thumb)
+        self.observe(thumb)
+        return value
 
 
 class SemanticCue:

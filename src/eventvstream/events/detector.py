@@ -18,7 +18,7 @@ the timeline but never fire, never teach the cue statistics and never enter the 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class _Frame:
     blank: bool
     change: float = 0.0  # 1 - cos to the previous informative frame
     prev_t: float = 0.0  # time of that previous informative frame
+    transient: bool = False  # fired, then the next frame showed the change did not last
 
 
 @dataclass
@@ -50,19 +51,40 @@ class _OpenEvent:
         return self.opened_by.t
 
 
-@dataclass(frozen=True)
+@dataclass
 class FrameTrace:
-    """What the detector saw at one frame: the raw material of a cue/threshold plot."""
+    """What the detector saw at one frame: the raw material of a cue/threshold plot.
+
+    ``fired`` is set once a boundary at this frame is confirmed; ``transient`` marks a frame
+    that crossed the threshold but whose change did not last (a flash, a brief occlusion).
+    """
 
     t: float
     blank: bool
     scores: CueScores | None
     threshold: float | None
-    fired: bool
+    fired: bool = False
+    transient: bool = False
+
+
+@dataclass
+class _Pending:
+    """A frame that crossed the threshold, waiting for the next frame to confirm it."""
+
+    frame: _Frame
+    thumb: np.ndarray
+    boundary: Boundary
+    trace: FrameTrace | None
 
 
 class EventDetector:
-    """Stateful per-stream detector. Not thread-safe: one per stream."""
+    """Stateful per-stream detector. Not thread-safe: one per stream.
+
+    A frame that crosses the threshold is held *pending* until the next informative frame: if
+    that frame is closer to the pending one than to the event so far, the change lasted and the
+    boundary is confirmed; otherwise the pending frame was a transient (a flash, a camera
+    glitch) and the event goes on. This costs one sampled frame of latency.
+    """
 
     def __init__(self, settings: EventSettings, *, seed: int = 0, trace: bool = False) -> None:
         self.settings = settings
@@ -72,9 +94,12 @@ class EventDetector:
         self.semantic = SemanticCue(settings.ema_rho)
         self.predictive: PredictiveCue | None = None
         self.scales = {
-            "semantic": RunningScale(settings.semantic_floor, settings.scale_rate),
-            "motion": RunningScale(settings.motion_floor, settings.scale_rate),
-            "predictive": RunningScale(settings.predictive_floor, settings.scale_rate),
+            cue: RunningScale(
+                getattr(settings, f"{cue}_floor"),
+                settings.scale_rate,
+                getattr(settings, f"{cue}_ceiling"),
+            )
+            for cue in ("semantic", "motion", "predictive")
         }
         weight_sum = self.weights.semantic + self.weights.motion + self.weights.predictive
         self.threshold = AdaptiveThreshold(
@@ -82,6 +107,7 @@ class EventDetector:
         )
         self.traces: list[FrameTrace] | None = [] if trace else None
         self._open: _OpenEvent | None = None
+        self._pending: _Pending | None = None
         self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
         self._last_informative: _Frame | None = None
         self._last_t = 0.0
@@ -113,9 +139,10 @@ class EventDetector:
             return []
         if frame.blank:
             self._append(frame)
-            self._trace(frame, None, None, fired=False)
+            self._trace(frame, None, None)
             return []
 
+        closed = self._resolve_pending(frame) if self._pending is not None else []
         if self.predictive is None:
             self.predictive = PredictiveCue(
                 feature.shape[0],
@@ -128,7 +155,7 @@ class EventDetector:
         frame.change = 1.0 - float(feature @ previous.feature) if previous is not None else 0.0
         raw = (
             self.semantic.score(feature),
-            self.motion.update(thumb),
+            self.motion.score(thumb),
             self.predictive.score(feature),
         )
         norm = tuple(
@@ -139,36 +166,70 @@ class EventDetector:
         scores = CueScores(*raw, *norm, fused=fused)
         threshold = self.threshold.value()
 
-        closed: list[Event] = []
-        if fused > threshold:
+        if not closed and fused > threshold:
             boundary_t = self._refine(frame)
             if boundary_t - self._open.start >= self.settings.min_event_s:
-                closed.append(
-                    self._split(frame, Boundary(boundary_t, "cue", threshold, scores, fired_at=t))
-                )
+                self._append(frame)
+                trace = self._trace(frame, scores, threshold)
+                boundary = Boundary(boundary_t, "cue", threshold, scores, fired_at=t)
+                self._pending = _Pending(frame, thumb, boundary, trace)
+                return closed
         if not closed and t - self._open.start >= self.settings.max_event_s:
-            closed.append(self._split(frame, Boundary(t, "max_length", threshold, scores, t)))
-
-        if closed:
-            self.predictive.observe(feature, learn=False)
-            self._last_informative = frame
-            self._trace(frame, scores, threshold, fired=True)
+            self._append(frame)
+            closed.append(self._split(Boundary(t, "max_length", threshold, scores, t)))
+            self._restart_cues(frame, thumb)
+            self._trace(frame, scores, threshold).fired = True
             return closed
         self._accept(frame, thumb, scores=scores, threshold=threshold)
-        return []
+        return closed
 
-    def flush(self, end_time: float | None = None) -> Event | None:
-        """Close the open event at the end of the stream (``end_time`` defaults to one frame
-        step after the last frame)."""
+    def flush(self, end_time: float | None = None) -> list[Event]:
+        """Close the stream: a still-pending boundary is confirmed (nothing contradicts it), and
+        the open event ends at ``end_time`` (default: one frame step after the last frame)."""
         if self._open is None or not self._open.frames:
-            return None
+            return []
+        closed = []
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            closed.append(self._split(pending.boundary))
+            if pending.trace is not None:
+                pending.trace.fired = True
         end = end_time if end_time is not None else self._last_t + (self._frame_step or 0.0)
         end = max(end, self._open.frames[-1].t)
-        event = self._close(self._open, Boundary(end, "end_of_stream"))
+        closed.append(self._close(self._open, Boundary(end, "end_of_stream")))
         self._open = None
-        return event
+        return closed
 
     # -- internals -----------------------------------------------------------------------------
+    def _resolve_pending(self, frame: _Frame) -> list[Event]:
+        """Confirm the pending boundary if ``frame`` is closer to the pending frame than to the
+        event before it; otherwise mark the pending frame as a transient."""
+        assert self._pending is not None and self._open is not None
+        pending, self._pending = self._pending, None
+        mean = self.semantic.mean
+        to_old = float(frame.feature @ mean) / (float(np.linalg.norm(mean)) or 1.0)
+        to_new = float(frame.feature @ pending.frame.feature)
+        if to_new >= to_old:
+            event = self._split(pending.boundary)
+            self._restart_cues(pending.frame, pending.thumb)
+            if pending.trace is not None:
+                pending.trace.fired = True
+            return [event]
+        pending.frame.transient = True
+        if pending.trace is not None:
+            pending.trace.transient = True
+        return []
+
+    def _restart_cues(self, frame: _Frame, thumb: np.ndarray) -> None:
+        """After a boundary: the new event's mean comes from its frames so far, and motion and
+        prediction continue from the boundary frame (without learning across the boundary)."""
+        assert self._open is not None
+        self.semantic.reset([f.feature for f in self._open.frames if not (f.blank or f.transient)])
+        self.motion.observe(thumb)
+        if self.predictive is not None:
+            self.predictive.observe(frame.feature, learn=False)
+        self._last_informative = frame
+
     def _new_event(self, opened_by: Boundary) -> _OpenEvent:
         return _OpenEvent(opened_by, ImageReservoir(self.settings.retained_images))
 
@@ -189,19 +250,18 @@ class EventDetector:
         threshold: float | None = None,
     ) -> None:
         """An ordinary in-event frame: it joins the event and teaches the running statistics."""
-        if scores is None:  # first frame of the stream: prime the motion reference only
-            self.motion.update(thumb)
-        else:
+        if scores is not None:
             self.scales["semantic"].update(scores.semantic)
             self.scales["motion"].update(scores.motion)
             self.scales["predictive"].update(scores.predictive)
             self.threshold.observe_motion(scores.motion_norm)
+        self.motion.observe(thumb)
         self.semantic.absorb(frame.feature)
         if self.predictive is not None:
             self.predictive.observe(frame.feature, learn=True)
         self._last_informative = frame
         self._append(frame)
-        self._trace(frame, scores, threshold, fired=False)
+        self._trace(frame, scores, threshold)
 
     def _refine(self, frame: _Frame) -> float:
         """Centre of change over the look-back window: Σ w_j·mid_j / Σ w_j over frames whose
@@ -209,8 +269,11 @@ class EventDetector:
         informative frame before it."""
         assert self._open is not None
         horizon = frame.t - self.settings.refine_lookback_s
-        candidates = [f for f in self._open.frames if not f.blank and f.t >= horizon]
-        candidates = [f for f in candidates if f.t > self._open.start] + [frame]
+        candidates = [
+            f
+            for f in self._open.frames
+            if not f.blank and not f.transient and f.t >= horizon and f.t > self._open.start
+        ] + [frame]
         peak = max(f.change for f in candidates)
         if peak <= 0:
             return frame.t
@@ -219,36 +282,27 @@ class EventDetector:
         mids = np.array([(f.t + f.prev_t) / 2 for f in strong])
         return float((weights * mids).sum() / weights.sum())
 
-    def _split(self, frame: _Frame, boundary: Boundary) -> Event:
-        """Close the open event at ``boundary.t``; frames at or after it start the next one."""
+    def _split(self, boundary: Boundary) -> Event:
+        """Close the open event at ``boundary.t``; its frames at or after that time start the
+        next event."""
         assert self._open is not None
         old = self._open
         keep = [f for f in old.frames if f.t < boundary.t]
         moved = [f for f in old.frames if f.t >= boundary.t]
-        if not keep:  # never leave an empty event behind: the boundary moves to the first frame
+        if not keep:  # never leave an empty event behind: the boundary moves to the 2nd frame
             keep, moved = old.frames[:1], old.frames[1:]
-            boundary = Boundary(
-                moved[0].t if moved else frame.t,
-                boundary.reason,
-                boundary.threshold,
-                boundary.scores,
-                boundary.fired_at,
-            )
+            boundary = replace(boundary, t=moved[0].t if moved else boundary.t)
         old.frames = keep
         old.reservoir.items = [item for item in old.reservoir.items if item[0] < len(keep)]
         event = self._close(old, boundary)
-
         self._open = self._new_event(boundary)
         for moved_frame in moved:
             self._append(moved_frame)
-        self.semantic.reset([f.feature for f in moved if not f.blank])
-        self.semantic.absorb(frame.feature)
-        self._append(frame)
         return event
 
     def _close(self, open_event: _OpenEvent, closed_by: Boundary) -> Event:
         frames = open_event.frames
-        informative = [f for f in frames if not f.blank] or frames
+        informative = [f for f in frames if not (f.blank or f.transient)] or frames
         features = np.stack([f.feature for f in informative])
         times = np.array([f.t for f in informative], dtype=np.float64)
         embedding = pool_embedding(features, times, self.settings.pooling)
@@ -268,7 +322,9 @@ class EventDetector:
 
     def _keyframes(self, open_event: _OpenEvent, embedding: np.ndarray) -> list[Keyframe]:
         positions = [
-            p for p in open_event.reservoir.positions() if not open_event.frames[p].blank
+            p
+            for p in open_event.reservoir.positions()
+            if not (open_event.frames[p].blank or open_event.frames[p].transient)
         ] or open_event.reservoir.positions()
         if not positions:
             return []
@@ -288,7 +344,9 @@ class EventDetector:
         return None
 
     def _trace(
-        self, frame: _Frame, scores: CueScores | None, threshold: float | None, *, fired: bool
-    ) -> None:
+        self, frame: _Frame, scores: CueScores | None, threshold: float | None
+    ) -> FrameTrace:
+        record = FrameTrace(frame.t, frame.blank, scores, threshold)
         if self.traces is not None:
-            self.traces.append(FrameTrace(frame.t, frame.blank, scores, threshold, fired))
+            self.traces.append(record)
+        return record

@@ -2,10 +2,12 @@
 
 Raw cues live on different scales (a cosine distance, a pixel difference, a squared error), and
 their typical values depend on the encoder and the footage. Each cue is therefore divided by its
-own running "typical value" — an EMA of the cue over ordinary (non-boundary) frames, never below
-a floor — so a normalised score of 5 reads as "five times what this stream usually does". The
-floor keeps a near-static stream, whose typical values are almost zero, from turning sensor noise
-into huge ratios.
+own running "typical value" — an EMA of the cue over ordinary (non-boundary) frames, kept between
+a floor and a ceiling — so a normalised score of 5 reads as "five times what this stream usually
+does". The floor keeps a near-static stream, whose typical values are almost zero, from turning
+sensor noise into huge ratios. The ceiling keeps fast-cut footage from numbing the detector:
+there, cuts the detector could not separate (shots shorter than the minimum event) feed the
+"typical" value, which would otherwise grow until no cut crosses the threshold any more.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ import numpy as np
 
 
 class RunningScale:
-    """EMA of a non-negative cue, floored; ``normalise(x) = x / scale``."""
+    """EMA of a non-negative cue, kept in [floor, ceiling]; ``normalise(x) = x / scale``."""
 
-    def __init__(self, floor: float, rate: float = 0.05) -> None:
+    def __init__(self, floor: float, rate: float = 0.05, ceiling: float = float("inf")) -> None:
+        if ceiling < floor:
+            raise ValueError("ceiling must be >= floor")
         self.floor = floor
+        self.ceiling = ceiling
         self.rate = rate
         self._ema: float | None = None
 
     @property
     def scale(self) -> float:
-        return max(self.floor, self._ema if self._ema is not None else 0.0)
+        ema = self._ema if self._ema is not None else 0.0
+        return min(self.ceiling, max(self.floor, ema))
 
     def normalise(self, value: float) -> float:
         return value / self.scale

@@ -20,6 +20,7 @@ Everything is deterministic given the seed. Library code: nothing is printed; fa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,7 @@ TINTS = ((1, 1, 1), (1.08, 0.95, 0.78), (0.82, 0.93, 1.1), (0.9, 1.05, 0.85), (1
 TRANSITION_CATEGORIES = ("cuts", "dissolves", "fades")
 DISTRACTOR_CATEGORIES = ("pan", "zoom", "flicker", "noise")
 FADE_HOLD = 0.2  # fraction of a fade spent fully black
+PathLike = str | os.PathLike[str]
 Length = float | tuple[float, float]  # a fixed length in seconds, or a range to draw from
 
 
@@ -118,7 +120,6 @@ class ClipSpec:
     noise_sigma: float = 2.0  # in 0..255 units
     flicker: Flicker | None = None
     crf: int = 20
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not self.shots:
@@ -203,7 +204,6 @@ def ground_truth(spec: ClipSpec, fps: float, name: str = "") -> dict[str, Any]:
         "seed": spec.seed,
         "transitions": transitions,
         "photos": [s.photo for s in spec.shots],
-        **spec.meta,
     }
 
 
@@ -274,20 +274,15 @@ def _run_ffmpeg(args: list[str], stdin_frames: Iterator[np.ndarray] | None = Non
             stderr=err,
         )
         try:
-            if stdin_frames is not None:
-                assert proc.stdin is not None
-                try:
+            if proc.stdin is not None and stdin_frames is not None:
+                with proc.stdin, contextlib.suppress(BrokenPipeError):  # dead ffmpeg: see below
                     for frame in stdin_frames:
                         proc.stdin.write(frame.tobytes())
-                except BrokenPipeError:
-                    pass  # ffmpeg died; its message is reported below
-                finally:
-                    proc.stdin.close()
             rc = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+        finally:
+            if proc.poll() is None:  # interrupted, or a frame generator raised
+                proc.kill()
+                proc.wait()
         if rc != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace")[-2000:]
@@ -296,11 +291,11 @@ def _run_ffmpeg(args: list[str], stdin_frames: Iterator[np.ndarray] | None = Non
 
 def render_clip(
     spec: ClipSpec,
-    path: str | os.PathLike[str],
+    path: PathLike,
     width: int = 640,
     height: int = 360,
     fps: float = 25.0,
-    truth_path: str | os.PathLike[str] | None = None,
+    truth_path: PathLike | None = None,
 ) -> dict[str, Any]:
     """Encode ``spec`` to ``path`` (H.264, yuv420p) and return its ground truth.
 
@@ -320,7 +315,7 @@ def render_clip(
     return truth
 
 
-def write_truth(truth: dict[str, Any], path: str | os.PathLike[str]) -> None:
+def write_truth(truth: dict[str, Any], path: PathLike) -> None:
     Path(path).write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
 
 
@@ -458,13 +453,13 @@ def _cuts_of_length(rng: np.random.Generator, total_s: float, seed: int) -> Clip
 
 
 def make_throughput_clip(
-    path: str | os.PathLike[str],
+    path: PathLike,
     seed: int = 0,
     width: int = 1280,
     height: int = 720,
     fps: float = 30.0,
     duration_s: float = 60.0,
-    truth_path: str | os.PathLike[str] | None = None,
+    truth_path: PathLike | None = None,
 ) -> dict[str, Any]:
     """A ~60 s cuts clip at 720p30, for measuring end-to-end throughput."""
     spec = _cuts_of_length(np.random.default_rng([seed, 720]), duration_s, seed)
@@ -472,13 +467,13 @@ def make_throughput_clip(
 
 
 def make_long_video(
-    path: str | os.PathLike[str],
+    path: PathLike,
     hours: float = 2.0,
     width: int = 640,
     height: int = 360,
     fps: float = 10.0,
     seed: int = 0,
-    truth_path: str | os.PathLike[str] | None = None,
+    truth_path: PathLike | None = None,
 ) -> dict[str, Any]:
     """A long cuts video made cheaply: one 60 s clip, repeated with ffmpeg's concat demuxer.
 
@@ -500,15 +495,8 @@ def make_long_video(
     bounds = [
         round(r * seg_s + t, 6) for r in range(repeats) for t in ([0.0] if r else []) + seg_truth
     ]
-    truth.update(
-        video=path.name,
-        duration=repeats * seg_s,
-        boundaries=bounds,
-        frames=truth["frames"] * repeats,
-        transitions=[],
-        repeats=repeats,
-        segment_boundaries=seg_truth,
-    )
+    truth.update(video=path.name, duration=repeats * seg_s, boundaries=bounds, transitions=[])
+    truth.update(frames=truth["frames"] * repeats, repeats=repeats, segment_boundaries=seg_truth)
     if truth_path is not None:
         write_truth(truth, truth_path)
     return truth

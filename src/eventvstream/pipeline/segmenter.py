@@ -73,9 +73,8 @@ class Segmenter:
                         ):
                             yield self._finish(event, keep_images)
                     bar.update(len(chunk))
-            last = detector.flush(video.info.duration)
-            if last is not None:
-                yield self._finish(last, keep_images)
+            for event in detector.flush(video.info.duration):
+                yield self._finish(event, keep_images)
 
     def _encode(self, images: np.ndarray) -> np.ndarray:
         batch = self.settings.encoder.batch_size

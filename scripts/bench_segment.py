@@ -1,0 +1,453 @@
+#!/usr/bin/env python
+"""Event-segmentation benchmark: accuracy per category, speed, 720p throughput and long-video
+memory, for our segmenter and the peer detectors, in one run.
+
+Needs the set from ``scripts/make_bench_videos.py``. Prints Markdown (for docs/benchmarks.md) on
+stdout, progress on stderr, and everything with ``--json``::
+
+    python scripts/bench_segment.py --json .bench/results.json
+    python scripts/bench_segment.py --only cuts,real --skip-peers
+    python scripts/bench_segment.py --long        # adds the 2-hour peak-memory run
+
+Why these measures: a boundary is right if it lands within a tolerance of a true one (one-to-one,
+``eventvstream.events.metrics``); categories are micro-averaged (summed tp/fp/fn) so long clips
+weigh more. Distractor clips have no true boundary, so the only number there is how many a
+method invents. Every method is warmed up once (models loaded, file cache hot) before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from eventvstream.events.metrics import score_boundaries, total
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py sits next to this file
+
+TOLERANCES = (0.5, 1.0)
+DISTRACTORS = ("pan", "zoom", "flicker", "noise")
+Method = Callable[[str], list[float]]
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": platform.processor() or "unknown",
+        "python": sys.version.split()[0],
+    }
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.splitlines()
+            if ln.startswith("model name")
+        )
+        mem_kb = next(
+            int(ln.split()[1])
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemTotal")
+        )
+        info["ram_gib"] = round(mem_kb / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    info["load_avg_1m"] = os.getloadavg()[0]  # other work on the box skews every timing
+    info["cores_usable"] = len(os.sched_getaffinity(0))
+    info["cores_host"] = os.cpu_count()
+    try:
+        import torch
+
+        info["torch"], info["torch_threads"] = torch.__version__, torch.get_num_threads()
+    except ImportError:
+        pass
+    return info
+
+
+def load_ours(settings: Any) -> tuple[Method | None, dict[str, Any]]:
+    """Our segmenter as ``fn(path) -> boundaries``, or None and why it is not available."""
+    try:
+        from eventvstream.pipeline import Segmenter
+
+        t0 = time.perf_counter()
+        segmenter = Segmenter(settings)  # encoder loaded once and reused, like TransNetV2's
+        load_s = time.perf_counter() - t0
+    except Exception as exc:
+        return None, {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+
+    def ours(path: str) -> list[float]:
+        events = list(segmenter.segment(path))
+        return [float(e.start) for e in events[1:]]
+
+    return ours, {"available": True, "profile": settings.profile, "load_s": load_s}
+
+
+def _timed(fn: Method, path: str) -> tuple[list[float], float, str | None]:
+    t0 = time.perf_counter()
+    try:
+        bounds = sorted(float(b) for b in fn(path))
+        return bounds, time.perf_counter() - t0, None
+    except Exception as exc:  # one broken method/video must not sink the whole run
+        return [], time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
+
+
+def evaluate(videos: list[dict[str, Any]], methods: dict[str, Method], root: Path) -> list[dict]:
+    shortest = min(videos, key=lambda v: v["duration"])
+    for fn in methods.values():  # warm-up, untimed
+        _timed(fn, str(root / shortest["video"]))
+    rows = []
+    bar = tqdm(total=len(videos) * len(methods), desc="benchmark", unit="run", file=sys.stderr)
+    for video in videos:
+        truth = json.loads((root / video["truth"]).read_text(encoding="utf-8"))["boundaries"]
+        for name, fn in methods.items():
+            bar.set_postfix_str(f"{name} {video['video']}")
+            pred, seconds, error = _timed(fn, str(root / video["video"]))
+            rows.append(
+                {
+                    "video": video["video"],
+                    "category": video["category"],
+                    "method": name,
+                    "duration": video["duration"],
+                    "frames": video["frames"],
+                    "seconds": seconds,
+                    "truth": len(truth),
+                    "predicted": pred,
+                    "error": error,
+                    "scores": {
+                        str(t): score_boundaries(pred, truth, t).to_dict() for t in TOLERANCES
+                    },
+                }
+            )
+            bar.update()
+    bar.close()
+    return rows
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Micro-averaged scores and summed timings per (category, method)."""
+    from eventvstream.events.metrics import BoundaryScore
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["category"], r["method"]), []).append(r)
+    out = []
+    for (category, method), rs in groups.items():
+        ok = [r for r in rs if r["error"] is None]
+        entry = {
+            "category": category,
+            "method": method,
+            "videos": len(rs),
+            "errors": len(rs) - len(ok),
+            "truth": sum(r["truth"] for r in ok),
+            "predicted": sum(len(r["predicted"]) for r in ok),
+            "minutes": sum(r["duration"] for r in ok) / 60,
+            "seconds": sum(r["seconds"] for r in ok),
+            "frames": sum(r["frames"] for r in ok),
+        }
+        for t in TOLERANCES:
+            parts = [r["scores"][str(t)] for r in ok]
+            fields = ("tolerance", "tp", "fp", "fn")
+            score = total(BoundaryScore(*(p[f] for f in fields)) for p in parts)
+            entry[f"@{t}"] = score.to_dict() if score else None
+        out.append(entry)
+    return out
+
+
+def throughput(
+    root: Path, entry: dict[str, Any] | None, settings: Any, ours: Method | None, rows: list[dict]
+) -> dict[str, Any]:
+    """Ours end to end vs decode-only with the same sampling, on the 720p clip.
+
+    The ratio says how much of ours is decoding: near 1 means the model is not the bottleneck.
+    """
+    if entry is None:
+        return {"reason": "no throughput clip in the manifest"}
+    video = entry["video"]
+    result: dict[str, Any] = {
+        "video": video,
+        "duration": entry["duration"],
+        "frames": entry["frames"],
+    }
+    done = [r for r in rows if r["video"] == video and r["method"] == "ours" and not r["error"]]
+    if done:
+        result["ours_s"] = done[0]["seconds"]
+    elif ours is not None:
+        _pred, seconds, error = _timed(ours, str(root / video))
+        result.update({"ours_s": seconds} if error is None else {"ours": error})
+    try:
+        from eventvstream.media import open_video
+
+        fps, short = settings.sampling.fps, settings.sampling.decode_short_side
+        t0, n = time.perf_counter(), 0
+        with open_video(str(root / video), fps=fps, short_side=short) as stream:
+            for chunk in stream:
+                n += len(chunk)
+        result.update(decode_s=time.perf_counter() - t0, sampled=n, fps=fps, short_side=short)
+    except Exception as exc:
+        result["decode"] = f"not available: {type(exc).__name__}: {exc}"
+    if "ours_s" in result and "decode_s" in result:
+        result["ratio"] = result["ours_s"] / result["decode_s"]
+    return result
+
+
+def long_memory(root: Path, entry: dict[str, Any] | None, config: str | None) -> dict[str, Any]:
+    """Run ours on the long video in a child process; peak RSS of the whole process tree."""
+    if entry is None or not (root / entry["video"]).is_file():
+        return {"available": False, "reason": "no long video; run make_bench_videos.py --long"}
+    cmd = [sys.executable, __file__, "--child-segment", str(root / entry["video"])]
+    cmd += ["--config", config] if config else []
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    peak, timeline, last_mark = 0, [], -1e9
+    watched = psutil.Process(proc.pid) if psutil else None
+    while proc.poll() is None:
+        if watched is not None:
+            try:
+                tree = [watched, *watched.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in tree if p.is_running())
+            except psutil.Error:
+                rss = 0
+            peak = max(peak, rss)
+            now = time.perf_counter() - t0
+            if now - last_mark >= 10:
+                timeline.append((round(now, 1), round(rss / 2**20, 1)))
+                last_mark = now
+        time.sleep(0.25)
+    out = proc.stdout.read() if proc.stdout else ""
+    wall = time.perf_counter() - t0
+    result: dict[str, Any] = {
+        "video": entry["video"],
+        "duration": entry["duration"],
+        "wall_s": wall,
+        "returncode": proc.returncode,
+        "peak_tree_rss_mib": round(peak / 2**20, 1) if psutil else None,
+        "rss_timeline_mib": timeline,
+    }
+    try:
+        child = json.loads(out.strip().splitlines()[-1])
+        truth = json.loads((root / entry["truth"]).read_text(encoding="utf-8"))["boundaries"]
+        result.update(events=child["events"], child_maxrss_mib=child["maxrss_mib"])
+        result["scores"] = {
+            str(t): score_boundaries(child["boundaries"], truth, t).to_dict() for t in TOLERANCES
+        }
+    except (ValueError, IndexError, KeyError) as exc:
+        result["error"] = f"child produced no result: {exc}"
+    return result
+
+
+def child_segment(path: str, config: str | None) -> int:
+    from eventvstream.config import load_settings
+    from eventvstream.pipeline import segment_file
+
+    events = list(segment_file(path, load_settings(config)))
+    # getrusage high-water marks (KiB on Linux): this process, and its largest finished child
+    # (the decode worker), as a cross-check on the parent's sampled process-tree RSS.
+    rss = {
+        k: resource.getrusage(getattr(resource, f"RUSAGE_{k.upper()}")).ru_maxrss / 1024
+        for k in ("self", "children")
+    }
+    bounds = [e.start for e in events[1:]]
+    print(json.dumps({"events": len(events), "boundaries": bounds, "maxrss_mib": rss}))
+    return 0
+
+
+def _f(x: float | None, nd: int = 2) -> str:
+    return "–" if x is None else f"{x:.{nd}f}"
+
+
+def _table(title: str, header: str, rows: list[list[Any]]) -> list[str]:
+    """A Markdown table; ``header`` is '|'-separated, first column left-aligned, rest right."""
+    cols = header.split("|")
+    left = 2 if cols[1] == "Method" else 1  # names left-aligned, numbers right-aligned
+    lines = ["", f"### {title}", "", "| " + " | ".join(cols) + " |"]
+    lines.append("|" + "---|" * left + "--:|" * (len(cols) - left))
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, ours = report["machine"], report["ours"]
+    lines = [
+        f"Machine: {m.get('cpu')}, {m['cores_usable']} usable cores (host {m['cores_host']}), "
+        f"{m.get('ram_gib', '?')} GiB RAM; Python {m['python']}, torch {m.get('torch', '–')} "
+        f"({m.get('torch_threads', '?')} threads). {report['date']}, commit {report['commit']}. "
+        f"Load average (1 min) at start {m['load_avg_1m']:.2f}, at end {report['load_end']:.2f}.",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        f"Ours: profile `{ours.get('profile')}`, encoder loaded once in {_f(ours.get('load_s'))} s"
+        if ours.get("available")
+        else f"Ours: not available ({ours.get('reason')})",
+    ]
+    agg, rows = report["aggregate"], report["rows"]
+    acc = [a for a in agg if a["category"] not in DISTRACTORS]
+    if acc:
+        keys = ("precision", "recall", "f1")
+        table = [
+            [a["category"], a["method"], a["videos"], a["truth"], a["predicted"]]
+            + [_f((a[f"@{t}"] or {}).get(k)) for t in TOLERANCES for k in keys]
+            for a in acc
+        ]
+        head = "Category|Method|Videos|True|Pred|P@0.5|R@0.5|F1@0.5|P@1.0|R@1.0|F1@1.0"
+        lines += _table("Boundary accuracy (micro-averaged per category)", head, table)
+    dis = [a for a in agg if a["category"] in DISTRACTORS]
+    if dis:
+        table = [
+            [a["category"], a["method"], a["videos"], _f(a["minutes"], 1), a["predicted"], rate]
+            for a in dis
+            for rate in [_f(a["predicted"] / a["minutes"] if a["minutes"] else None)]
+        ]
+        head = "Category|Method|Videos|Minutes|Boundaries predicted|Per minute"
+        lines += _table("Distractors (no true boundary; target 0)", head, table)
+    real = [
+        [r["video"], r["method"], r["truth"], len(r["predicted"])]
+        + [_f(r["scores"][str(t)]["f1"]) for t in TOLERANCES]
+        for r in rows
+        if r["category"] == "real"
+    ]
+    if real:
+        lines += _table(
+            "Real clips (hand-checked cuts)", "Video|Method|True|Pred|F1@0.5|F1@1.0", real
+        )
+    speed: dict[str, list[float]] = {}
+    for r in rows:
+        if r["error"] is None:
+            acc_ = speed.setdefault(r["method"], [0, 0.0, 0, 0.0])
+            for i, v in enumerate((1, r["duration"], r["frames"], r["seconds"])):
+                acc_[i] += v
+    if speed:
+        table = [
+            [name, n, _f(d / 60, 1), fr, _f(sec, 1), _f(fr / sec, 0), _f(d / sec, 1)]
+            for name, (n, d, fr, sec) in speed.items()
+        ]
+        head = "Method|Videos|Video min|Source frames|Wall s|Source frames/s|× real time"
+        lines += _table("Speed over the whole set (wall clock, decoding included)", head, table)
+    tp = report.get("throughput")
+    if tp:
+        measures = [("decode only (open_video, same sampling)", "decode_s"), ("ours", "ours_s")]
+        table = [
+            [label, _f(tp[k]), _f(tp["frames"] / tp[k], 0), _f(tp["duration"] / tp[k], 1)]
+            for label, k in measures
+            if k in tp and tp.get("duration")
+        ]
+        title = f"Throughput on {tp.get('video')} (1280x720 @ 30 fps, 60 s)"
+        lines += _table(title, "Measure|Wall s|Source frames/s|× real time", table)
+        if "ratio" in tp:
+            lines.append(
+                f"\nOurs end to end takes {tp['ratio']:.2f}× the decode-only time "
+                f"(sampling {tp['fps']} fps, short side {tp['short_side']})."
+            )
+        lines += [f"\n{k}: {tp[k]}" for k in ("decode", "reason") if k in tp]
+    mem = report.get("long")
+    if mem and mem.get("available") is False:
+        lines += ["", "### Memory on a long video", "", f"Not run: {mem['reason']}"]
+    elif mem:
+        tl = mem.get("rss_timeline_mib") or [(0, None)]
+        first = next((x for x in tl if x[0] >= 60), tl[-1])  # after start-up: 1 min in
+        f1 = (mem.get("scores") or {}).get("1.0", {}).get("f1")
+        row = [mem["video"], f"{mem['duration'] / 3600:.2f}", _f(mem["wall_s"], 0)]
+        row += [_f(mem["duration"] / mem["wall_s"], 1), _f(mem["peak_tree_rss_mib"], 0)]
+        child = mem.get("child_maxrss_mib") or {}
+        row += [f"{_f(child.get('self'), 0)} / {_f(child.get('children'), 0)}"]
+        row += [f"{_f(first[1], 0)} → {_f(tl[-1][1], 0)}"]
+        row += [mem.get("events", "–"), _f(f1)]
+        head = "Video|Hours|Wall s|× real time|Peak RSS, process tree (MiB)"
+        head += "|Max RSS main / decoder (MiB)|RSS at 1 min → end (MiB)|Events|F1@1.0"
+        lines += _table("Memory on a long video (ours, separate process)", head, [row])
+    errors = [f"{r['method']} on {r['video']}: {r['error']}" for r in rows if r["error"]]
+    if errors:
+        lines += ["", "Errors: " + "; ".join(errors)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default=None, help="settings profile or YAML (default: default)")
+    ap.add_argument(
+        "--videos", type=Path, default=Path(".bench/videos"), help="dir with manifest.json"
+    )
+    ap.add_argument("--only", default=None, help="comma-separated categories to run")
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--skip-ours", action="store_true")
+    ap.add_argument(
+        "--long", action="store_true", help="also measure peak memory on the long video"
+    )
+    ap.add_argument("--json", type=Path, default=None, help="write the full results here")
+    ap.add_argument("--child-segment", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child_segment:
+        return child_segment(args.child_segment, args.config)
+
+    root: Path = args.videos
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    videos = manifest["videos"]
+    if args.only:
+        wanted = set(args.only.split(","))
+        videos = [v for v in videos if v["category"] in wanted]
+    methods: dict[str, Method] = {}
+    ours_fn, ours_info = None, {"available": False, "reason": "--skip-ours"}
+    try:  # for the decode-only measurement even when ours is skipped
+        from eventvstream.config import load_settings
+
+        settings = load_settings(args.config)
+    except Exception as exc:
+        settings, ours_info = None, {"available": False, "reason": f"settings: {exc}"}
+    if not args.skip_ours and settings is not None:
+        ours_fn, ours_info = load_ours(settings)
+        if ours_fn is not None:
+            methods["ours"] = ours_fn
+    if not args.skip_peers:
+        import peers
+
+        peers.warm_up()
+        methods.update(peers.PEERS)
+    rows = evaluate(videos, methods, root) if videos and methods else []
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    report: dict[str, Any] = {
+        "command": shlex.join(["python", *sys.argv]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "machine": machine(),
+        "ours": ours_info,
+        "rows": rows,
+        "aggregate": aggregate(rows),
+    }
+    if not args.only or "cuts_720p" in args.only.split(","):
+        entry = next(
+            (v for v in manifest["videos"] if v["video"] == manifest.get("throughput")), None
+        )
+        report["throughput"] = throughput(root, entry, settings, ours_fn, rows)
+    if args.long:
+        if ours_fn is None:
+            report["long"] = {"available": False, "reason": "ours is not available"}
+        else:
+            print("long-video memory run ...", file=sys.stderr)
+            report["long"] = long_memory(root, manifest.get("long"), args.config)
+    report["load_end"] = os.getloadavg()[0]
+    sys.stdout.write(markdown(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
