@@ -18,6 +18,7 @@ method invents. Every method is warmed up once (models loaded, file cache hot) b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,35 +43,29 @@ DISTRACTORS = ("pan", "zoom", "flicker", "noise")
 Method = Callable[[str], list[float]]
 
 
+def _proc(path: str, key: str) -> str | None:
+    """The value of ``key: value`` in a /proc file (None off Linux)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(key)), None)
+
+
 def machine() -> dict[str, Any]:
+    mem = _proc("/proc/meminfo", "MemTotal")
     info: dict[str, Any] = {
-        "cpu": platform.processor() or "unknown",
+        "cpu": _proc("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "ram_gib": round(int(mem.split()[0]) / 2**20, 1) if mem else None,
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "cores_host": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0],  # other work on the box skews every timing
         "python": sys.version.split()[0],
     }
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.splitlines()
-            if ln.startswith("model name")
-        )
-        mem_kb = next(
-            int(ln.split()[1])
-            for ln in Path("/proc/meminfo").read_text().splitlines()
-            if ln.startswith("MemTotal")
-        )
-        info["ram_gib"] = round(mem_kb / 2**20, 1)
-    except (OSError, StopIteration):
-        pass
-    info["load_avg_1m"] = os.getloadavg()[0]  # other work on the box skews every timing
-    info["cores_usable"] = len(os.sched_getaffinity(0))
-    info["cores_host"] = os.cpu_count()
-    try:
+    with contextlib.suppress(ImportError):
         import torch
 
         info["torch"], info["torch_threads"] = torch.__version__, torch.get_num_threads()
-    except ImportError:
-        pass
     return info
 
 
@@ -112,22 +107,11 @@ def evaluate(videos: list[dict[str, Any]], methods: dict[str, Method], root: Pat
         for name, fn in methods.items():
             bar.set_postfix_str(f"{name} {video['video']}")
             pred, seconds, error = _timed(fn, str(root / video["video"]))
-            rows.append(
-                {
-                    "video": video["video"],
-                    "category": video["category"],
-                    "method": name,
-                    "duration": video["duration"],
-                    "frames": video["frames"],
-                    "seconds": seconds,
-                    "truth": len(truth),
-                    "predicted": pred,
-                    "error": error,
-                    "scores": {
-                        str(t): score_boundaries(pred, truth, t).to_dict() for t in TOLERANCES
-                    },
-                }
-            )
+            row = {"video": video["video"], "category": video["category"], "method": name}
+            row.update(duration=video["duration"], frames=video["frames"], seconds=seconds)
+            row.update(truth=len(truth), predicted=pred, error=error)
+            row["scores"] = {str(t): score_boundaries(pred, truth, t).to_dict() for t in TOLERANCES}
+            rows.append(row)
             bar.update()
     bar.close()
     return rows
@@ -143,17 +127,11 @@ def aggregate(rows: list[dict]) -> list[dict]:
     out = []
     for (category, method), rs in groups.items():
         ok = [r for r in rs if r["error"] is None]
-        entry = {
-            "category": category,
-            "method": method,
-            "videos": len(rs),
-            "errors": len(rs) - len(ok),
-            "truth": sum(r["truth"] for r in ok),
-            "predicted": sum(len(r["predicted"]) for r in ok),
-            "minutes": sum(r["duration"] for r in ok) / 60,
-            "seconds": sum(r["seconds"] for r in ok),
-            "frames": sum(r["frames"] for r in ok),
-        }
+        entry: dict[str, Any] = {"category": category, "method": method, "videos": len(rs)}
+        entry.update(errors=len(rs) - len(ok), truth=sum(r["truth"] for r in ok))
+        entry.update(predicted=sum(len(r["predicted"]) for r in ok))
+        entry.update(minutes=sum(r["duration"] for r in ok) / 60)
+        entry.update(seconds=sum(r["seconds"] for r in ok), frames=sum(r["frames"] for r in ok))
         for t in TOLERANCES:
             parts = [r["scores"][str(t)] for r in ok]
             fields = ("tolerance", "tp", "fp", "fn")
@@ -382,15 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated categories to run")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--skip-ours", action="store_true")
-    ap.add_argument(
-        "--long", action="store_true", help="also measure peak memory on the long video"
-    )
+    ap.add_argument("--long", action="store_true", help="peak memory on the long video too")
     ap.add_argument("--json", type=Path, default=None, help="write the full results here")
     ap.add_argument("--child-segment", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_segment:
         return child_segment(args.child_segment, args.config)
 
+    host = machine()  # before the run, so the load average shows what else was running
     root: Path = args.videos
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     videos = manifest["videos"]
@@ -425,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join(["python", *sys.argv]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,
-        "machine": machine(),
+        "machine": host,
         "ours": ours_info,
         "rows": rows,
         "aggregate": aggregate(rows),

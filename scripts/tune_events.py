@@ -66,7 +66,10 @@ def encode_all(items: list[tuple[Path, dict]], cache: Path, profile: str) -> lis
     encoder = None
     store = pickle.loads(cache.read_bytes()) if cache.is_file() else {}
     for path, truth in tqdm(items, desc="encode", file=sys.stderr):
-        key = f"{path}:{path.stat().st_mtime_ns}:{profile}:{settings.sampling.fps}"
+        key = (
+            f"{path}:{path.stat().st_mtime_ns}:{profile}:{settings.sampling.fps}:"
+            f"{settings.encoder.model_dump_json()}:{settings.sampling.decode_short_side}"
+        )
         if key not in store:
             encoder = encoder or load_encoder(settings.encoder, settings.device)
             times, indices, feats, images = [], [], [], []
@@ -149,6 +152,7 @@ GRIDS = {
         "tau0": [4.0, 5.0],
         "eta": [0.25, 0.5],
     },
+    "current": {},
     "final": {
         "semantic_ceiling": [0.03, 0.04],
         "predictive_ceiling": [0.06, 0.08],

@@ -40,6 +40,9 @@ class SamplingSettings(_Section):
         224, ge=32, le=2160, description="Frames are resized at decode time to this short side."
     )
     chunk_frames: int = Field(16, ge=1, le=512, description="Sampled frames decoded per chunk.")
+    decode_threads: int | None = Field(
+        None, ge=1, le=64, description="FFmpeg decoder threads; null = split cores (see pipeline)."
+    )
     decode_timeout_s: float = Field(
         60.0, gt=0, description="A decoder silent for this long is killed and reported."
     )
@@ -65,8 +68,16 @@ class EncoderSettings(_Section):
         description="open_clip only: an architecture config registered under `model` (tiny tests).",
     )
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    image_size: int | None = Field(
+        None,
+        ge=32,
+        le=1024,
+        description="efficientnet only: square input size (null = the model's own, 224).",
+    )
     batch_size: int = Field(16, ge=1, le=1024)
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; null = torch default.")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; null = the cores the decoder leaves free."
+    )
     seed: int = 0
     top_k_labels: int = Field(3, ge=0, le=20)
 

@@ -4,7 +4,7 @@ decord is known to segfault on some corrupt streams. Running it here, in a separ
 talks over a pipe, means a crash kills only this process: the parent sees EOF and reports a clear
 error instead of dying. Keep this module's imports minimal (decord and numpy) so spawning is fast.
 
-Run as ``python -m eventvstream.media._decode_worker PATH FPS SHORT_SIDE CHUNK``: a plain
+Run as ``python -m eventvstream.media._decode_worker PATH FPS SHORT_SIDE CHUNK THREADS``: a plain
 subprocess (not multiprocessing) so it works whatever the parent's ``__main__`` is (stdin,
 notebooks, frozen apps). Messages go over the original stdout; fd 1 is pointed at stderr so a
 stray print from a library cannot corrupt the stream.
@@ -26,10 +26,12 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 
-def run(conn: Connection, path: str, fps: float, short_side: int, chunk_frames: int) -> None:
+def run(
+    conn: Connection, path: str, fps: float, short_side: int, chunk_frames: int, threads: int
+) -> None:
     """Decode ``path`` at ``fps`` and stream chunks to ``conn``; never raises."""
     try:
-        _decode(conn, path, fps, short_side, chunk_frames)
+        _decode(conn, path, fps, short_side, chunk_frames, threads)
     except BrokenPipeError:  # the parent stopped listening (early exit): nothing to report
         pass
     except Exception as exc:  # report, don't crash: the parent turns this into MediaError
@@ -39,7 +41,9 @@ def run(conn: Connection, path: str, fps: float, short_side: int, chunk_frames: 
         conn.close()
 
 
-def _decode(conn: Connection, path: str, fps: float, short_side: int, chunk_frames: int) -> None:
+def _decode(
+    conn: Connection, path: str, fps: float, short_side: int, chunk_frames: int, threads: int
+) -> None:
     import decord
     import numpy as np
 
@@ -61,7 +65,7 @@ def _decode(conn: Connection, path: str, fps: float, short_side: int, chunk_fram
     height, width = int(first[0]), int(first[1])
     out_w, out_h = scaled_size(width, height, short_side)
     reader = decord.VideoReader(
-        path, ctx=decord.cpu(0), width=out_w, height=out_h, num_threads=_threads()
+        path, ctx=decord.cpu(0), width=out_w, height=out_h, num_threads=threads
     )
     pts_all = reader.get_frame_timestamp(np.arange(n_frames))[:, 0].astype(np.float64)
     valid = np.isfinite(pts_all)
@@ -105,11 +109,6 @@ def _decode(conn: Connection, path: str, fps: float, short_side: int, chunk_fram
     conn.send(("done",))
 
 
-def _threads() -> int:
-    """decord's FFmpeg threads: 2 measured fastest on our 2-core boxes (0, auto, was slower)."""
-    return int(os.environ.get("EVS_DECODE_THREADS", "2"))
-
-
 def _clean(exc: Any) -> str:
     """decord errors carry C++ stack traces and ``[time] file.cc:123:`` prefixes; keep the
     first line's message."""
@@ -121,11 +120,12 @@ def _clean(exc: Any) -> str:
 
 
 def main(argv: list[str]) -> int:
-    path, fps, short_side, chunk = argv[0], float(argv[1]), int(argv[2]), int(argv[3])
+    path, fps, short_side = argv[0], float(argv[1]), int(argv[2])
+    chunk, threads = int(argv[3]), int(argv[4])
     out_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    run(Connection(out_fd, readable=False), path, fps, short_side, chunk)
+    run(Connection(out_fd, readable=False), path, fps, short_side, chunk, threads)
     return 0
 
 

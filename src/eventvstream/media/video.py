@@ -80,6 +80,7 @@ class VideoStream:
         chunk_frames: int = 16,
         timeout_s: float = 60.0,
         prefetch_chunks: int = 2,
+        threads: int = 2,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -100,6 +101,7 @@ class VideoStream:
                 str(fps),
                 str(short_side),
                 str(chunk_frames),
+                str(threads),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -223,8 +225,17 @@ def open_video(
     short_side: int = 224,
     chunk_frames: int = 16,
     timeout_s: float = 60.0,
+    threads: int = 2,
 ) -> VideoStream:
-    """Open a video for sampled, chunked decoding. Raises :class:`MediaError` if unreadable."""
+    """Open a video for sampled, chunked decoding. Raises :class:`MediaError` if unreadable.
+
+    ``threads`` are FFmpeg's decoding threads in the worker process.
+    """
     return VideoStream(
-        path, fps=fps, short_side=short_side, chunk_frames=chunk_frames, timeout_s=timeout_s
+        path,
+        fps=fps,
+        short_side=short_side,
+        chunk_frames=chunk_frames,
+        timeout_s=timeout_s,
+        threads=threads,
     )

@@ -43,6 +43,13 @@ class ImageEncoder(Protocol):
         """Top-k (label, probability) per image; empty lists when the model has no labels."""
         ...
 
+    def encode_and_label(
+        self, images: list[np.ndarray] | np.ndarray, k: int
+    ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+        """Features and top-k labels from one forward pass (labels empty without a label set).
+        The pipeline labels every frame this way, so keyframes never need a second pass."""
+        ...
+
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """(N, dim) float32 unit vectors in the image feature space. Raises
         :class:`NotImplementedError` when the model has no text tower (``info.has_text``)."""

@@ -17,6 +17,8 @@ from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
 from eventvstream.media import VideoInfo, open_video
 from eventvstream.perception import ImageEncoder, load_encoder
+from eventvstream.perception.devices import resolve_device
+from eventvstream.pipeline.resources import plan_cpu
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,16 @@ class Segmenter:
     """Owns an encoder; segments any number of videos with one settings profile."""
 
     def __init__(self, settings: Settings | None = None, encoder: ImageEncoder | None = None):
-        self.settings = settings or load_settings()
-        self.encoder = encoder or load_encoder(self.settings.encoder, self.settings.device)
+        settings = settings or load_settings()
+        on_cpu = resolve_device(settings.device).type == "cpu"
+        self.cpu_plan = plan_cpu(settings, encoder_on_cpu=on_cpu)
+        if self.cpu_plan.encoder_threads is not None:
+            encoder_settings = settings.encoder.model_copy(
+                update={"threads": self.cpu_plan.encoder_threads}
+            )
+            settings = settings.model_copy(update={"encoder": encoder_settings})
+        self.settings = settings
+        self.encoder = encoder or load_encoder(settings.encoder, settings.device)
         self.last_detector: EventDetector | None = None
         self.last_info: VideoInfo | None = None
 
@@ -44,12 +54,14 @@ class Segmenter:
         sampling = self.settings.sampling
         detector = EventDetector(self.settings.events, seed=self.settings.encoder.seed, trace=trace)
         self.last_detector = detector
+        frame_labels: dict[int, list[tuple[str, float]]] = {}
         with open_video(
             path,
             fps=sampling.fps,
             short_side=sampling.decode_short_side,
             chunk_frames=sampling.chunk_frames,
             timeout_s=sampling.decode_timeout_s,
+            threads=self.cpu_plan.decode_threads,
         ) as video:
             self.last_info = video.info
             if on_info is not None:
@@ -63,37 +75,47 @@ class Segmenter:
             )
             with bar:
                 for chunk in video:
-                    features = self._encode(chunk.images)
+                    features, labels = self._encode(chunk.images)
                     for i in range(len(chunk)):
-                        for event in detector.push(
-                            float(chunk.times[i]),
-                            int(chunk.indices[i]),
-                            features[i],
-                            chunk.images[i],
-                        ):
-                            yield self._finish(event, keep_images)
+                        index = int(chunk.indices[i])
+                        frame_labels[index] = labels[i]
+                        closed = detector.push(
+                            float(chunk.times[i]), index, features[i], chunk.images[i]
+                        )
+                        for event in closed:
+                            yield self._finish(event, frame_labels, keep_images)
                     bar.update(len(chunk))
             for event in detector.flush(video.info.duration):
-                yield self._finish(event, keep_images)
+                yield self._finish(event, frame_labels, keep_images)
 
-    def _encode(self, images: np.ndarray) -> np.ndarray:
+    def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+        """Features and top-k labels of every frame, from one forward pass per batch."""
+        k = self.settings.encoder.top_k_labels if self.encoder.info.has_labels else 0
         batch = self.settings.encoder.batch_size
-        parts = [
-            self.encoder.encode_images(images[i : i + batch]) for i in range(0, len(images), batch)
-        ]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        features, labels = [], []
+        for start in range(0, len(images), batch):
+            part = images[start : start + batch]
+            if k:
+                feats, top = self.encoder.encode_and_label(part, k)
+            else:
+                feats, top = self.encoder.encode_images(part), [[] for _ in range(len(part))]
+            features.append(feats)
+            labels.extend(top)
+        return np.concatenate(features), labels
 
-    def _finish(self, event: Event, keep_images: bool) -> Event:
-        """Label the keyframes (only a few per event, so this is cheap) and drop the pixels."""
-        k = self.settings.encoder.top_k_labels
-        with_images = [kf for kf in event.keyframes if kf.image is not None]
-        if k and with_images and self.encoder.info.has_labels:
-            labels = self.encoder.top_labels([kf.image for kf in with_images], k)
-            for keyframe, top in zip(with_images, labels, strict=True):
-                keyframe.labels = top
-        if not keep_images:
-            for keyframe in event.keyframes:
+    @staticmethod
+    def _finish(
+        event: Event, frame_labels: dict[int, list[tuple[str, float]]], keep_images: bool
+    ) -> Event:
+        """Attach the keyframes' labels and drop the pixels; forget labels of frames that can no
+        longer become keyframes (events close in order)."""
+        for keyframe in event.keyframes:
+            keyframe.labels = frame_labels.get(keyframe.frame_index, [])
+            if not keep_images:
                 keyframe.image = None
+        last = max((kf.frame_index for kf in event.keyframes), default=-1)
+        for index in [i for i in frame_labels if i <= last]:
+            del frame_labels[index]
         return event
 
 
