@@ -153,6 +153,13 @@ GRIDS = {
         "eta": [0.25, 0.5],
     },
     "current": {},
+    # Ablation: does each cue earn its place? (w = 0 removes a cue; lr = 0 freezes the
+    # predictor at its initial "nothing changes" state instead of adapting it online.)
+    "ablation": {
+        "w_predictive": [0.0, 0.5],
+        "predictor_lr": [0.0, 0.05],
+        "w_motion": [0.0, 0.3],
+    },
     "final": {
         "semantic_ceiling": [0.03, 0.04],
         "predictive_ceiling": [0.06, 0.08],
