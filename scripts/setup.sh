@@ -23,6 +23,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" --upgrade pip >/dev/null
-"${PIP[@]}" "torch==2.13.0"
+# EVS_TORCH_INDEX: a wheel index to take torch from, e.g. PyTorch's own CPU-only index, on
+# machines where the default index would resolve torch==2.13.0 to a CUDA build.
+if [ -n "${EVS_TORCH_INDEX:-}" ]; then
+  "${PIP[@]}" "torch==2.13.0" --index-url "$EVS_TORCH_INDEX"
+else
+  "${PIP[@]}" "torch==2.13.0"
+fi
 "${PIP[@]}" -e ".[test${EVS_EXTRAS:+,$EVS_EXTRAS}]"
 echo "setup: ready (.venv)" >&2

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the whole test suite: unit, integration, e2e. Extra args go to pytest.
+# Set up (if needed), lint, and run the whole test suite (tests/unit, tests/integration; tests/e2e
+# arrives with the server). Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -35,6 +36,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--config", "-c", default=None, help="profile name (default, tiny, gpu) or YAML path"
     )
     seg.add_argument("--json", action="store_true", help="print JSON lines, one per event")
+    seg.add_argument(
+        "--embeddings", action="store_true", help="with --json: include each event's embedding"
+    )
     seg.add_argument("--trace", type=Path, help="write per-frame cue scores as JSON lines here")
     seg.add_argument(
         "--progress",
@@ -69,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`evs segment ... | head`): that is not an error. Point stdout at
+        # devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return EXIT_USAGE  # pragma: no cover - argparse enforces a command
 
 
@@ -86,7 +95,8 @@ def _segment(args: argparse.Namespace) -> int:
     for event in segmenter.segment(args.video, progress=progress, trace=args.trace is not None):
         count += 1
         if args.json:
-            print(json.dumps({"type": "event", **event.to_dict()}), flush=True)
+            record = event.to_dict(with_embedding=args.embeddings)
+            print(json.dumps({"type": "event", **record}), flush=True)
         else:
             print(_describe_event(event), flush=True)
     elapsed = time.perf_counter() - started
@@ -107,7 +117,8 @@ def _segment(args: argparse.Namespace) -> int:
         print(json.dumps(summary), flush=True)
     else:
         print(
-            f"{count} events in {info.duration:.1f}s of video; segmented in {elapsed:.1f}s "
+            f"{count} event{'s' if count != 1 else ''} in {info.duration:.1f}s of video; "
+            f"segmented in {elapsed:.1f}s "
             f"({summary['x_realtime']}x real time) with {summary['encoder']}",
             file=sys.stderr,
         )

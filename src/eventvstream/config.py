@@ -27,6 +27,9 @@ from eventvstream.errors import ConfigError
 
 PROFILE_NAMES = ("default", "tiny", "gpu")
 
+#: ``EVS_*`` variables that are not settings: profile choice, setup extras, golden-file refresh.
+NON_SETTING_ENV = frozenset({"EVS_CONFIG", "EVS_EXTRAS", "EVS_TORCH_INDEX", "EVS_UPDATE_GOLDEN"})
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -85,15 +88,19 @@ class EncoderSettings(_Section):
 class EventSettings(_Section):
     """The three-cue boundary detector (see docs/architecture.md for the method)."""
 
-    w_semantic: float = Field(1.0, ge=0)
-    w_motion: float = Field(0.3, ge=0)
-    w_predictive: float = Field(0.5, ge=0)
+    w_semantic: float = Field(1.0, ge=0, description="Weight of the semantic cue in the fusion.")
+    w_motion: float = Field(0.3, ge=0, description="Weight of the motion cue (0 disables it).")
+    w_predictive: float = Field(
+        0.5, ge=0, description="Weight of the predictive cue (0 disables it)."
+    )
     ema_rho: float = Field(0.1, gt=0, le=1, description="EMA rate of the event's mean feature.")
     tau0: float = Field(5.0, gt=0, description="Base threshold on the fused, normalised score.")
     eta: float = Field(0.25, ge=0, description="How much motion variance raises the threshold.")
     variance_window: int = Field(10, ge=2, le=1000, description="Frames in the motion window.")
-    min_event_s: float = Field(1.0, ge=0)
-    max_event_s: float = Field(300.0, gt=0)
+    min_event_s: float = Field(1.0, ge=0, description="No boundary makes an event shorter.")
+    max_event_s: float = Field(
+        300.0, gt=0, description="An event this long is closed even without a boundary."
+    )
     scale_rate: float = Field(
         0.05, gt=0, le=1, description="EMA rate of each cue's typical value (its normaliser)."
     )
@@ -112,8 +119,10 @@ class EventSettings(_Section):
     refine_lookback_s: float = Field(
         1.5, ge=0, description="Window in which a boundary is moved to the centre of change."
     )
-    pooling: Literal["mean", "boundary"] = "boundary"
-    keyframes: int = Field(3, ge=1, le=16)
+    pooling: Literal["mean", "boundary"] = Field(
+        "boundary", description="Event embedding: plain mean, or frames near boundaries weigh 2x."
+    )
+    keyframes: int = Field(3, ge=1, le=16, description="Keyframes chosen per event.")
     retained_images: int = Field(16, ge=1, le=256, description="Keyframe candidates kept.")
 
     @model_validator(mode="after")
@@ -135,9 +144,13 @@ class Settings(BaseSettings):
         env_prefix="EVS_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    profile: str = "default"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    profile: str = Field("default", description="Name of the profile these settings came from.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where models run; auto = CUDA when available."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="Logging level (logs go to stderr)."
+    )
     sampling: SamplingSettings = SamplingSettings()
     encoder: EncoderSettings = EncoderSettings()
     events: EventSettings = EventSettings()
@@ -216,12 +229,44 @@ def _describe(exc: ValidationError, path: Path) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
+def _setting_env_names(model: type[BaseModel], prefix: str = "EVS_") -> set[str]:
+    """Every ``EVS_...`` name that maps to a field (sections and their keys)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        env = f"{prefix}{name.upper()}"
+        names.add(env)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= _setting_env_names(annotation, env + "__")
+    return names
+
+
+def _check_env_names() -> None:
+    """pydantic-settings ignores unknown variables; we refuse them, because a typo such as
+    ``EVS_EVENTS_TAU0`` (one underscore) would otherwise be silently ignored."""
+    known = _setting_env_names(Settings)
+    unknown = sorted(
+        key for key in os.environ if key.startswith("EVS_") and key not in known | NON_SETTING_ENV
+    )
+    if unknown:
+        hints = []
+        for key in unknown:
+            guess = next((k for k in sorted(known) if k.replace("__", "_") == key), None)
+            hints.append(f"{key}" + (f" (did you mean {guess}?)" if guess else ""))
+        raise ConfigError(
+            "unknown setting in the environment: "
+            + ", ".join(hints)
+            + "; nested keys use a double underscore, e.g. EVS_EVENTS__TAU0"
+        )
+
+
 def load_settings(profile: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Load a profile, apply ``EVS_*`` env overrides, then explicit ``overrides``.
 
     Raises :class:`ConfigError` naming every offending key.
     """
     path = resolve_profile(profile)
+    _check_env_names()
     data = _read_yaml(path)
     data.setdefault("profile", path.stem)
     Settings._yaml_data = data

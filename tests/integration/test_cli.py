@@ -102,3 +102,23 @@ def test_eval_rejects_a_malformed_file(tmp_path):
     bad.write_text('{"boundaries": ["soon"]}')
     result = evs("eval", str(bad), str(bad))
     assert result.returncode == 1 and "list of boundary times" in result.stderr
+
+
+def test_piping_into_head_is_not_an_error(synthetic_clips):
+    path, _ = synthetic_clips["cuts"]
+    result = subprocess.run(
+        f"{sys.executable} -m eventvstream.cli segment {path} --json | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert json.loads(result.stdout)["type"] == "event"
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_embeddings_on_request(synthetic_clips):
+    path, _ = synthetic_clips["fades"]
+    result = evs("segment", str(path), "--json", "--embeddings")
+    event = json.loads(result.stdout.splitlines()[0])
+    assert len(event["embedding"]) == 1280

@@ -70,3 +70,15 @@ def test_missing_and_unknown_profiles(tmp_path):
     broken.write_text("events: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(broken)
+
+
+def test_unknown_env_variable_is_rejected_with_a_hint(monkeypatch):
+    monkeypatch.setenv("EVS_EVENTS_TAU0", "1000")  # one underscore: a typo
+    with pytest.raises(ConfigError, match=r"EVS_EVENTS_TAU0 \(did you mean EVS_EVENTS__TAU0\?\)"):
+        load_settings("default")
+
+
+def test_non_setting_evs_variables_are_allowed(monkeypatch):
+    monkeypatch.setenv("EVS_CONFIG", "default")
+    monkeypatch.setenv("EVS_UPDATE_GOLDEN", "0")
+    assert load_settings().profile == "default"
