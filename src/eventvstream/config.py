@@ -137,6 +137,31 @@ class EventSettings(_Section):
         return self
 
 
+class MemorySettings(_Section):
+    """The persistent memory bank (SQLite source of truth + FAISS cache in one directory)."""
+
+    data_dir: Path = Field(
+        Path("~/.local/share/eventvstream"), description="Where evs.sqlite3 and indexes live."
+    )
+    consolidate: bool = Field(True, description="Merge a new event into the stream's last one?")
+    merge_threshold: float = Field(
+        0.92, ge=-1, le=1, description="γ: merge when cos(new, last) exceeds this."
+    )
+    merge_max_gap_s: float = Field(
+        2.0, ge=0, description="Only merge events at most this far apart in time."
+    )
+    exact_max: int = Field(
+        50_000, ge=1, description="Above this many vectors, switch to an approximate IVF index."
+    )
+    ivf_nprobe: int = Field(32, ge=1, le=65536, description="IVF lists searched per query.")
+    checkpoint_every: int = Field(
+        2000, ge=1, description="Save the FAISS indexes after this many changes (and on close)."
+    )
+    text_embedder: str = Field(
+        "packaged", description="Sentence embedder for captions/questions: 'packaged', dir or id."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the engine can be told. One instance per process (or per test)."""
 
@@ -154,6 +179,7 @@ class Settings(BaseSettings):
     sampling: SamplingSettings = SamplingSettings()
     encoder: EncoderSettings = EncoderSettings()
     events: EventSettings = EventSettings()
+    memory: MemorySettings = MemorySettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

@@ -1,0 +1,7 @@
+"""Memory: the persistent event bank (SQLite source of truth + FAISS caches), consolidation
+and retrieval."""
+
+from eventvstream.memory.bank import Hit, MemoryBank, Stored
+from eventvstream.memory.store import EventRow, MemoryCorruptError
+
+__all__ = ["EventRow", "Hit", "MemoryBank", "MemoryCorruptError", "Stored"]

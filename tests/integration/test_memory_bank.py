@@ -1,0 +1,248 @@
+"""The memory bank on a real SQLite file and real FAISS indexes."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import numpy as np
+import pytest
+
+from eventvstream.config import MemorySettings
+from eventvstream.errors import EvsError
+from eventvstream.memory import MemoryBank, MemoryCorruptError
+from eventvstream.memory.bank import MemoryLockedError
+
+DIM = 32
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def event(t: float, vector: np.ndarray, frames: int = 4) -> dict:
+    return {
+        "start": t,
+        "end": t + 2.0,
+        "frames": frames,
+        "embedding": vector,
+        "keyframes": [{"t": t, "frame_index": int(t * 25), "labels": []}],
+        "labels": [["thing", 0.5]],
+        "boundaries": {},
+    }
+
+
+def settings(tmp_path, **kw) -> MemorySettings:
+    return MemorySettings(data_dir=tmp_path, **({"checkpoint_every": 10**9} | kw))
+
+
+@pytest.fixture
+def vectors() -> np.ndarray:
+    return unit_vectors(400)
+
+
+def fill(bank: MemoryBank, vectors: np.ndarray, stream: str = "cam", start: float = 0.0):
+    # 3-s steps with 2-s events: a 1-s gap, random vectors: nothing merges.
+    return bank.add_many([event(start + 3.0 * i, v) for i, v in enumerate(vectors)], stream=stream)
+
+
+def test_round_trip_survives_reopen(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        stored = fill(bank, vectors)
+    with MemoryBank(settings(tmp_path)) as bank:
+        assert bank.stats()["events"] == len(vectors)
+        row = bank.get(stored[7].id)
+        assert row is not None and row.start == pytest.approx(21.0)
+        np.testing.assert_allclose(row.embedding, vectors[7])
+        assert row.keyframes[0]["frame_index"] == 525
+        hit = bank.search(vectors[7], k=1)[0]
+        assert hit.event.id == stored[7].id and hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_retrieval_matches_brute_force(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        stored = fill(bank, vectors)
+        ids = np.array([s.id for s in stored])
+        for q in unit_vectors(20, seed=1):
+            hits = bank.search(q, k=5)
+            expected = ids[np.argsort(-(vectors @ q))[:5]]
+            assert [h.event.id for h in hits] == expected.tolist()
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_scope_by_stream_owner_and_time(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors[:200], stream="a")
+        bank.add_many(
+            [event(3.0 * i, v) for i, v in enumerate(vectors[200:])], stream="b", owner="alice"
+        )
+        hits = bank.search(vectors[250], k=10, stream="a")
+        assert hits and all(h.event.stream == "a" for h in hits)
+        hits = bank.search(vectors[250], k=3, owner="alice")
+        assert hits[0].event.stream == "b" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        window = bank.events(stream="a", t0=30.0, t1=40.0)
+        assert [round(r.start) for r in window] == [30, 33, 36, 39]
+        assert all(
+            h.event.start <= 40 and h.event.end >= 30
+            for h in bank.search(vectors[5], k=10, stream="a", t0=30, t1=40)
+        )
+        assert bank.search(vectors[0], k=5, stream="nobody") == []
+
+
+def test_switches_to_ivf_above_exact_max_and_keeps_recall(tmp_path):
+    vectors = unit_vectors(3000, seed=3)
+    with MemoryBank(settings(tmp_path, exact_max=1000, ivf_nprobe=64), visual_dim=DIM) as bank:
+        fill(bank, vectors)
+        assert bank.stats()["indexes"]["visual"]["kind"] == "ivf"
+        found = sum(bank.search(v, k=1)[0].score > 0.999 for v in vectors[:200])
+        assert found >= 190
+
+
+def test_replays_changes_made_after_the_last_checkpoint(tmp_path, vectors):
+    bank = MemoryBank(settings(tmp_path), visual_dim=DIM)
+    fill(bank, vectors[:100])
+    bank.checkpoint()
+    late = fill(bank, vectors[100:150], start=1000.0)
+    # Simulate a crash: no checkpoint, no close — just drop the lock.
+    bank.store.close()
+    bank._lock_file.close()
+    with MemoryBank(settings(tmp_path)) as reopened:
+        assert len(reopened.indexes["visual"]) == 150
+        assert reopened.search(vectors[120], k=1)[0].event.id == late[20].id
+
+
+def test_corrupt_index_is_rebuilt_with_a_log_line(tmp_path, vectors, caplog):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors)
+    (tmp_path / "visual.faiss").write_bytes(b"garbage" * 100)
+    with caplog.at_level("WARNING"), MemoryBank(settings(tmp_path)) as bank:
+        assert len(bank.indexes["visual"]) == len(vectors)
+        assert bank.search(vectors[3], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    assert "rebuilding" in caplog.text
+
+
+def test_missing_index_is_rebuilt(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors)
+    (tmp_path / "visual.faiss").unlink()
+    with MemoryBank(settings(tmp_path)) as bank:
+        assert len(bank.indexes["visual"]) == len(vectors)
+
+
+def test_corrupt_database_is_reported_and_left_untouched(tmp_path):
+    db = tmp_path / "evs.sqlite3"
+    junk = b"this is not a database, it is a shopping list\n" * 200
+    db.write_bytes(junk)
+    with pytest.raises(MemoryCorruptError, match="left untouched"):
+        MemoryBank(settings(tmp_path))
+    assert db.read_bytes() == junk
+
+
+def test_newer_schema_is_refused(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors[:3])
+    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(MemoryCorruptError, match="newer"):
+        MemoryBank(settings(tmp_path))
+
+
+def test_one_writer_process_per_directory(tmp_path):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM), pytest.raises(MemoryLockedError):
+        MemoryBank(settings(tmp_path))
+
+
+def test_dimension_mismatch_is_a_clear_error(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors[:2])
+        with pytest.raises(EvsError, match="32-d"):
+            bank.add(event(100.0, np.ones(8, np.float32) / np.sqrt(8)), stream="cam")
+    with pytest.raises(EvsError, match="dimension|32-d"):
+        MemoryBank(settings(tmp_path), visual_dim=64)
+
+
+def test_consolidation_merges_and_records(tmp_path):
+    v = unit_vectors(1)[0]
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        first = bank.add(event(0.0, v), stream="cam")
+        second = bank.add(event(2.0, v), stream="cam")  # same scene, adjacent: merge
+        other = bank.add(event(4.0, -v), stream="cam")  # different: append
+        assert second.merged and second.id == first.id and not other.merged
+        row = bank.get(first.id)
+        assert (row.start, row.end, row.merge_count, row.frames) == (0.0, 4.0, 1, 8)
+        assert len(row.keyframes) == 2
+        assert bank.stats()["merges"] == 1
+        assert len(bank.indexes["visual"]) == 2
+
+
+def test_text_index_and_captions(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        stored = fill(bank, vectors[:10])
+        text_vectors = unit_vectors(10, seed=9)
+        for s, tv in zip(stored, text_vectors, strict=True):
+            bank.set_text(s.id, f"event {s.id}", tv, caption=f"caption {s.id}")
+        hit = bank.search(text_vectors[4], index="text", k=1)[0]
+        assert hit.event.id == stored[4].id and hit.event.caption == f"caption {stored[4].id}"
+        with pytest.raises(EvsError, match="no event"):
+            bank.set_text(99999, "x", text_vectors[0])
+    with MemoryBank(settings(tmp_path)) as bank:
+        assert len(bank.indexes["text"]) == 10
+
+
+def test_sources_make_reingest_idempotent(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        assert bank.begin_source("file-a", stream="cam")
+        bank.add_many(
+            [event(3.0 * i, v) for i, v in enumerate(vectors[:3])],
+            stream="cam",
+            source="file-a",
+            first_index=0,
+        )  # ... and then the process dies
+        assert bank.stats()["events"] == 3
+        assert bank.begin_source("file-a", stream="cam")  # half-done: discarded, restarted
+        assert bank.stats()["events"] == 0 and len(bank.indexes["visual"]) == 0
+        bank.add_many(
+            [event(3.0 * i, v) for i, v in enumerate(vectors[:5])],
+            stream="cam",
+            source="file-a",
+            first_index=0,
+        )
+        bank.finish_source("file-a", 5)
+        assert not bank.begin_source("file-a", stream="cam")  # complete: skipped
+        assert bank.stats()["sources"] == 1
+
+
+def test_concurrent_writers_and_readers(tmp_path):
+    vectors = unit_vectors(800, seed=5)
+    errors: list[BaseException] = []
+    with MemoryBank(settings(tmp_path, checkpoint_every=100), visual_dim=DIM) as bank:
+
+        def writer(part: int) -> None:
+            try:
+                for i in range(20):
+                    chunk = vectors[part * 200 + i * 10 : part * 200 + (i + 1) * 10]
+                    bank.add_many(
+                        [event(3.0 * j, v) for j, v in enumerate(chunk)], stream=f"s{part}"
+                    )
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        def reader() -> None:
+            try:
+                for q in vectors[:100]:
+                    bank.search(q, k=5)
+                    bank.events(stream="s0", limit=5)
+            except BaseException as exc:  # pragma: no cover
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(p,)) for p in range(4)]
+        threads += [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert bank.stats()["events"] == 800 and len(bank.indexes["visual"]) == 800
+        ids = [r.id for r in bank.events()]
+        assert len(ids) == len(set(ids)) == 800
