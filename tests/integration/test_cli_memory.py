@@ -51,7 +51,7 @@ def test_rerun_is_idempotent_and_force_replaces(memory_dir):
 
 
 def test_search_by_text_time_and_similarity(memory_dir):
-    data, _, stored = memory_dir
+    data, _, _ = memory_dir
     by_text = evs("memory", "search", "a photograph", "--data-dir", str(data), "--json", "-k", "3")
     hits = [json.loads(line) for line in by_text.stdout.splitlines()]
     assert len(hits) == 3 and all(h["matched"] == "text" for h in hits)
