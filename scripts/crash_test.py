@@ -240,6 +240,9 @@ def parent(args: argparse.Namespace) -> int:
     result = verify(path, acked)
     problems = []
     early = [r for r in runs if r["exited_early"] is not None]
+    stuck = [r["child"] for r in runs if not r["during_open"] and not r["ready"]]
+    if stuck:
+        problems.append(f"children {stuck[:10]} never finished opening the bank (60 s)")
     if early:
         problems.append(
             f"{len(early)} children exited by themselves: "

@@ -154,6 +154,9 @@ class MemorySettings(_Section):
         50_000, ge=1, description="Above this many vectors, switch to an approximate IVF index."
     )
     ivf_nprobe: int = Field(32, ge=1, le=65536, description="IVF lists searched per query.")
+    exact_scope_max: int = Field(
+        20_000, ge=0, description="Scopes this small are searched exactly, from SQL."
+    )
     checkpoint_every: int = Field(
         2000, ge=1, description="Save the FAISS indexes after this many changes (and on close)."
     )

@@ -246,3 +246,30 @@ def test_concurrent_writers_and_readers(tmp_path):
         assert bank.stats()["events"] == 800 and len(bank.indexes["visual"]) == 800
         ids = [r.id for r in bank.events()]
         assert len(ids) == len(set(ids)) == 800
+
+
+def test_narrow_scope_is_searched_exactly_even_on_ivf(tmp_path):
+    vectors = unit_vectors(3000, seed=11)
+    with MemoryBank(settings(tmp_path, exact_max=1000, ivf_nprobe=1), visual_dim=DIM) as bank:
+        stored = fill(bank, vectors)
+        ids = np.array([s.id for s in stored])
+        starts = 3.0 * np.arange(len(vectors))
+        in_window = (starts + 2.0 >= 300) & (starts <= 600)
+        for q in unit_vectors(10, seed=12):
+            hits = bank.search(q, k=5, t0=300, t1=600)
+            scores = vectors[in_window] @ q
+            expected = ids[in_window][np.argsort(-scores)[:5]]
+            assert [h.event.id for h in hits] == expected.tolist()
+
+
+def test_version_1_database_is_migrated(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors[:5])
+    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:
+        conn.execute("DROP INDEX events_scope_end")
+        conn.execute("PRAGMA user_version = 1")
+    with MemoryBank(settings(tmp_path)) as bank:
+        assert bank.stats()["events"] == 5
+        names = {r[0] for r in bank.store.conn.execute("SELECT name FROM sqlite_master")}
+        assert "events_scope_end" in names
+        assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -386,16 +386,43 @@ class MemoryBank:
         """Nearest events to ``vector`` in the ``visual`` or ``text`` index, within a scope."""
         if index not in self.indexes:
             return []
-        scoped = any(v is not None for v in (stream, owner, t0, t1))
-        allowed = self.store.ids_in_scope(stream, owner, t0, t1) if scoped else None
-        if allowed is not None and allowed.size == 0:
-            return []
-        scores, ids = self.indexes[index].search(
-            np.asarray(vector, np.float32)[None], k, allowed_ids=allowed
-        )
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        query = np.asarray(vector, np.float32)
+        found = self._search_ids(query, index, k, stream, owner, t0, t1)
         rows = self.store.get_many([i for i, _ in found])
         return [Hit(rows[i], s, index) for i, s in found if i in rows]
+
+    def _search_ids(
+        self,
+        query: np.ndarray,
+        index: str,
+        k: int,
+        stream: str | None,
+        owner: str | None,
+        t0: float | None,
+        t1: float | None,
+    ) -> list[tuple[int, float]]:
+        """Unscoped: the FAISS index. A small scope (a stream's hour, a user's events): exact
+        search over that scope's own vectors, read from SQL — exact recall, and no id selector
+        to build. A large scope: FAISS restricted to the scope's ids."""
+        faiss_index = self.indexes[index]
+        if any(v is not None for v in (stream, owner, t0, t1)):
+            in_scope = self.store.count_in_scope(stream, owner, t0, t1)
+            if in_scope == 0:
+                return []
+            if in_scope <= self.settings.exact_scope_max:
+                ids, blobs = self.store.vectors_in_scope(INDEXES[index], stream, owner, t0, t1)
+                if not blobs:
+                    return []
+                matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+                scores = matrix @ query
+                top = np.argsort(-scores)[:k]
+                return [(int(ids[i]), float(scores[i])) for i in top]
+            if in_scope < len(faiss_index):
+                allowed = self.store.ids_in_scope(stream, owner, t0, t1)
+                scores, found = faiss_index.search(query[None], k, allowed_ids=allowed)
+                return _pairs(found[0], scores[0])
+        scores, found = faiss_index.search(query[None], k)
+        return _pairs(found[0], scores[0])
 
     def export(
         self, *, stream: str | None = None, owner: str | None = None, with_embedding: bool = False
@@ -433,6 +460,10 @@ class MemoryBank:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pairs(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
 
 
 def _index(first: int | None, offset: int) -> int | None:

@@ -30,7 +30,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -76,6 +76,12 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta VALUES ('seq', '0');
+    """,
+    # v2: consolidation asks for each stream's latest slot on every add; without an index on
+    # the end time that was a scan of the whole stream (ingest fell from 12k to 1k events/s
+    # at 1M events, docs/benchmarks.md).
+    2: """
+    CREATE INDEX events_scope_end ON events(stream, owner, t_end);
     """,
 }
 
@@ -288,6 +294,31 @@ class EventStore:
         where, args = _scope(stream, owner, t0, t1)
         sql = f"SELECT id FROM events WHERE {' AND '.join(where) or '1'}"
         return np.fromiter((r[0] for r in self.conn.execute(sql, args)), dtype=np.int64)
+
+    def count_in_scope(
+        self, stream: str | None, owner: str | None, t0: float | None, t1: float | None
+    ) -> int:
+        where, args = _scope(stream, owner, t0, t1)
+        sql = f"SELECT COUNT(*) FROM events WHERE {' AND '.join(where) or '1'}"
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def vectors_in_scope(
+        self,
+        column: str,
+        stream: str | None,
+        owner: str | None,
+        t0: float | None,
+        t1: float | None,
+    ) -> tuple[np.ndarray, list[bytes]]:
+        """(ids, vector blobs) of the rows in a scope that have a ``column`` vector."""
+        if column not in ("embedding", "text_embedding"):
+            raise ValueError(column)
+        where, args = _scope(stream, owner, t0, t1)
+        where.append(f"{column} IS NOT NULL")
+        rows = self.conn.execute(
+            f"SELECT id, {column} FROM events WHERE {' AND '.join(where)}", args
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def changed_since(self, seq: int, column: str) -> Iterator[tuple[int, bytes | None]]:
         """(id, vector blob) of every row changed after ``seq`` — for index replay."""
