@@ -118,9 +118,14 @@ class Reader(threading.Thread):
         self.ready.set()
 
 
+def temp_files(path: Path) -> set[tuple[str, int, int]]:
+    return {(f.name, f.stat().st_ino, f.stat().st_mtime_ns) for f in path.glob("*.tmp")}
+
+
 def run_child(path: Path, child_no: int, rng: np.random.Generator, logs: Path) -> dict[str, Any]:
     during_open = rng.random() < 0.1
     log_file = logs / f"child-{child_no:03d}.log"
+    before = temp_files(path)
     with open(log_file, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, __file__, "--child", "--dir", str(path), "--seed", str(child_no)],
@@ -139,6 +144,8 @@ def run_child(path: Path, child_no: int, rng: np.random.Generator, logs: Path) -
         proc.kill()  # SIGKILL
         proc.wait(timeout=60)
         reader.join(timeout=60)
+    # A new temp file left behind means the kill landed inside a checkpoint's save.
+    mid_save = bool(temp_files(path) - before)
     acks = [pair for ln in reader.lines if ln.startswith("ack ") for pair in json.loads(ln[4:])]
     log = log_file.read_text(errors="replace")
     return {
@@ -146,6 +153,7 @@ def run_child(path: Path, child_no: int, rng: np.random.Generator, logs: Path) -
         "acks": acks,
         "ready": any(ln.startswith("ready") for ln in reader.lines),
         "during_open": during_open,
+        "mid_save": mid_save,
         "exited_early": exited_early,
         "replayed": "replayed" in log,
         "rebuilt": "rebuilt the" in log,
@@ -275,8 +283,11 @@ def parent(args: argparse.Namespace) -> int:
     print(f"- Command: `python {' '.join(sys.argv)}`")
     print(f"- Directory: {path}")
     print(
-        f"- Children that opened the bank before the kill: {sum(r['ready'] for r in runs)}; "
-        f"killed while opening: {sum(r['during_open'] for r in runs)}"
+        f"- Kills aimed at the open (0-30 ms after it began): "
+        f"{sum(r['during_open'] for r in runs)}, of which "
+        f"{sum(r['during_open'] and not r['ready'] for r in runs)} landed before it finished; "
+        f"kills inside a checkpoint's save (a new *.tmp left behind): "
+        f"{sum(r['mid_save'] for r in runs)}"
     )
     print(
         f"- Opens that replayed changes after the last save: "
