@@ -273,3 +273,17 @@ def test_version_1_database_is_migrated(tmp_path, vectors):
         names = {r[0] for r in bank.store.conn.execute("SELECT name FROM sqlite_master")}
         assert "events_scope_end" in names
         assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_time_window_finds_long_events_that_started_before_it(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path, consolidate=False), visual_dim=DIM) as bank:
+        long_one = bank.add({**event(0.0, vectors[0]), "end": 500.0}, stream="cam")
+        fill(bank, vectors[1:50], start=501.0)
+        inside = bank.events(stream="cam", t0=400.0, t1=450.0)
+        assert [r.id for r in inside] == [long_one.id]
+        assert bank.search(vectors[0], k=1, stream="cam", t0=400, t1=450)[0].event.id == long_one.id
+    # A database from before max_span was tracked: the bound is derived on open, not assumed 0.
+    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'max_span'")
+    with MemoryBank(settings(tmp_path)) as bank:
+        assert [r.id for r in bank.events(stream="cam", t0=400.0, t1=450.0)] == [long_one.id]

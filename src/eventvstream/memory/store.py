@@ -214,6 +214,9 @@ class EventStore:
         with self._write_lock, conn:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 conn.executescript(f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target};")
+        if self.meta("max_span") is None:  # a file written before max_span was kept: derive it
+            span = conn.execute("SELECT COALESCE(MAX(t_end - t_start), 0) FROM events").fetchone()
+            self.set_meta("max_span", repr(float(span[0])))
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -276,7 +279,7 @@ class EventStore:
         after_id: int = 0,
     ) -> list[EventRow]:
         """Events overlapping [t0, t1] in a scope, in time order."""
-        where, args = _scope(stream, owner, t0, t1)
+        where, args = self._scope(stream, owner, t0, t1)
         where.append("id > ?")
         args.append(after_id)
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY t_start, id"
@@ -291,14 +294,14 @@ class EventStore:
         t0: float | None = None,
         t1: float | None = None,
     ) -> np.ndarray:
-        where, args = _scope(stream, owner, t0, t1)
+        where, args = self._scope(stream, owner, t0, t1)
         sql = f"SELECT id FROM events WHERE {' AND '.join(where) or '1'}"
         return np.fromiter((r[0] for r in self.conn.execute(sql, args)), dtype=np.int64)
 
     def count_in_scope(
         self, stream: str | None, owner: str | None, t0: float | None, t1: float | None
     ) -> int:
-        where, args = _scope(stream, owner, t0, t1)
+        where, args = self._scope(stream, owner, t0, t1)
         sql = f"SELECT COUNT(*) FROM events WHERE {' AND '.join(where) or '1'}"
         return int(self.conn.execute(sql, args).fetchone()[0])
 
@@ -313,12 +316,40 @@ class EventStore:
         """(ids, vector blobs) of the rows in a scope that have a ``column`` vector."""
         if column not in ("embedding", "text_embedding"):
             raise ValueError(column)
-        where, args = _scope(stream, owner, t0, t1)
+        where, args = self._scope(stream, owner, t0, t1)
         where.append(f"{column} IS NOT NULL")
         rows = self.conn.execute(
             f"SELECT id, {column} FROM events WHERE {' AND '.join(where)}", args
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+    def _scope(
+        self, stream: str | None, owner: str | None, t0: float | None, t1: float | None
+    ) -> tuple[list[str], list[Any]]:
+        """WHERE clauses for events overlapping [t0, t1] in a stream/owner scope.
+
+        Overlap needs ``t_end >= t0``, which no index serves; but no event is longer than the
+        longest one stored (``meta.max_span``), so ``t_start >= t0 - max_span`` is implied and
+        turns the filter into a range on the (stream, owner, t_start) index instead of a scan
+        from the start of the stream.
+        """
+        where: list[str] = []
+        args: list[Any] = []
+        if stream is not None:
+            where.append("stream = ?")
+            args.append(stream)
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        if t0 is not None:
+            where.append("t_end >= ?")
+            args.append(t0)
+            where.append("t_start >= ?")
+            args.append(t0 - float(self.meta("max_span") or 0.0) - 1e-6)
+        if t1 is not None:
+            where.append("t_start <= ?")
+            args.append(t1)
+        return where, args
 
     def changed_since(self, seq: int, column: str) -> Iterator[tuple[int, bytes | None]]:
         """(id, vector blob) of every row changed after ``seq`` — for index replay."""
@@ -368,26 +399,6 @@ class EventStore:
         return None if row is None else row[0]
 
 
-def _scope(
-    stream: str | None, owner: str | None, t0: float | None, t1: float | None
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if stream is not None:
-        where.append("stream = ?")
-        args.append(stream)
-    if owner is not None:
-        where.append("owner = ?")
-        args.append(owner)
-    if t0 is not None:
-        where.append("t_end >= ?")
-        args.append(t0)
-    if t1 is not None:
-        where.append("t_start <= ?")
-        args.append(t1)
-    return where, args
-
-
 class _Transaction:
     """A write transaction holding the store's writer lock; commits (durably) on exit."""
 
@@ -411,7 +422,16 @@ class _Transaction:
         finally:
             self.store._write_lock.release()
 
+    def _widen_max_span(self, span: float) -> None:
+        """Keep ``meta.max_span`` >= every event's length (see ``EventStore._scope``)."""
+        self.conn.execute(
+            "INSERT INTO meta VALUES ('max_span', ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = MAX(CAST(value AS REAL), CAST(excluded.value AS REAL))",
+            (repr(float(span)),),
+        )
+
     def insert(self, values: dict[str, Any]) -> int:
+        self._widen_max_span(values["end"] - values["start"])
         now = time.time()
         cursor = self.conn.execute(
             "INSERT INTO events (stream, owner, source, source_index, t_start, t_end, frames, "
@@ -453,6 +473,7 @@ class _Transaction:
         record: dict[str, Any],
         similarity: float | None,
     ) -> None:
+        self._widen_max_span(end - start)
         self.conn.execute(
             "UPDATE events SET t_start = ?, t_end = ?, frames = ?, embedding = ?, keyframes = ?, "
             "boundaries = ?, merge_count = merge_count + 1, seq = ?, updated = ? WHERE id = ?",
