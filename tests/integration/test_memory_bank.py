@@ -265,14 +265,17 @@ def test_narrow_scope_is_searched_exactly_even_on_ivf(tmp_path):
 def test_version_1_database_is_migrated(tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors[:5])
-    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:
-        conn.execute("DROP INDEX events_scope_end")
+    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:  # rewind to the v1 layout
+        for name in ("events_stream_start", "events_stream_end", "events_owner_start"):
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("CREATE INDEX events_scope_time ON events(stream, owner, t_start)")
         conn.execute("PRAGMA user_version = 1")
     with MemoryBank(settings(tmp_path)) as bank:
         assert bank.stats()["events"] == 5
         names = {r[0] for r in bank.store.conn.execute("SELECT name FROM sqlite_master")}
-        assert "events_scope_end" in names
-        assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert {"events_stream_start", "events_stream_end", "events_owner_start"} <= names
+        assert "events_scope_time" not in names and "events_scope_end" not in names
+        assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_time_window_finds_long_events_that_started_before_it(tmp_path, vectors):

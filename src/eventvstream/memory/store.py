@@ -30,7 +30,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -82,6 +82,16 @@ MIGRATIONS: dict[int, str] = {
     # at 1M events, docs/benchmarks.md).
     2: """
     CREATE INDEX events_scope_end ON events(stream, owner, t_end);
+    """,
+    # v3: with owner in the middle of those keys, a scope without an owner could not range on
+    # time (the planner used the stream prefix only: a 1-hour window in a 200k-event stream took
+    # 144 ms). Key on (stream, time) and (owner, time) instead.
+    3: """
+    DROP INDEX events_scope_time;
+    DROP INDEX events_scope_end;
+    CREATE INDEX events_stream_start ON events(stream, t_start);
+    CREATE INDEX events_stream_end ON events(stream, t_end);
+    CREATE INDEX events_owner_start ON events(owner, t_start);
     """,
 }
 
