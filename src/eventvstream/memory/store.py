@@ -416,6 +416,7 @@ class _Transaction:
         self.store = store
         self.conn = store.conn
         self.seq = 0
+        self.max_span = 0.0
 
     def __enter__(self) -> _Transaction:
         self.store._write_lock.acquire()
@@ -426,6 +427,7 @@ class _Transaction:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
             if exc_type is None:
+                self._write_max_span()
                 self.conn.execute("COMMIT")
             else:
                 self.conn.execute("ROLLBACK")
@@ -433,12 +435,17 @@ class _Transaction:
             self.store._write_lock.release()
 
     def _widen_max_span(self, span: float) -> None:
-        """Keep ``meta.max_span`` >= every event's length (see ``EventStore._scope``)."""
-        self.conn.execute(
-            "INSERT INTO meta VALUES ('max_span', ?) ON CONFLICT(key) DO UPDATE SET "
-            "value = MAX(CAST(value AS REAL), CAST(excluded.value AS REAL))",
-            (repr(float(span)),),
-        )
+        """Keep ``meta.max_span`` >= every event's length (see ``EventStore._scope``); written
+        once, at commit, for the whole transaction."""
+        self.max_span = max(self.max_span, float(span))
+
+    def _write_max_span(self) -> None:
+        if self.max_span > 0:
+            self.conn.execute(
+                "INSERT INTO meta VALUES ('max_span', ?) ON CONFLICT(key) DO UPDATE SET "
+                "value = MAX(CAST(value AS REAL), CAST(excluded.value AS REAL))",
+                (repr(self.max_span),),
+            )
 
     def insert(self, values: dict[str, Any]) -> int:
         self._widen_max_span(values["end"] - values["start"])
