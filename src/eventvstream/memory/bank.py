@@ -136,6 +136,7 @@ class MemoryBank:
             return self._rebuild(name, dim)
         if replayed:
             log.info("%s: replayed %d changes made after its last save", path.name, replayed)
+            self._changes += replayed  # the saved file is stale: save it again on close
         return index
 
     def _vector_count(self, name: str) -> int:
@@ -156,6 +157,7 @@ class MemoryBank:
     def _rebuild(self, name: str, dim: int) -> VectorIndex:
         index = VectorIndex(dim, exact_max=self.settings.exact_max, nprobe=self.settings.ivf_nprobe)
         count = self._replay(index, name, -1)
+        self._changes += max(count, 1)  # never saved in this form: save it on close
         if count:
             log.info("rebuilt the %s index from the database: %d vectors", name, count)
         return index
@@ -342,8 +344,12 @@ class MemoryBank:
             tx.finish_source(source, events)
 
     def _changed(self, count: int) -> None:
+        """Checkpoint after ``checkpoint_every`` changes, or 5% of the index if that is more:
+        a save rewrites the whole index (about 1 GB at 1M x 256-d), and replay on open covers
+        whatever came after the last one."""
         self._changes += count
-        if self._changes >= self.settings.checkpoint_every:
+        size = max((len(index) for index in self.indexes.values()), default=0)
+        if self._changes >= max(self.settings.checkpoint_every, size // 20):
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -449,7 +455,8 @@ class MemoryBank:
         if self._lock_file.closed:
             return
         try:
-            self.checkpoint()
+            if self._changes:  # nothing new since the last save: leave the files alone
+                self.checkpoint()
         finally:
             self.store.close()
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
