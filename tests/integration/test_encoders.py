@@ -17,8 +17,7 @@ import torch
 
 from eventvstream.config import EncoderSettings
 from eventvstream.errors import ModelLoadError
-from eventvstream.perception import ImageEncoder, load_encoder
-from eventvstream.perception import openclip as openclip_module
+from eventvstream.perception import ImageEncoder, hub, load_encoder
 from eventvstream.perception.devices import cpu_supports_bf16, resolve_device, resolve_dtype
 from eventvstream.perception.openclip import TINY_OPEN_CLIP_CONFIG
 
@@ -218,14 +217,14 @@ def test_unknown_backend_raises() -> None:
 
 
 def test_hub_tag_offline_fails_fast(monkeypatch) -> None:
-    monkeypatch.setattr(openclip_module, "_hf_cached", lambda repo, names: None)
+    monkeypatch.setattr(hub, "cached_file", lambda repo, names: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = EncoderSettings(backend="open_clip", model="ViT-B-32", pretrained="openai")
     start = time.monotonic()
     with pytest.raises(ModelLoadError, match=r"could not download .*local checkpoint path"):
         load_encoder(settings, device="cpu")
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(openclip_module, "_reachable", lambda host, port=443: False)
+    monkeypatch.setattr(hub, "reachable", lambda host, port=443: False)
     with pytest.raises(ModelLoadError, match=r"cannot reach huggingface\.co"):
         load_encoder(settings, device="cpu")
     assert time.monotonic() - start < 5

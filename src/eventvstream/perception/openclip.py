@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 
 from eventvstream.config import EncoderSettings
 from eventvstream.errors import ModelLoadError
+from eventvstream.perception import hub
 from eventvstream.perception.base import EncoderInfo
 from eventvstream.perception.devices import dtype_name
 from eventvstream.perception.labels import imagenet_labels, top_k_named
@@ -53,7 +53,6 @@ TINY_OPEN_CLIP_CONFIG: dict[str, Any] = {
 
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
-_PROBE_TIMEOUT_S = 3.0
 _TEXT_BATCH = 256
 
 
@@ -93,41 +92,6 @@ def _looks_like_path(value: str) -> bool:
     )
 
 
-def _reachable(host: str, port: int = 443) -> bool:
-    """Can we open a TCP connection (through the configured proxy, if any) within a few s?"""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if proxy:
-        parsed = urlparse(proxy)
-        host, port = parsed.hostname or host, parsed.port or port
-    try:
-        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
-
-
-def _hf_cached(repo_id: str, filenames: list[str]) -> str | None:
-    """Path of the first of ``filenames`` already in the local Hugging Face cache."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    for fname in dict.fromkeys(filenames):
-        hit = try_to_load_from_cache(repo_id, fname)
-        if isinstance(hit, str):
-            return hit
-    return None
-
-
-def _hf_host() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    except ImportError:
-        return "huggingface.co"
-
-
 def _cached_tag_file(cfg: dict[str, Any]) -> tuple[str | None, str]:
     """(path of already-downloaded weights or None, host that serves them) for a tag config.
 
@@ -144,7 +108,7 @@ def _cached_tag_file(cfg: dict[str, Any]) -> tuple[str | None, str]:
             candidates.insert(0, "open_clip_model.safetensors")
         elif filename.endswith((".bin", ".pth")):
             candidates.insert(0, filename[:-4] + ".safetensors")
-        return _hf_cached(repo_id, candidates), _hf_host()
+        return hub.cached_file(repo_id, candidates), hub.hub_host()
     url = cfg.get("url", "")
     if not url:
         return None, ""
@@ -154,9 +118,9 @@ def _cached_tag_file(cfg: dict[str, Any]) -> tuple[str | None, str]:
 
 def _check_download_possible(what: str, host: str) -> None:
     """Fail in seconds, with a useful message, when a download cannot work."""
-    if _offline():
-        why = "HF_HUB_OFFLINE is set"
-    elif not host or not _reachable(host):
+    if hub.offline():
+        why = "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set"
+    elif not host or not hub.reachable(host):
         why = f"cannot reach {host or 'the download host'}"
     else:
         return
@@ -164,10 +128,6 @@ def _check_download_possible(what: str, host: str) -> None:
         f"could not download {what}: {why} (no network?). Pass a local checkpoint path as "
         "encoder.pretrained, or run once with network access to fill the cache."
     )
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _plan_weights(model: str, pretrained: str | None) -> tuple[str | None, dict[str, Any]]:
@@ -228,8 +188,8 @@ class OpenClipEncoder:
             )
         if model_name.startswith("hf-hub:"):
             repo_id = model_name.removeprefix("hf-hub:")
-            if _hf_cached(repo_id, ["open_clip_config.json"]) is None:
-                _check_download_possible(f"open_clip model {model_name}", _hf_host())
+            if hub.cached_file(repo_id, ["open_clip_config.json"]) is None:
+                _check_download_possible(f"open_clip model {model_name}", hub.hub_host())
         weights, overrides = _plan_weights(model_name, None if is_schema else pretrained)
         downloading = weights is not None and weights == pretrained and not Path(weights).exists()
         self.device = torch.device(device)

