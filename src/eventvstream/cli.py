@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eventvstream import __version__, cli_memory
+from eventvstream import __version__, cli_memory, cli_run
 from eventvstream.errors import EvsError
 
 EXIT_ERROR = 1
@@ -47,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: only on a terminal)",
     )
 
+    cli_run.add_parsers(sub)
     cli_memory.add_parsers(sub)
 
     ev = sub.add_parser("eval", help="score predicted boundaries against ground truth")
@@ -70,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "eval":
             return _eval(args)
         if args.command == "run":
-            return cli_memory.run(args)
+            return cli_run.run(args)
+        if args.command == "query":
+            return cli_run.query(args)
         if args.command == "memory":
             return cli_memory.memory(args)
     except EvsError as exc:

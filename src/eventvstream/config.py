@@ -165,6 +165,65 @@ class MemorySettings(_Section):
     )
 
 
+class LanguageSettings(_Section):
+    """The decoder that runs at event boundaries (captions) and answers questions."""
+
+    backend: Literal["transformers", "transformers_vlm", "openai", "none"] = Field(
+        "transformers",
+        description=(
+            "transformers: a causal LM reading the event's perception text; transformers_vlm: a "
+            "vision-language model fed keyframes; openai: an OpenAI-compatible chat endpoint; "
+            "none: no captions (events keep their label text)."
+        ),
+    )
+    model: str = Field(
+        "packaged",
+        min_length=1,
+        description="'packaged' (SmolLM2-135M-Instruct GGUF), a Hugging Face id or a local path; "
+        "for openai, the served model name.",
+    )
+    gguf_file: str | None = Field(None, description="A GGUF file inside `model` (dir or repo).")
+    model_config_json: dict[str, Any] | None = Field(
+        None, description="Build a randomly initialised model from this config (tiny tests)."
+    )
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    threads: int | None = Field(None, ge=1, le=512, description="CPU threads (null: torch's).")
+    seed: int = 0
+    trigger: Literal["event", "interval", "frame"] = Field(
+        "event",
+        description="When to caption: at each event boundary, every `interval_s` seconds "
+        "(fixed-chunk baseline) or at every sampled frame.",
+    )
+    interval_s: float = Field(10.0, gt=0, description="Chunk length of the interval trigger.")
+    caption_max_tokens: int = Field(40, ge=1, le=4096, description="Token budget of a caption.")
+    answer_max_tokens: int = Field(160, ge=1, le=8192, description="Token budget of an answer.")
+    temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy decoding.")
+    related_events: int = Field(
+        3, ge=0, le=50, description="Past events retrieved into each caption prompt."
+    )
+    answer_events: int = Field(6, ge=1, le=100, description="Events retrieved to answer with.")
+    relevance_threshold: float = Field(
+        0.25,
+        ge=-1,
+        le=1,
+        description="Text similarity below which memory is 'nothing relevant' for a question.",
+    )
+    queue_size: int = Field(
+        256, ge=1, description="Events waiting for a caption; when full the oldest is skipped."
+    )
+    base_url: str | None = Field(None, description="openai: e.g. http://localhost:8000/v1")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="openai: environment variable holding the API key."
+    )
+    timeout_s: float = Field(60.0, gt=0, description="openai: whole-request timeout.")
+    connect_timeout_s: float = Field(5.0, gt=0, description="openai: connection timeout.")
+    retries: int = Field(2, ge=0, le=10, description="openai: retries before the first token.")
+    cache_dir: Path = Field(
+        Path("~/.cache/eventvstream/models"),
+        description="Where a GGUF model converted to safetensors is kept (fast later loads).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the engine can be told. One instance per process (or per test)."""
 
@@ -183,6 +242,7 @@ class Settings(BaseSettings):
     encoder: EncoderSettings = EncoderSettings()
     events: EventSettings = EventSettings()
     memory: MemorySettings = MemorySettings()
+    language: LanguageSettings = LanguageSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

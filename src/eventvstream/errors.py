@@ -54,3 +54,15 @@ class ModelLoadError(EvsError):
     """A model could not be loaded (bad name, bad path, missing weights, no network for a hub)."""
 
     code = "model_load_error"
+
+
+class DecoderError(EvsError):
+    """A language decoder refused or failed a generation (e.g. an HTTP 4xx from an endpoint)."""
+
+    code = "decoder_error"
+
+
+class DecoderUnavailable(DecoderError):
+    """The decoder endpoint cannot be reached or kept failing after every retry."""
+
+    code = "decoder_unavailable"

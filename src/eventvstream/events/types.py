@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-BoundaryReason = Literal["cue", "max_length", "stream_start", "end_of_stream"]
+BoundaryReason = Literal["cue", "max_length", "stream_start", "end_of_stream", "interval"]
 
 
 @dataclass(frozen=True)

@@ -378,6 +378,11 @@ class MemoryBank:
     ) -> list[EventRow]:
         return self.store.query(stream=stream, owner=owner, t0=t0, t1=t1, limit=limit)
 
+    def latest(
+        self, *, stream: str | None = None, owner: str | None = None, limit: int = 5
+    ) -> list[EventRow]:
+        return self.store.latest(stream=stream, owner=owner, limit=limit)
+
     def search(
         self,
         vector: np.ndarray,
@@ -393,7 +398,8 @@ class MemoryBank:
         if index not in self.indexes:
             return []
         query = np.asarray(vector, np.float32)
-        found = self._search_ids(query, index, k, stream, owner, t0, t1)
+        with self._write_lock:  # FAISS indexes are not safe to read while another thread writes
+            found = self._search_ids(query, index, k, stream, owner, t0, t1)
         rows = self.store.get_many([i for i, _ in found])
         return [Hit(rows[i], s, index) for i, s in found if i in rows]
 

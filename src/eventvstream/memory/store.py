@@ -297,6 +297,18 @@ class EventStore:
             sql += f" LIMIT {int(limit)}"
         return [_row(r) for r in self.conn.execute(sql, args)]
 
+    def latest(
+        self, *, stream: str | None = None, owner: str | None = None, limit: int = 5
+    ) -> list[EventRow]:
+        """The ``limit`` events that ended last in a scope, newest first ("what is happening
+        now")."""
+        where, args = self._scope(stream, owner, None, None)
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where) or '1'} "
+            f"ORDER BY t_end DESC, id DESC LIMIT {int(limit)}"
+        )
+        return [_row(r) for r in self.conn.execute(sql, args)]
+
     def ids_in_scope(
         self,
         stream: str | None,

@@ -19,6 +19,7 @@ from eventvstream.media import VideoInfo, open_video
 from eventvstream.perception import ImageEncoder, load_encoder
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
+from eventvstream.pipeline.triggers import make_unit_maker
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ class Segmenter:
         """Yield events as they close. Raises :class:`~eventvstream.errors.MediaError` for an
         unreadable video — after yielding the events decoded before the damage, if any."""
         sampling = self.settings.sampling
-        detector = EventDetector(self.settings.events, seed=self.settings.encoder.seed, trace=trace)
-        self.last_detector = detector
+        detector = make_unit_maker(self.settings, trace=trace)
+        self.last_detector = detector if isinstance(detector, EventDetector) else None
         frame_labels: dict[int, list[tuple[str, float]]] = {}
         with open_video(
             path,

@@ -1,0 +1,71 @@
+"""Token streaming out of a transformers ``generate`` call, shared by the LM and VLM backends.
+
+``generate`` is blocking and has no native iterator, so it runs in a helper thread with a
+``TextIteratorStreamer``; the caller iterates over decoded text deltas. A stopping criterion
+checks the request's cancel flag before every new token, so a client that goes away frees the
+model within one token instead of after the whole budget.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from eventvstream.language.base import GenerationRequest
+
+
+def stream_generate(
+    model: Any, tokenizer: Any, inputs: dict[str, Any], request: GenerationRequest
+) -> Iterator[str]:
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    if request.cancel.is_set():
+        return
+
+    class _Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = request.cancel.is_set()
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    sampling = request.temperature > 0
+    kwargs: dict[str, Any] = {
+        **inputs,
+        "max_new_tokens": request.max_new_tokens,
+        "do_sample": sampling,
+        "streamer": streamer,
+        "stopping_criteria": StoppingCriteriaList([_Cancelled()]),
+        "pad_token_id": tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id,
+    }
+    if sampling:
+        kwargs["temperature"] = request.temperature
+    else:  # greedy: silence the model's own sampling defaults
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                model.generate(**kwargs)
+        except BaseException as exc:
+            failure.append(exc)
+            streamer.end()
+
+    worker = threading.Thread(target=run, name="evs-generate", daemon=True)
+    worker.start()
+    finished = False
+    try:
+        for delta in streamer:
+            if delta:
+                yield delta
+        finished = True
+    finally:
+        if not finished:  # the consumer stopped early: stop the model, then wait for it
+            request.cancel.set()
+        worker.join()
+    if failure:
+        raise failure[0]

@@ -1,0 +1,166 @@
+"""Prompt construction: what the decoder is told about an event, and how a question is posed.
+
+Pure text (no model code, no I/O), so it is unit-tested directly. A text-only LLM cannot see the
+frames, so it gets a **perception text**: the event's time span, what the image encoder saw in
+its keyframes (top labels with their probabilities) and how the boundary fired (cue scores and
+the threshold); related past events come before it as earlier turns with their captions. A
+vision-language model gets the same text plus the keyframes themselves.
+
+Small models (the packaged 135M one) drift into invented stories when asked open questions, so
+the caption prompt is few-shot: two worked examples teach "one short sentence, only what the
+labels support" better than any instruction does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from eventvstream.language.base import ChatMessage, GenerationRequest
+from eventvstream.memory.store import EventRow
+
+CAPTION_SYSTEM = (
+    "You caption events in a video stream. Reply with one short, plain sentence saying what "
+    "is visible, using only the detected objects you are given. Do not invent names or stories."
+)
+_FEW_SHOT = [
+    (
+        "Event from 4.0 s to 9.5 s.\nDetected objects: golden retriever (0.71), tennis ball "
+        "(0.12), lawn mower (0.03).\nCaption:",
+        "A golden retriever plays with a tennis ball on a lawn.",
+    ),
+    (
+        "Event from 31.0 s to 40.0 s.\nDetected objects: streetcar (0.55), traffic light (0.2), "
+        "passenger car (0.1).\nCaption:",
+        "A streetcar passes a traffic light on a city street.",
+    ),
+]
+ANSWER_SYSTEM = (
+    "You answer questions about a video from a log of its events. Use only the events listed. "
+    "Cite the events you use as [#id]. If the events do not answer the question, say so."
+)
+MAX_CAPTION_CHARS = 200
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def span(start: float, end: float) -> str:
+    return f"{start:.1f} s to {end:.1f} s"
+
+
+def label_text(labels: Sequence[Sequence[Any]], limit: int = 5) -> str:
+    parts = [f"{name} ({float(p):.2f})" for name, p, *_ in labels[:limit]]
+    return ", ".join(parts) if parts else "nothing recognised"
+
+
+def boundary_text(boundaries: dict[str, Any]) -> str | None:
+    """How the event started: 'a cue boundary (fused 7.2 over threshold 5.0; ...)'."""
+    opened = boundaries.get("opened_by") or {}
+    scores = opened.get("scores")
+    if not scores or opened.get("threshold") is None:
+        return None
+    return (
+        f"It began at a visual change (fused score {scores['fused']:.1f} over threshold "
+        f"{opened['threshold']:.1f}; semantic {scores['semantic_norm']:.1f}, motion "
+        f"{scores['motion_norm']:.1f}, predictive {scores['predictive_norm']:.1f})."
+    )
+
+
+def perception_text(event: EventRow) -> str:
+    lines = [
+        f"Event from {span(event.start, event.end)}.",
+        f"Detected objects: {label_text(event.labels)}.",
+    ]
+    cue = boundary_text(event.boundaries)
+    if cue:
+        lines.append(cue)
+    return "\n".join(lines)
+
+
+def caption_request(
+    event: EventRow,
+    related: Sequence[EventRow] = (),
+    *,
+    max_new_tokens: int = 40,
+    temperature: float = 0.0,
+    images: Sequence[np.ndarray] = (),
+) -> GenerationRequest:
+    messages = [ChatMessage("system", CAPTION_SYSTEM)]
+    for user, assistant in _FEW_SHOT:
+        messages += [ChatMessage("user", user), ChatMessage("assistant", assistant)]
+    # Related past events enter as earlier turns of the same conversation (their perception
+    # text, then their caption), in time order. Listed inside the new event's prompt instead,
+    # a small model copies their captions verbatim; as history it continues the story.
+    for past in sorted((r for r in related if r.caption), key=lambda r: r.start):
+        messages += [
+            ChatMessage("user", perception_text(past) + "\nCaption:"),
+            ChatMessage("assistant", past.caption or ""),
+        ]
+    text = perception_text(event) + "\nCaption:"
+    messages.append(ChatMessage("user", text, images=list(images)))
+    return GenerationRequest(messages, max_new_tokens=max_new_tokens, temperature=temperature)
+
+
+def clean_caption(text: str) -> str:
+    """First sentence, no quotes or 'Caption:' echo, one line, bounded length."""
+    text = " ".join(text.split()).strip().strip('"').strip()
+    text = re.sub(r"^(caption|answer)\s*:\s*", "", text, flags=re.IGNORECASE)
+    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip()
+    if len(first) > MAX_CAPTION_CHARS:
+        first = first[:MAX_CAPTION_CHARS].rsplit(" ", 1)[0] + "…"
+    return first
+
+
+def fallback_caption(event: EventRow) -> str:
+    """What an event says when the decoder produced nothing usable: its labels, plainly."""
+    names = [str(name) for name, *_ in event.labels[:3]]
+    return ("Shows " + ", ".join(names) + ".") if names else "An unrecognised scene."
+
+
+def description(caption: str | None, event: EventRow) -> str:
+    """The text the memory's text index embeds: the caption plus the labels, so a question
+    about an object finds the event even when a small model's caption left it out."""
+    names = ", ".join(str(name) for name, *_ in event.labels[:5])
+    parts = [caption] if caption else []
+    if names:
+        parts.append(f"Objects: {names}.")
+    return " ".join(parts) or "a video event"
+
+
+def evidence_text(events: Sequence[EventRow]) -> str:
+    lines = []
+    for row in events:
+        what = row.caption or fallback_caption(row)
+        lines.append(f"[#{row.id}] {row.stream}, {span(row.start, row.end)}: {what}")
+    return "\n".join(lines)
+
+
+def answer_request(
+    question: str,
+    events: Sequence[EventRow],
+    *,
+    framing: str = "",
+    max_new_tokens: int = 160,
+    temperature: float = 0.0,
+) -> GenerationRequest:
+    body = f"Events:\n{evidence_text(events)}\n\n"
+    if framing:
+        body += framing + "\n"
+    body += f"Question: {question}\nAnswer in one or two sentences, citing events as [#id]."
+    messages = [ChatMessage("system", ANSWER_SYSTEM), ChatMessage("user", body)]
+    return GenerationRequest(messages, max_new_tokens=max_new_tokens, temperature=temperature)
+
+
+_CITATION = re.compile(r"\[#?(\d+)\]|#(\d+)")
+
+
+def cited_ids(text: str) -> list[int]:
+    """Event ids an answer cites ([#12], [12] or #12), in order, without repeats."""
+    found: list[int] = []
+    for match in _CITATION.finditer(text):
+        value = int(match.group(1) or match.group(2))
+        if value not in found:
+            found.append(value)
+    return found
