@@ -16,7 +16,10 @@ shift || true
 MEMORY=.demo/memory
 echo "demo: evs segment $VIDEO --config default $*" >&2
 .venv/bin/evs segment "$VIDEO" --config default "$@"
-echo "demo: evs run $VIDEO --data-dir $MEMORY   (store the events; a re-run is skipped)" >&2
+echo "demo: evs run $VIDEO --data-dir $MEMORY   (store + caption every event; a re-run is skipped)" >&2
 .venv/bin/evs run "$VIDEO" --config default --data-dir "$MEMORY"
-echo "demo: evs memory search \"a person riding a bicycle\" --data-dir $MEMORY -k 3" >&2
-.venv/bin/evs memory search "a person riding a bicycle" --config default --data-dir "$MEMORY" -k 3
+echo "demo: evs query \"what is happening now?\" --data-dir $MEMORY" >&2
+.venv/bin/evs query "what is happening now?" --config default --data-dir "$MEMORY"
+echo "demo: evs query \"when did we last see a mountain bike?\" --data-dir $MEMORY" >&2
+.venv/bin/evs query "when did we last see a mountain bike?" --config default --data-dir "$MEMORY"
+echo "demo: timeline report: $MEMORY/reports/$(basename "${VIDEO%.*}")/timeline.html" >&2

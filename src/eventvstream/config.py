@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from eventvstream.errors import ConfigError
 
-PROFILE_NAMES = ("default", "tiny", "gpu")
+PROFILE_NAMES = ("default", "tiny", "gpu", "remote")
 
 #: ``EVS_*`` variables that are not settings: profile choice, setup extras, golden-file refresh.
 NON_SETTING_ENV = frozenset({"EVS_CONFIG", "EVS_EXTRAS", "EVS_TORCH_INDEX", "EVS_UPDATE_GOLDEN"})
@@ -203,7 +203,7 @@ class LanguageSettings(_Section):
     )
     answer_events: int = Field(6, ge=1, le=100, description="Events retrieved to answer with.")
     relevance_threshold: float = Field(
-        0.25,
+        0.35,
         ge=-1,
         le=1,
         description="Text similarity below which memory is 'nothing relevant' for a question.",
@@ -222,6 +222,47 @@ class LanguageSettings(_Section):
         Path("~/.cache/eventvstream/models"),
         description="Where a GGUF model converted to safetensors is kept (fast later loads).",
     )
+
+
+class ServerSettings(_Section):
+    """``evs serve``: where it listens, who may call it, and the limits that keep it alive.
+
+    API keys are secrets: give them through the environment (``EVS_SERVER__API_KEYS='["k1"]'``,
+    a JSON list) rather than a profile, or store only their hashes (``"sha256:<hex>"``).
+    """
+
+    host: str = Field("127.0.0.1", min_length=1, description="Interface to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port).")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Accepted API keys: raw keys, or their SHA-256 as 'sha256:<64 hex>'.",
+    )
+    auth: Literal["auto", "required", "off"] = Field(
+        "auto",
+        description="auto: keys required when any are configured; with none, no-auth is allowed "
+        "only on a loopback host. required: refuse to start without keys. off: no auth at all.",
+    )
+    max_frame_bytes: int = Field(4 << 20, ge=1, description="Largest image accepted as a frame.")
+    max_message_bytes: int = Field(
+        8 << 20, ge=1024, description="Largest WebSocket message; bigger ones close with 1009."
+    )
+    max_upload_bytes: int = Field(2 << 30, ge=1, description="Largest video upload.")
+    max_sessions: int = Field(16, ge=1, le=10_000, description="Live sessions at the same time.")
+    rate_per_s: float = Field(20.0, gt=0, description="Requests per second per API key (refill).")
+    burst: int = Field(40, ge=1, description="Requests a key may make at once (bucket size).")
+    frame_queue: int = Field(
+        8, ge=1, le=1024, description="Frames waiting per session; when full the oldest is dropped."
+    )
+    status_interval_s: float = Field(1.0, gt=0, description="Seconds between status messages.")
+    drain_timeout_s: float = Field(
+        20.0, gt=0, description="On SIGTERM, how long in-flight work may take before exit."
+    )
+
+    @model_validator(mode="after")
+    def _message_holds_a_frame(self) -> ServerSettings:
+        if self.max_message_bytes < self.max_frame_bytes:
+            raise ValueError("max_message_bytes must be at least max_frame_bytes")
+        return self
 
 
 class Settings(BaseSettings):
@@ -243,6 +284,7 @@ class Settings(BaseSettings):
     events: EventSettings = EventSettings()
     memory: MemorySettings = MemorySettings()
     language: LanguageSettings = LanguageSettings()
+    server: ServerSettings = ServerSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 
