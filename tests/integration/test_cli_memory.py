@@ -12,9 +12,15 @@ from cli_runner import evs
 def memory_dir(synthetic_clips, tmp_path_factory):
     path, _ = synthetic_clips["cuts"]
     data = tmp_path_factory.mktemp("memory")
-    result = evs("run", str(path), "--data-dir", str(data), "--stream", "cam1", "--json")
+    # Captions are not what these tests check: --no-captions keeps them fast and the text of
+    # each event its label description.
+    result = evs(
+        "run", str(path), "--data-dir", str(data), "--stream", "cam1", "--json", "--no-captions"
+    )
     assert result.returncode == 0, result.stderr
-    return data, path, [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["type"] for line in lines} == {"stored"}
+    return data, path, lines
 
 
 def test_run_stores_every_event_durably(memory_dir, synthetic_clips):
@@ -30,9 +36,11 @@ def test_run_stores_every_event_durably(memory_dir, synthetic_clips):
 
 def test_rerun_is_idempotent_and_force_replaces(memory_dir):
     data, path, stored = memory_dir
-    again = evs("run", str(path), "--data-dir", str(data), "--stream", "cam1")
+    again = evs("run", str(path), "--data-dir", str(data), "--stream", "cam1", "--no-captions")
     assert again.returncode == 0 and "already in memory" in again.stderr
-    forced = evs("run", str(path), "--data-dir", str(data), "--stream", "cam1", "--force")
+    forced = evs(
+        "run", str(path), "--data-dir", str(data), "--stream", "cam1", "--force", "--no-captions"
+    )
     assert forced.returncode == 0
     stats = json.loads(evs("memory", "stats", "--data-dir", str(data), "--json").stdout)
     assert stats["events"] == len(stored)

@@ -25,6 +25,10 @@ _UNIT = r"(?:hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])"
 _TIME = rf"(?:{_CLOCK}|{_NUMBER}\s*{_UNIT}(?:\s*{_NUMBER}\s*{_UNIT})*|{_NUMBER})"
 _RANGE = re.compile(rf"\b(?:between|from)\s+({_TIME})\s+(?:and|to|-|until)\s+({_TIME})", re.I)
 _FIRST = re.compile(rf"\bin the first\s+({_TIME})", re.I)
+_RECENT = re.compile(
+    rf"\b(?:in|during|over|for) the (?:last|past|previous)\s+({_TIME}|hour|minute|second)\b",
+    re.I,
+)
 _NOW = re.compile(
     r"\b(right now|just now|now|at the moment|currently|at present|going on|latest)\b", re.I
 )
@@ -43,6 +47,9 @@ class Intent:
     topic: str  # what to look for, with the time phrases and question filler removed
     t0: float | None = None
     t1: float | None = None
+    #: "in the last 30 seconds": a range of this length ending at the stream's latest event,
+    #: which only the memory knows; the answerer turns it into ``t0``/``t1``.
+    recent_s: float | None = None
 
 
 def parse_time(text: str) -> float:
@@ -64,12 +71,19 @@ def parse(question: str) -> Intent:
     text = question.strip()
     match = _RANGE.search(text)
     if match:
-        t0, t1 = sorted((parse_time(match.group(1)), parse_time(match.group(2))))
+        t0, t1 = sorted(_range_times(match.group(1), match.group(2)))
         return Intent("range", _topic(text.replace(match.group(0), " ")), t0, t1)
     match = _FIRST.search(text)
     if match:
         return Intent(
             "range", _topic(text.replace(match.group(0), " ")), 0.0, parse_time(match.group(1))
+        )
+    match = _RECENT.search(text)
+    if match:
+        topic = _topic(text.replace(match.group(0), " "))
+        length = match.group(1)  # "the last minute" is one minute
+        return Intent(
+            "range", topic, recent_s=parse_time(length if length[0].isdigit() else "1 " + length)
         )
     if _LAST.search(text) and not _NOW.search(text):
         topic = _topic(text)
@@ -80,12 +94,32 @@ def parse(question: str) -> Intent:
     return Intent("search", _topic(text))
 
 
-_VAGUE = {"thing", "things", "something", "anything", "that", "which", "event", "events", "it"}
+def _range_times(first: str, second: str) -> tuple[float, float]:
+    """Both ends of a range. A bare first number shares the unit written after the second
+    ("between 1 and 2 minutes" is 60-120 s, not 1-120 s) unless that puts it past the second
+    ("from 30 to 1 minute" stays 30-60 s)."""
+    end = parse_time(second)
+    unit = re.fullmatch(rf"{_NUMBER}\s*({_UNIT})", second.strip(), re.I)
+    if re.fullmatch(_NUMBER, first.strip()) and unit:
+        shared = parse_time(f"{first.strip()} {unit.group(1)}")
+        if shared <= end:
+            return shared, end
+    return parse_time(first), end
+
+
+_VAGUE = {"thing", "things", "something", "anything", "everything", "that", "this", "which"}
+_VAGUE |= {"event", "events", "it", "occurred"}
 
 
 def _has_subject(topic: str) -> bool:
     return any(word.lower() not in _VAGUE for word in topic.split())
 
 
+_CONTRACTION = re.compile(r"['’](?:s|re|ve|d|ll|m)\b", re.I)
+
+
 def _topic(text: str) -> str:
-    return " ".join(_FILLER.sub(" ", text).split())
+    """The words left to search for; none when only filler or vague words remain ("what's
+    happening", "anything between 1:00 and 2:00" name nothing to look for)."""
+    words = _FILLER.sub(" ", _CONTRACTION.sub(" ", text)).split()
+    return " ".join(words) if _has_subject(" ".join(words)) else ""

@@ -43,7 +43,10 @@ ANSWER_SYSTEM = (
     "Cite the events you use as [#id]. If the events do not answer the question, say so."
 )
 MAX_CAPTION_CHARS = 200
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+# A sentence ends at . ! or ? (optionally inside a closing quote) followed by whitespace.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s|(?<=[.!?][\"”])\s")
+_QUOTES = '"“”'
+_ECHO = re.compile(r"^(caption|answer)\s*:\s*", re.IGNORECASE)
 
 
 def span(start: float, end: float) -> str:
@@ -104,12 +107,20 @@ def caption_request(
 
 
 def clean_caption(text: str) -> str:
-    """First sentence, no quotes or 'Caption:' echo, one line, bounded length."""
-    text = " ".join(text.split()).strip().strip('"').strip()
-    text = re.sub(r"^(caption|answer)\s*:\s*", "", text, flags=re.IGNORECASE)
-    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip()
+    """First sentence of the first line, no quotes or 'Caption:' echo, bounded length."""
+    text = text.strip()
+    quoted = text.startswith(tuple(_QUOTES))
+    text = _ECHO.sub("", text.lstrip(_QUOTES).lstrip())  # '"Caption: ...' and 'Caption: ...'
+    quoted = quoted or text.startswith(tuple(_QUOTES))  # 'Caption: "..."'
+    text = text.lstrip(_QUOTES).lstrip()
+    # A small model that goes on after a line break is starting another turn of the prompt
+    # ("Event from ..."), not finishing its sentence.
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    first = _SENTENCE_END.split(" ".join(line.split()), maxsplit=1)[0].strip()
+    if quoted:
+        first = first.rstrip(_QUOTES).rstrip()
     if len(first) > MAX_CAPTION_CHARS:
-        first = first[:MAX_CAPTION_CHARS].rsplit(" ", 1)[0] + "…"
+        first = first[: MAX_CAPTION_CHARS - 1].rsplit(" ", 1)[0].rstrip() + "…"
     return first
 
 

@@ -10,7 +10,7 @@ decoder at all, so a small model has no chance to invent one.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,10 @@ class Answerer:
             framing = "The last event listed is what is happening now."
             return self._finish(AnswerPlan(question, intent, events), framing, "now")
         if intent.kind == "range":
+            if intent.recent_s is not None:  # "in the last 30 s": back from the latest event
+                latest = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=1)
+                end = latest[0].end if latest else 0.0
+                intent = replace(intent, t0=max(0.0, end - intent.recent_s), t1=end)
             ranged = Scope(scope.stream, scope.owner, intent.t0, intent.t1)
             if intent.topic:
                 hits = self._relevant(intent.topic, ranged, k)

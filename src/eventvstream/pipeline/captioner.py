@@ -143,14 +143,23 @@ class CaptionWorker:
                 self.stats.failed += 1
                 log.warning("captioning event %d failed: %s", job.event_id, exc)
                 if self.on_error is not None:
-                    self.on_error(job, exc)
+                    self._callback(self.on_error, job, exc)
             else:
                 if result is not None and self.on_caption is not None:
-                    self.on_caption(result)
+                    self._callback(self.on_caption, result)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    @staticmethod
+    def _callback(callback: Callable[..., None], *args: object) -> None:
+        """A failing callback (a closed stdout, a gone client) is logged, never fatal: an
+        exception escaping here would end the worker thread and leave the queue undrained."""
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("caption worker callback %r failed", callback)
 
     def caption(self, job: CaptionJob) -> CaptionResult | None:
         """Caption one stored event now (in the calling thread) and store the caption."""
