@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eventvstream import __version__, cli_memory, cli_run
+from eventvstream import __version__, cli_memory, cli_run, cli_serve, cli_stream
 from eventvstream.errors import EvsError
 
 EXIT_ERROR = 1
@@ -49,6 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cli_run.add_parsers(sub)
     cli_memory.add_parsers(sub)
+    cli_serve.add_parser(sub)
+    cli_stream.add_parser(sub)
 
     ev = sub.add_parser("eval", help="score predicted boundaries against ground truth")
     ev.add_argument("predicted", type=Path, help="`evs segment --json` output, or a boundary list")
@@ -76,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_run.query(args)
         if args.command == "memory":
             return cli_memory.memory(args)
+        if args.command == "serve":
+            return cli_serve.serve(args)
+        if args.command == "stream":
+            return cli_stream.stream(args)
     except EvsError as exc:
         print(f"evs: error [{exc.code}]: {exc.message}", file=sys.stderr)
         return EXIT_USAGE if exc.code == "invalid_config" else EXIT_ERROR

@@ -1,0 +1,117 @@
+"""One JSON error envelope for every failure: ``{"error": {"code": ..., "message": ...}}``.
+
+Why one place: clients branch on ``code`` (stable) and show ``message`` (human); the HTTP status
+is derived from the code, so a lower layer raising ``EvsError(code="not_found")`` becomes a 404
+without knowing HTTP exists. Validation errors keep FastAPI's 422 but in the same envelope, and
+anything unexpected is logged with its traceback and answered with a bare 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from eventvstream.errors import EvsError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_CODE: dict[str, int] = {
+    "bad_request": 400,
+    "bad_config": 400,
+    "bad_frame": 400,
+    "corrupt_image": 400,
+    "invalid_config": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "stream_busy": 409,
+    "frame_too_large": 413,
+    "image_too_large": 413,
+    "upload_too_large": 413,
+    "payload_too_large": 413,
+    "unsupported_image": 415,
+    "unsupported_media_type": 415,
+    "invalid_request": 422,
+    "rate_limited": 429,
+    "too_many_sessions": 429,
+    "internal_error": 500,
+    "decoder_error": 502,
+    "decoder_unavailable": 503,
+    "not_ready": 503,
+    "draining": 503,
+    "memory_locked": 503,
+}
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(EvsError):
+    """An EvsError with response headers (e.g. Retry-After)."""
+
+    def __init__(self, message: str, *, code: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.headers = headers or {}
+
+
+def status_for(code: str) -> int:
+    return STATUS_BY_CODE.get(code, 400)
+
+
+def envelope(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(
+    code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        envelope(code, message), status_code=status or status_for(code), headers=headers
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into the envelope."""
+
+    @app.exception_handler(EvsError)
+    async def _evs(request: Request, exc: EvsError) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        return error_response(exc.code, exc.message, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response("invalid_request", _validation_message(exc), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODE_BY_STATUS.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(code, message, exc.status_code, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response("internal_error", "internal server error", 500)

@@ -1,0 +1,308 @@
+"""REST: streams, frames, uploads, jobs, events and questions (all under ``/v1``).
+
+Every route authenticates first (:func:`caller`), then spends one token of the caller's rate
+bucket. Streams are per key: another key's stream answers 404 exactly like a missing one, so a
+caller learns nothing about streams it does not own. Blocking work (bank reads, searches) runs in
+worker threads; the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from eventvstream.api.auth import Principal, bearer
+from eventvstream.api.errors import ApiError
+from eventvstream.api.limits import read_limited, spool_to_file
+from eventvstream.api.schemas import (
+    ERROR_RESPONSES,
+    STREAM_ID_PATTERN,
+    AnswerOut,
+    EventList,
+    FrameAccepted,
+    Job,
+    JobCreated,
+    QueryIn,
+    Stream,
+    StreamCreate,
+    StreamList,
+    errors,
+)
+from eventvstream.errors import EvsError
+from eventvstream.memory.retrieval import Scope
+from eventvstream.pipeline.engine import Engine
+from eventvstream.pipeline.jobs import UploadJob
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
+StreamId = Annotated[str, PathParam(pattern=STREAM_ID_PATTERN, description="Stream id.")]
+
+
+async def caller(request: Request) -> Principal:
+    """The authenticated caller. :class:`~eventvstream.api.app.V1Guard` has already checked
+    the key (401) and the rate (429) before the body was read; this only hands it over."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # the app was mounted without its guard
+        principal = request.app.state.auth.check(bearer(request.headers.get("authorization")))
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+
+
+def _engine(request: Request, *, writing: bool) -> Engine:
+    engine: Engine = request.app.state.engine
+    if writing:
+        engine.check_accepting()
+    elif not engine.ready:
+        raise EvsError(engine.error or "the models are still loading", code="not_ready")
+    return engine
+
+
+def _not_found(stream: str) -> EvsError:
+    return EvsError(f"no stream {stream!r}", code="not_found")
+
+
+def _describe(engine: Engine, owner: str, stream: str) -> dict[str, Any] | None:
+    if not engine.streams.exists(owner, stream):
+        return None
+    found = engine.streams.describe(owner, stream)
+    info = found[0] if found else {"id": stream, "created": None, "events": 0}
+    session = engine.live.session(owner, stream)
+    return info | {"live": session is not None and not session.closing}
+
+
+# -- streams -------------------------------------------------------------------------------------
+@router.post(
+    "/streams",
+    status_code=201,
+    response_model=Stream,
+    tags=["streams"],
+    responses={200: {"model": Stream, "description": "The caller already had this stream"}},
+)
+async def create_stream(
+    request: Request, who: Caller, body: StreamCreate | None = None
+) -> JSONResponse:
+    """Create a stream (201), or return the caller's existing stream of that id (200)."""
+    engine = _engine(request, writing=True)
+    stream = (body.id if body else None) or uuid.uuid4().hex[:12]
+    created = await asyncio.to_thread(engine.streams.ensure, who.owner, stream)
+    info = await asyncio.to_thread(_describe, engine, who.owner, stream)
+    return JSONResponse(info, status_code=201 if created else 200)
+
+
+@router.get("/streams", response_model=StreamList, tags=["streams"])
+async def list_streams(request: Request, who: Caller) -> dict[str, Any]:
+    """The caller's streams (never another key's)."""
+    engine = _engine(request, writing=False)
+    streams = await asyncio.to_thread(engine.streams.describe, who.owner)
+    for info in streams:
+        session = engine.live.session(who.owner, info["id"])
+        info["live"] = session is not None and not session.closing
+    return {"streams": streams}
+
+
+@router.get("/streams/{stream_id}", response_model=Stream, tags=["streams"])
+async def get_stream(request: Request, who: Caller, stream_id: StreamId) -> dict[str, Any]:
+    engine = _engine(request, writing=False)
+    info = await asyncio.to_thread(_describe, engine, who.owner, stream_id)
+    if info is None:
+        raise _not_found(stream_id)
+    return info
+
+
+@router.delete("/streams/{stream_id}", status_code=204, tags=["streams"], responses=errors(409))
+async def delete_stream(request: Request, who: Caller, stream_id: StreamId) -> Response:
+    """Forget the stream and all its events (409 while a session is live on it)."""
+    engine = _engine(request, writing=False)
+    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+        raise _not_found(stream_id)
+    session = engine.live.session(who.owner, stream_id)
+    if session is not None and not session.closing:
+        raise EvsError("the stream is live; disconnect it first", code="stream_busy")
+    await asyncio.to_thread(engine.streams.delete, who.owner, stream_id)
+    return Response(status_code=204)
+
+
+# -- frames and uploads ----------------------------------------------------------------------------
+@router.post(
+    "/streams/{stream_id}/frames",
+    status_code=202,
+    response_model=FrameAccepted,
+    tags=["ingest"],
+    responses=errors(409, 413, 415),
+)
+async def post_frame(
+    request: Request,
+    who: Caller,
+    stream_id: StreamId,
+    t: Annotated[float, Query(description="Client timestamp of the frame, seconds.")],
+) -> dict[str, Any]:
+    """One JPEG/PNG frame (the body) into the stream's live session."""
+    received_at = time.monotonic()
+    engine = _engine(request, writing=True)
+    content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0]
+    if content_type.strip().lower() not in IMAGE_TYPES:
+        raise EvsError(
+            f"Content-Type {content_type} is not image/jpeg or image/png",
+            code="unsupported_media_type",
+        )
+    limit = request.app.state.settings.server.max_frame_bytes
+    data = await read_limited(request, limit, what="frame", code="frame_too_large")
+    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+        raise _not_found(stream_id)
+    session = await asyncio.to_thread(
+        engine.live.open_session, who.owner, stream_id, websocket=False
+    )
+    queued, _ = await engine.live.ingest_frame(session, t, data, received_at)
+    return {"queued": queued, "frames_dropped": session.dropped}
+
+
+@router.post(
+    "/streams/{stream_id}/uploads",
+    status_code=202,
+    response_model=JobCreated,
+    tags=["ingest"],
+    responses=errors(413, 415),
+)
+async def upload_video(request: Request, who: Caller, stream_id: StreamId) -> dict[str, Any]:
+    """A video file (raw body with Content-Type video/*, or multipart field ``file``), ingested
+    as a background job; poll ``GET /v1/jobs/{job_id}``."""
+    engine = _engine(request, writing=True)
+    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+        raise _not_found(stream_id)
+    limit = request.app.state.settings.server.max_upload_bytes
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(f"upload is larger than the {limit} byte limit", code="upload_too_large")
+    if content_type == "multipart/form-data":
+        path, digest, filename = await _multipart_upload(request, limit)
+    elif content_type.startswith("video/") or content_type == "application/octet-stream":
+        path, digest, _ = await spool_to_file(request.stream(), limit, what="upload")
+        filename = request.headers.get("x-filename")
+    else:
+        raise EvsError(
+            "send the video as Content-Type video/* or multipart/form-data",
+            code="unsupported_media_type",
+        )
+    try:
+        job = await asyncio.to_thread(
+            engine.submit_upload, UploadJob(who.owner, stream_id, path, digest, filename)
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return {"job_id": job.id}
+
+
+async def _multipart_upload(request: Request, limit: int) -> tuple[Path, str, str | None]:
+    """Spool the whole multipart body (size-limited), then pull out its one file part."""
+    raw, _, _ = await spool_to_file(request.stream(), limit, what="upload")
+    try:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with raw.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        parser = MultiPartParser(request.headers, chunks(), max_files=1, max_fields=16)
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise EvsError(f"bad multipart body: {exc.message}", code="bad_request") from None
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
+        if upload is None:
+            raise EvsError("the multipart body has no file part", code="bad_request")
+
+        async def file_chunks() -> AsyncIterator[bytes]:
+            while chunk := await upload.read(1 << 20):
+                yield chunk
+
+        path, digest, _ = await spool_to_file(file_chunks(), limit, what="upload")
+        await form.close()
+        return path, digest, upload.filename
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+@router.get("/jobs/{job_id}", response_model=Job, tags=["ingest"])
+async def get_job(request: Request, who: Caller, job_id: str) -> dict[str, Any]:
+    engine = _engine(request, writing=False)
+    job = engine.jobs.get(who.owner, job_id) if engine.jobs is not None else None
+    if job is None:
+        raise EvsError(f"no job {job_id!r}", code="not_found")
+    return job.to_dict()
+
+
+# -- reading memory ------------------------------------------------------------------------------
+@router.get("/streams/{stream_id}/events", response_model=EventList, tags=["memory"])
+async def list_events(
+    request: Request,
+    who: Caller,
+    stream_id: StreamId,
+    t0: Annotated[float | None, Query(description="Events ending after (s).")] = None,
+    t1: Annotated[float | None, Query(description="Events starting before (s).")] = None,
+    q: Annotated[str | None, Query(max_length=2000, description="Text search.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    engine = _engine(request, writing=False)
+    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+        raise _not_found(stream_id)
+    events = await asyncio.to_thread(
+        engine.find_events, who.owner, stream_id, t0=t0, t1=t1, q=q, limit=limit
+    )
+    return {"events": events}
+
+
+@router.post(
+    "/query",
+    response_model=AnswerOut,
+    tags=["memory"],
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def query(request: Request, who: Caller, body: QueryIn) -> Any:
+    """Answer from memory with cited events. ``stream_response`` (or ``Accept:
+    text/event-stream``) streams ``event: delta`` lines, then one ``event: done``."""
+    engine = _engine(request, writing=True)
+    if body.stream is not None and not await asyncio.to_thread(
+        engine.streams.exists, who.owner, body.stream
+    ):
+        raise _not_found(body.stream)
+    scope = Scope(body.stream, who.owner, body.t0, body.t1)
+    answers = engine.answer(body.text, scope)
+    wants_sse = body.stream_response or "text/event-stream" in request.headers.get("accept", "")
+    if not wants_sse:
+        async for kind, value in answers:
+            if kind == "done":
+                return value
+        raise EvsError("no answer", code="internal_error")
+    first = await anext(answers)  # errors before the first byte still get a proper status
+
+    async def events() -> AsyncIterator[str]:
+        item = first
+        try:
+            while True:
+                kind, value = item
+                data = {"delta": value} if kind == "delta" else value
+                yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+                item = await anext(answers)
+        except StopAsyncIteration:
+            return
+        except EvsError as exc:
+            yield f"event: error\ndata: {json.dumps(exc.to_dict())}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")

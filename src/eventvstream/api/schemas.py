@@ -1,0 +1,178 @@
+"""Request and response models: what the REST API accepts and returns (and what /docs shows).
+
+The WebSocket messages are validated with the ``Ws*`` models here too, so one definition says
+what ``session.config``, ``frame`` and ``query`` may contain (docs/protocol.md is the prose).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ----------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. not_found, rate_limited.")
+    message: str = Field(description="What went wrong, for a human.")
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Route-specific error statuses, in the envelope."""
+    texts = {
+        409: "The stream is live (one session per stream)",
+        413: "Body over the size limit",
+        415: "Unsupported Content-Type",
+    }
+    return {s: {"model": ErrorEnvelope, "description": texts[s]} for s in statuses}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Malformed request (e.g. a body that is not JSON)",
+        401: "Missing or invalid API key",
+        404: "Unknown stream / job / event (or another key's)",
+        422: "Invalid request",
+        429: "Rate limited (see Retry-After)",
+        503: "Not ready (models loading) or shutting down",
+    }.items()
+}
+
+
+# -- health ----------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    draining: bool
+    error: str | None = None
+
+
+# -- streams ---------------------------------------------------------------------------------
+class StreamCreate(_Strict):
+    id: str | None = Field(
+        None, pattern=STREAM_ID_PATTERN, description="Stream id; a random one when omitted."
+    )
+
+
+class Stream(BaseModel):
+    id: str
+    created: float | None = Field(None, description="Unix time it was registered, if it was.")
+    events: int = Field(description="Events in memory.")
+    start: float | None = Field(None, description="Start of its first event (s).")
+    end: float | None = Field(None, description="End of its last event (s).")
+    live: bool = Field(False, description="A session is receiving frames now.")
+
+
+class StreamList(BaseModel):
+    streams: list[Stream]
+
+
+class FrameAccepted(BaseModel):
+    queued: bool = Field(description="False when the frame was skipped (faster than the fps).")
+    frames_dropped: int = Field(description="Frames this stream has dropped so far (queue full).")
+
+
+# -- events ----------------------------------------------------------------------------------
+class EventOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    stream: str
+    start: float
+    end: float
+    frames: int
+    labels: list[list[Any]]
+    caption: str | None = None
+    text: str | None = None
+    boundaries: dict[str, Any]
+    keyframes: list[dict[str, Any]]
+    merge_count: int = 0
+    score: float | None = Field(None, description="Search relevance (only with q).")
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
+
+
+# -- uploads ---------------------------------------------------------------------------------
+class JobCreated(BaseModel):
+    job_id: str
+
+
+class Job(BaseModel):
+    job_id: str
+    stream: str
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(ge=0, le=1)
+    events: int
+    error: ErrorBody | None = None
+    note: str | None = None
+    created: float
+    finished: float | None = None
+
+
+# -- questions -------------------------------------------------------------------------------
+class QueryIn(_Strict):
+    text: str = Field(min_length=1, max_length=2000, description="The question.")
+    stream: str | None = Field(None, pattern=STREAM_ID_PATTERN, description="Limit to a stream.")
+    t0: float | None = Field(None, description="Only events ending after this time (s).")
+    t1: float | None = Field(None, description="Only events starting before this time (s).")
+    stream_response: bool = Field(False, description="Answer as text/event-stream.")
+
+
+class Citation(BaseModel):
+    id: int
+    stream: str
+    start: float
+    end: float
+    caption: str | None = None
+    relevance: float | None = None
+
+
+class AnswerOut(BaseModel):
+    text: str
+    intent: str
+    grounded: bool = Field(description="False: memory held nothing relevant.")
+    citations: list[Citation]
+
+
+# -- WebSocket client messages ---------------------------------------------------------------
+class WsSessionConfig(_Strict):
+    type: Literal["session.config"]
+    fps: float | None = Field(None, gt=0, le=120)
+    generate: bool | None = None
+    events: dict[str, Any] | None = None
+    resume: bool | None = None
+
+
+class WsFrame(_Strict):
+    type: Literal["frame"]
+    t: float
+    data: str = Field(description="base64 JPEG/PNG bytes")
+    mime: str | None = None
+
+
+class WsQuery(_Strict):
+    type: Literal["query"]
+    id: str = Field(min_length=1, max_length=128)
+    text: str = Field(min_length=1, max_length=2000)
+    t0: float | None = None
+    t1: float | None = None
+
+
+class WsPing(_Strict):
+    type: Literal["ping"]

@@ -1,0 +1,308 @@
+"""Live ingest: every stream's frames through one shared encoder thread, events to the bank.
+
+Why one encoder thread for all sessions: a forward pass over a batch costs little more than over
+one frame, so frames waiting in *different* sessions are batched together (round-robin, one per
+session per turn, so a busy stream cannot starve a quiet one), up to ``encoder.batch_size``. Each
+feature goes back to its own session's detector (one detector per stream; they are not
+thread-safe, and only this thread touches them). Closed events go to a writer thread that stores
+them (a durable commit each), so the encoder never waits on a disk flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eventvstream.config import Settings
+from eventvstream.errors import EvsError, MediaError
+from eventvstream.events.types import Event
+from eventvstream.media.images import decode_image, resize_short_side
+from eventvstream.memory.bank import MemoryBank
+from eventvstream.perception.base import ImageEncoder
+from eventvstream.pipeline.engine_support import EngineMetrics
+from eventvstream.pipeline.segmenter import Segmenter
+from eventvstream.pipeline.session import LiveSession, QueuedFrame, SessionConfig
+from eventvstream.pipeline.streams import StreamRegistry
+
+log = logging.getLogger(__name__)
+
+REST_IDLE_S = 30.0  # a session fed only by REST frames is closed after this long without one
+
+StoreEvent = Callable[[Event, LiveSession], None]
+
+
+class LiveIngest:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: EngineMetrics,
+        encoder: ImageEncoder,
+        bank: MemoryBank,
+        streams: StreamRegistry,
+        store_event: StoreEvent,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.encoder = encoder
+        self.bank = bank
+        self.streams = streams
+        self._store_event = store_event
+        self._cond = threading.Condition()
+        self._sessions: dict[tuple[str, str], LiveSession] = {}
+        # Closed sessions whose last events the writer has not stored yet: a reconnect to the
+        # same stream waits for them, so its timeline starts after them.
+        self._flushing: dict[tuple[str, str], LiveSession] = {}
+        self._rr = 0
+        # (session, event) to store; (session, None) marks a session flushed; None stops.
+        self._writes: queue.Queue[tuple[LiveSession, Event | None] | None] = queue.Queue()
+        self._stopping = False
+        self._threads = [
+            threading.Thread(target=self._encode_loop, name="evs-encoder", daemon=True),
+            threading.Thread(target=self._write_loop, name="evs-writer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- sessions (called from the event loop, blocking parts via a worker thread) -------------
+    def open_session(self, owner: str, stream: str, *, websocket: bool) -> LiveSession:
+        """The live session of ``(owner, stream)``: a new one, or the REST-fed one a WebSocket
+        takes over. Blocking (waits for a closing predecessor to finish storing its events)."""
+        key = (owner, stream)
+        with self._cond:
+            current = self._sessions.get(key) or self._flushing.get(key)
+        if current is not None and current.closing:  # its last event must be stored first
+            current.flushed.wait(timeout=30)
+        last = self.bank.store.last_of_stream(stream, owner)
+        stored = self.bank.store.count_in_scope(stream, owner, None, None)
+        with self._cond:
+            current = self._sessions.get(key)
+            if current is not None and not current.closing:
+                if current.attached and websocket:
+                    raise EvsError(f"stream {stream!r} is already live", code="stream_busy")
+                current.last_activity = time.monotonic()
+                return current
+            if len(self._sessions) >= self.settings.server.max_sessions:
+                raise EvsError("too many live sessions; try again later", code="too_many_sessions")
+            session = LiveSession(
+                stream,
+                owner,
+                self.settings,
+                queue_size=self.settings.server.frame_queue,
+                last_end=last.end if last is not None else 0.0,
+                events_in_memory=stored,
+            )
+            self._sessions[key] = session
+        self.streams.ensure(owner, stream)
+        self.metrics.add("sessions_opened")
+        return session
+
+    def configure(self, session: LiveSession, config: SessionConfig) -> None:
+        """Apply a client's ``session.config``. ``resume: false`` before the first frame starts
+        the stream over: its stored events are forgotten (blocking: deletes from the bank)."""
+        if not config.resume and session.resumed and session.received == 0:
+            removed = self.streams.delete(session.owner, session.stream)
+            self.streams.ensure(session.owner, session.stream)
+            session.restart_timeline()
+            log.info("stream %s restarted: forgot %d events", session.stream, removed)
+        session.configure(config)
+
+    def close_session(self, session: LiveSession) -> None:
+        """The client left: flush it in the encoder thread, after its queued frames."""
+        with self._cond:
+            session.closing = True
+            self._cond.notify_all()
+
+    def close_all(self) -> None:
+        with self._cond:
+            for session in self._sessions.values():
+                session.closing = True
+            self._cond.notify_all()
+
+    def session(self, owner: str, stream: str) -> LiveSession | None:
+        with self._cond:
+            return self._sessions.get((owner, stream))
+
+    @property
+    def session_count(self) -> int:
+        with self._cond:
+            return len(self._sessions)
+
+    async def ingest_frame(
+        self, session: LiveSession, t_client: float, data: bytes, received_at: float
+    ) -> tuple[bool, int]:
+        """Take one frame from a client: (queued, frames dropped to make room). Frames faster
+        than the session's fps are skipped by timestamp before any decoding; the decode runs in
+        a worker thread. Raises EvsError ``bad_frame`` for an unreadable image."""
+        self.metrics.add("frames_received")
+        t = session.admit(t_client)
+        if t is None:
+            self.metrics.add("frames_skipped")
+            return False, 0
+        try:
+            image = await asyncio.to_thread(self._decode, data)
+        except MediaError as exc:
+            session.count_bad()
+            self.metrics.add("frames_bad")
+            raise EvsError(f"{exc.message} [{exc.code}]", code="bad_frame") from None
+        dropped = session.push(t, image, received_at, t_client)
+        self.metrics.add("frames_dropped", dropped)
+        self.metrics.observe("ingest_overhead_s", time.monotonic() - received_at)
+        with self._cond:
+            self._cond.notify()
+        return True, dropped
+
+    def _decode(self, data: bytes) -> Any:
+        sampling = self.settings.sampling
+        image = decode_image(data, max_pixels=sampling.max_image_pixels)
+        return resize_short_side(image, sampling.decode_short_side)
+
+    # -- encoder thread -----------------------------------------------------------------------
+    def _encode_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not self._has_work():
+                    self._cond.wait(timeout=1.0)
+                    self._reap_idle()
+                if self._stopping:
+                    return
+                batch = self._take_batch()
+                changed = [s for s in self._sessions.values() if s.pending_config is not None]
+            try:
+                self._process(batch, changed)
+            except Exception as exc:  # keep serving the other sessions
+                log.exception("encoding a batch failed")
+                for session in {s for s, _ in batch}:
+                    session.emit({"type": "error", "code": "internal_error", "message": str(exc)})
+            self._flush_closed()
+
+    def _has_work(self) -> bool:
+        return any(s.queue_depth or s.closing or s.pending_config for s in self._sessions.values())
+
+    def _reap_idle(self) -> None:
+        now = time.monotonic()
+        for session in self._sessions.values():
+            if not session.attached and now - session.last_activity > REST_IDLE_S:
+                session.closing = True
+
+    def _take_batch(self) -> list[tuple[LiveSession, QueuedFrame]]:
+        """Round-robin over sessions, one frame each per turn, up to the batch size."""
+        sessions = list(self._sessions.values())
+        if not sessions:
+            return []
+        start = self._rr % len(sessions)
+        order = sessions[start:] + sessions[:start]
+        self._rr += 1
+        batch: list[tuple[LiveSession, QueuedFrame]] = []
+        limit = self.settings.encoder.batch_size
+        while len(batch) < limit:
+            took = False
+            for session in order:
+                frame = session.take() if len(batch) < limit else None
+                if frame is not None:
+                    batch.append((session, frame))
+                    took = True
+            if not took:
+                break
+        return batch
+
+    def _process(
+        self, batch: list[tuple[LiveSession, QueuedFrame]], changed: list[LiveSession]
+    ) -> None:
+        for session in changed:  # new event settings: close the open event under the old ones
+            for event in session.swap_unit_maker().flush(None):
+                self._queue_event(session, event)
+        if not batch:
+            return
+        images = [frame.image for _, frame in batch]
+        k = self.settings.encoder.top_k_labels if self.encoder.info.has_labels else 0
+        if k:
+            features, labels = self.encoder.encode_and_label(images, k)
+        else:
+            features, labels = self.encoder.encode_images(images), [[] for _ in images]
+        now = time.monotonic()
+        for i, (session, frame) in enumerate(batch):
+            session.frame_labels[frame.index] = labels[i]
+            closed = session.unit_maker.push(frame.t, frame.index, features[i], frame.image)
+            session.mark_processed(frame, now)
+            for event in closed:
+                self._queue_event(session, event)
+        self.metrics.add("frames_processed", len(batch))
+        self.metrics.add("batches")
+
+    def _queue_event(self, session: LiveSession, event: Event) -> None:
+        """Attach keyframe labels (the segmenter's own step) and hand the event to the writer;
+        keyframe pixels stay for the caption job, which drops them."""
+        self._writes.put((session, Segmenter._finish(event, session.frame_labels, True)))
+
+    def _flush_closed(self) -> None:
+        """Closing sessions with nothing left in their queue: close their open event."""
+        with self._cond:
+            done = [
+                (key, s) for key, s in self._sessions.items() if s.closing and not s.queue_depth
+            ]
+        for key, session in done:
+            try:
+                for event in session.unit_maker.flush(None):
+                    self._queue_event(session, event)
+            except Exception:
+                log.exception("flushing session %s failed", session.id)
+            with self._cond:
+                if self._sessions.get(key) is session:
+                    del self._sessions[key]
+                self._flushing[key] = session
+            self._writes.put((session, None))
+
+    # -- writer thread ------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        while True:
+            item = self._writes.get()
+            try:
+                if item is None:
+                    return
+                session, event = item
+                if event is None:
+                    with self._cond:
+                        key = (session.owner, session.stream)
+                        if self._flushing.get(key) is session:
+                            del self._flushing[key]
+                    session.flushed.set()
+                    continue
+                try:
+                    self._store_event(event, session)
+                except Exception as exc:
+                    log.exception("storing an event of stream %s failed", session.stream)
+                    session.emit({"type": "error", "code": "internal_error", "message": str(exc)})
+            finally:
+                self._writes.task_done()
+
+    # -- state ---------------------------------------------------------------------------------
+    def idle(self) -> bool:
+        """No session left and nothing waiting to be stored."""
+        with self._cond:
+            busy = bool(self._sessions or self._flushing)
+        return not busy and self._writes.unfinished_tasks == 0
+
+    def queue_depths(self) -> dict[str, int]:
+        with self._cond:
+            frames = sum(s.queue_depth for s in self._sessions.values())
+        return {"frames": frames, "writer": self._writes.qsize()}
+
+    def lag(self) -> tuple[float, float]:
+        """Worst (lag_s, lag_p95_s) over live sessions."""
+        now = time.monotonic()
+        with self._cond:
+            lags = [s.lag(now) for s in self._sessions.values()]
+        return (max((x for x, _ in lags), default=0.0), max((p for _, p in lags), default=0.0))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._writes.put(None)
+        for thread in self._threads:
+            thread.join(timeout)

@@ -1,0 +1,299 @@
+"""One live stream session: the frames one client is feeding in, and what became of them.
+
+Why a session object separate from the engine: the engine owns the models and runs one encoder
+thread for every stream, while each stream keeps its own state — its sampling clock, its bounded
+frame queue (live semantics: when the encoder falls behind, the *oldest* waiting frame is dropped
+and counted, because a live viewer cares about now), its event detector, its lag statistics and
+the asyncio queue its WebSocket drains. Everything here is cheap bookkeeping guarded by one lock;
+no model code runs in this module.
+
+Timeline: a stream's times only ever increase. A fresh stream uses the client's clock; a stream
+that already has events in memory (a reconnect, or a server restart) is *resumed*: the first frame
+is placed just after the stream's last stored event and later frames keep their spacing, so
+events, citations and time-range questions stay consistent across connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from eventvstream.config import EventSettings, Settings
+from eventvstream.errors import EvsError
+from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
+
+LAG_WINDOW = 256  # frames in the sliding window of the lag p95
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What a client may tune per session (``session.config``)."""
+
+    fps: float
+    generate: bool
+    events: EventSettings
+    resume: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fps": self.fps,
+            "generate": self.generate,
+            "resume": self.resume,
+            "events": self.events.model_dump(mode="json"),
+        }
+
+
+def default_config(settings: Settings) -> SessionConfig:
+    return SessionConfig(
+        settings.sampling.fps, settings.language.backend != "none", settings.events
+    )
+
+
+def updated_config(
+    previous: SessionConfig,
+    *,
+    fps: float | None = None,
+    generate: bool | None = None,
+    events: dict[str, Any] | None = None,
+    resume: bool | None = None,
+) -> SessionConfig:
+    """``previous`` with a client's changes, validated by the same rules as a profile (so a
+    client cannot set what a profile could not). Raises EvsError ``bad_config``."""
+    if fps is not None and not (0 < fps <= 120 and math.isfinite(fps)):
+        raise EvsError("fps must be in (0, 120]", code="bad_config")
+    merged = previous.events
+    if events:
+        try:
+            merged = EventSettings.model_validate(previous.events.model_dump() | events)
+        except ValidationError as exc:
+            detail = "; ".join(
+                f"events.{'.'.join(str(p) for p in e['loc']) or '(all)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise EvsError(detail, code="bad_config") from None
+    return SessionConfig(
+        previous.fps if fps is None else float(fps),
+        previous.generate if generate is None else bool(generate),
+        merged,
+        previous.resume if resume is None else bool(resume),
+    )
+
+
+@dataclass
+class QueuedFrame:
+    t: float  # stream time (seconds), after the resume shift
+    index: int  # frame number within this session
+    image: np.ndarray = field(repr=False)
+    received_at: float  # time.monotonic() when the bytes arrived
+
+
+class LiveSession:
+    """State of one stream while it is live. Thread-safe: the event loop pushes frames, the
+    engine's encoder thread takes them and the writer thread counts events."""
+
+    def __init__(
+        self,
+        stream: str,
+        owner: str,
+        settings: Settings,
+        *,
+        queue_size: int,
+        last_end: float,
+        events_in_memory: int,
+    ) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.stream = stream
+        self.owner = owner
+        self.source = f"live:{stream}"
+        self.settings = settings
+        self.config = default_config(settings)
+        self.last_end = last_end
+        self.events_in_memory = events_in_memory
+        self.lock = threading.Lock()
+        self._frames: deque[QueuedFrame] = deque()
+        self._queue_size = queue_size
+        self._shift: float | None = None
+        self._last_t: float | None = None
+        self._next_index = 0
+        self.unit_maker: UnitMaker = self._new_unit_maker()
+        self.frame_labels: dict[int, list[tuple[str, float]]] = {}
+        self.pending_config: SessionConfig | None = None
+        self.received = self.processed = self.dropped = self.skipped = self.bad = 0
+        self.events = 0
+        self._lags: deque[float] = deque(maxlen=LAG_WINDOW)
+        self._newest_received: float | None = None
+        self._last_lag = 0.0
+        self.last_activity = time.monotonic()
+        self.attached = False  # a WebSocket is connected to this session
+        self.closing = False
+        self.flushed = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbound: asyncio.Queue[dict[str, Any] | None] | None = None
+
+    @property
+    def resumed(self) -> bool:
+        return self.events_in_memory > 0
+
+    def _new_unit_maker(self) -> UnitMaker:
+        return make_unit_maker(self.settings.model_copy(update={"events": self.config.events}))
+
+    # -- outbound messages (any thread) ---------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
+        self._loop, self._outbound, self.attached = loop, queue, True
+
+    def detach(self) -> None:
+        self._loop, self._outbound, self.attached = None, None, False
+
+    def emit(self, message: dict[str, Any] | None) -> None:
+        """Hand a message to the session's WebSocket; a no-op when nobody is attached. Safe from
+        any thread: the put happens on the event loop."""
+        loop, queue = self._loop, self._outbound
+        if loop is None or queue is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the client is gone
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+
+    # -- configuration ------------------------------------------------------------------------
+    def configure(self, config: SessionConfig) -> None:
+        """Takes effect at the next frame the encoder thread handles (it closes the open event
+        with the old settings first, so no event mixes two configurations)."""
+        with self.lock:
+            events_changed = config.events != self.config.events
+            self.config = config
+            if events_changed:
+                self.pending_config = config
+
+    def swap_unit_maker(self) -> UnitMaker:
+        """Encoder thread: install the pending configuration; returns the old unit maker so its
+        open event can be flushed."""
+        with self.lock:
+            self.pending_config = None
+            old, self.unit_maker = self.unit_maker, self._new_unit_maker()
+        return old
+
+    def restart_timeline(self) -> None:
+        """``resume: false`` before the first frame: the stream starts over at the client's
+        clock (the engine has forgotten its stored events)."""
+        with self.lock:
+            self.last_end, self.events_in_memory, self._shift = 0.0, 0, None
+
+    # -- frames in (event loop) ---------------------------------------------------------------
+    def admit(self, t_client: float) -> float | None:
+        """The stream time of a frame sent at ``t_client``, or None when it falls in a sampling
+        tick already taken (frames faster than the session's fps are skipped, by timestamp)."""
+        if not math.isfinite(t_client):
+            raise EvsError(f"frame time must be a finite number, got {t_client}", code="bad_frame")
+        with self.lock:
+            self.received += 1
+            self.last_activity = time.monotonic()
+            shift = self._shift if self._shift is not None else self._first_shift(t_client)
+            t = t_client + shift
+            if not self._new_tick(t):
+                self.skipped += 1
+                return None
+            return t
+
+    def _first_shift(self, t_client: float) -> float:
+        if self.last_end > 0:  # resumed: start one sampling step after the stored timeline
+            return max(0.0, self.last_end + 1.0 / self.config.fps - t_client)
+        return max(0.0, -t_client)
+
+    def _new_tick(self, t: float) -> bool:
+        if self._last_t is None:
+            return True
+        fps = self.config.fps
+        tick, last_tick = math.floor(t * fps + 1e-6), math.floor(self._last_t * fps + 1e-6)
+        return t > self._last_t and tick > last_tick
+
+    def push(self, t: float, image: np.ndarray, received_at: float, t_client: float) -> int:
+        """Queue a decoded frame; returns how many frames were dropped to make room (0 or 1).
+        Raises EvsError ``session_closed`` once the session is closing."""
+        with self.lock:
+            if self.closing:
+                raise EvsError("this session is closing", code="session_closed")
+            if not self._new_tick(t):  # another producer took this tick meanwhile
+                self.skipped += 1
+                return 0
+            if self._shift is None:
+                self._shift = t - t_client
+            self._last_t = t
+            self._frames.append(QueuedFrame(t, self._next_index, image, received_at))
+            self._next_index += 1
+            dropped = 0
+            while len(self._frames) > self._queue_size:
+                self._frames.popleft()
+                dropped += 1
+            self.dropped += dropped
+            return dropped
+
+    def count_bad(self) -> None:
+        with self.lock:
+            self.bad += 1
+
+    # -- frames out (encoder thread) ----------------------------------------------------------
+    def take(self) -> QueuedFrame | None:
+        with self.lock:
+            return self._frames.popleft() if self._frames else None
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._frames)
+
+    def mark_processed(self, frame: QueuedFrame, now: float) -> None:
+        lag = now - frame.received_at
+        with self.lock:
+            self.processed += 1
+            self._lags.append(lag)
+            self._last_lag = lag
+            self._newest_received = frame.received_at
+
+    # -- reporting ----------------------------------------------------------------------------
+    def lag(self, now: float) -> tuple[float, float]:
+        """(lag_s, lag_p95_s). lag_s: while frames wait, now minus the arrival of the newest
+        processed frame (how far behind live the encoder is); when caught up, the latency the
+        newest frame had. p95 over the last ``LAG_WINDOW`` processed frames."""
+        with self.lock:
+            if self._frames and self._newest_received is not None:
+                current = now - self._newest_received
+            else:
+                current = self._last_lag
+            p95 = float(np.percentile(self._lags, 95)) if self._lags else 0.0
+        return current, p95
+
+    def status(self, now: float, captions_pending: int) -> dict[str, Any]:
+        lag, p95 = self.lag(now)
+        with self.lock:
+            return {
+                "type": "status",
+                "frames_received": self.received,
+                "frames_processed": self.processed,
+                "frames_dropped": self.dropped,
+                "frames_skipped": self.skipped,
+                "frames_bad": self.bad,
+                "queue_depth": len(self._frames),
+                "lag_s": round(lag, 4),
+                "lag_p95_s": round(p95, 4),
+                "events": self.events,
+                "captions_pending": captions_pending,
+            }
+
+    def ready_message(self, limits: dict[str, int]) -> dict[str, Any]:
+        return {
+            "type": "session.ready",
+            "stream_id": self.stream,
+            "session_id": self.id,
+            "resumed": self.resumed,
+            "events_in_memory": self.events_in_memory,
+            "config": self.config.to_dict(),
+            "limits": limits,
+        }

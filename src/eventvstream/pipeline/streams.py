@@ -1,0 +1,109 @@
+"""Which streams exist, and for whom.
+
+A stream belongs to one owner (the API key id, or "" without auth) and is namespaced by it: two
+keys may both have a stream called ``cam1`` and never see each other's. A stream exists once it is
+created over REST, connected to over WebSocket, or has events in memory under that owner (for
+example stored by ``evs run --owner``). Explicitly created streams are kept in ``streams.json``
+next to the memory bank, so an empty stream survives a restart too; everything else about a stream
+(its events, their span) is read from the bank, the one source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from eventvstream.memory.bank import MemoryBank
+
+FILE_NAME = "streams.json"
+
+
+class StreamRegistry:
+    def __init__(self, bank: MemoryBank) -> None:
+        self.bank = bank
+        self.path = bank.dir / FILE_NAME
+        self._lock = threading.Lock()
+        self._streams: dict[str, dict[str, dict[str, Any]]] = self._read()
+
+    def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return {str(o): dict(s) for o, s in data.get("streams", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def _write(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"version": 1, "streams": self._streams}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def ensure(self, owner: str, stream: str) -> bool:
+        """Register ``stream`` for ``owner``; True when it did not exist before."""
+        existed = self.exists(owner, stream)
+        with self._lock:
+            if stream not in self._streams.get(owner, {}):
+                self._streams.setdefault(owner, {})[stream] = {"created": time.time()}
+                self._write()
+        return not existed
+
+    def exists(self, owner: str, stream: str) -> bool:
+        with self._lock:
+            if stream in self._streams.get(owner, {}):
+                return True
+        return self.bank.store.count_in_scope(stream, owner, None, None) > 0
+
+    def _summaries(self, owner: str, stream: str | None = None) -> dict[str, dict[str, Any]]:
+        sql = (
+            "SELECT stream, COUNT(*), MIN(t_start), MAX(t_end) FROM events WHERE owner = ?"
+            + (" AND stream = ?" if stream is not None else "")
+            + " GROUP BY stream"
+        )
+        args = (owner,) if stream is None else (owner, stream)
+        return {
+            name: {"events": int(n), "start": round(t0, 3), "end": round(t1, 3)}
+            for name, n, t0, t1 in self.bank.store.conn.execute(sql, args)
+        }
+
+    def describe(self, owner: str, stream: str | None = None) -> list[dict[str, Any]]:
+        """Streams of ``owner`` (or just ``stream``), with their event counts and time span."""
+        summaries = self._summaries(owner, stream)
+        with self._lock:
+            created = dict(self._streams.get(owner, {}))
+        names = set(summaries) | (set(created) if stream is None else set(created) & {stream})
+        return [
+            {
+                "id": name,
+                "created": created.get(name, {}).get("created"),
+                **summaries.get(name, {"events": 0, "start": None, "end": None}),
+            }
+            for name in sorted(names)
+        ]
+
+    def delete(self, owner: str, stream: str) -> int:
+        """Forget the stream and every event stored in it; returns how many were deleted."""
+        conn = self.bank.store.conn
+        sources = {
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT source FROM events WHERE stream = ? AND owner = ? "
+                "AND source IS NOT NULL",
+                (stream, owner),
+            )
+        }
+        sources |= {
+            row[0]
+            for row in conn.execute(
+                "SELECT source FROM sources WHERE stream = ? AND owner = ?", (stream, owner)
+            )
+        }
+        removed = sum(self.bank.forget_source(source) for source in sorted(sources))
+        with self._lock:
+            if self._streams.get(owner, {}).pop(stream, None) is not None:
+                self._write()
+        return removed
