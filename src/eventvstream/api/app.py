@@ -48,6 +48,10 @@ def create_app(settings: Settings, *, host: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.drain_started:  # the engine is closed for good: fail loudly, never hang
+            raise RuntimeError(
+                "this app has already been served and shut down; build a new one with create_app()"
+            )
         app.state.loop = asyncio.get_running_loop()
         app.state.drain_done = asyncio.Event()
         engine.start()

@@ -36,6 +36,7 @@
     reconnecting: false, // the current socket is a reconnect (session.config resume: true)
     attempt: 0,
     reconnectTimer: null,
+    reconnectWhy: "",
     captureTimer: null,
     pingTimer: null,
     captureBusy: false,
@@ -461,7 +462,11 @@
     if (code === 1000) return giveUp(`closed by the server${reason}`, "conn-idle");
     if (code === 1001 || code === 1012) return scheduleReconnect("server restarting, reconnecting…");
     if (code === 1013) return scheduleReconnect("server busy, retrying…");
-    if (!wasOpen && !state.reconnecting) {
+    if (!wasOpen && state.reconnecting) {
+      // A reconnect attempt that did not get through: keep saying why we are reconnecting.
+      return scheduleReconnect(state.reconnectWhy || "reconnecting…");
+    }
+    if (!wasOpen) {
       // A refused upgrade shows up as a bare 1006; ask the REST side why.
       setConn("connecting…", "conn-pending");
       diagnoseRefusal().then(([retry, why]) => {
@@ -499,11 +504,13 @@
   }
 
   function scheduleReconnect(message) {
+    state.reconnectWhy = message;
     const delay = Math.min(30, 0.5 * 2 ** state.attempt) * (0.8 + 0.4 * Math.random());
     state.attempt += 1;
     state.reconnecting = true;
     setConn("reconnecting…", "conn-pending");
-    setMsg(`${message} (in ${delay.toFixed(1)} s)`);
+    const attempt = state.attempt > 1 ? `attempt ${state.attempt}, ` : "";
+    setMsg(`${message} (${attempt}in ${delay.toFixed(1)} s)`);
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = setTimeout(() => {
       if (state.want) openSocket();
