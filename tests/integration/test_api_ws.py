@@ -168,10 +168,11 @@ def test_bad_messages_get_errors_and_the_session_goes_on(client: Any) -> None:
         ws.send_json({"type": "query", "id": "q9"})  # no text
         error = session.until(lambda m: m["type"] == "error")
         assert error["code"] == "bad_message" and error["id"] == "q9"
-        ws.send_json({"type": "frame", "t": 0.0, "data": base64.b64encode(good).decode()})
+        # The truncated frame used the t=0 tick (it is decoded, and found bad, after queueing).
+        ws.send_json({"type": "frame", "t": 0.5, "data": base64.b64encode(good).decode()})
         status = session.until(lambda m: m["type"] == "status" and m["frames_processed"] == 1)
         assert status["frames_bad"] == 1
-        ws.send_bytes(binary_frame(0.1, good))  # same 0.5 s tick at 2 fps: skipped
+        ws.send_bytes(binary_frame(0.6, good))  # same 0.5 s tick at 2 fps: skipped
         status = session.until(lambda m: m["type"] == "status" and m["frames_skipped"] == 1)
         assert status["frames_processed"] == 1
 

@@ -50,10 +50,11 @@ def render(engine: Engine, extra: dict[str, Any]) -> str:
         out.append(_line(name, counters.get(key, 0)))
     for key, (metric, help_text) in SUMMARIES.items():
         name = f"evs_{metric}"
-        data = summaries.get(key, {"count": 0, "sum": 0.0, "p50": 0.0, "p95": 0.0})
+        data = summaries.get(key, {"count": 0, "sum": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0})
         out += [f"# HELP {name} {help_text}", f"# TYPE {name} summary"]
         out.append(_line(name, data["p50"], {"quantile": "0.5"}))
         out.append(_line(name, data["p95"], {"quantile": "0.95"}))
+        out.append(_line(name, data["p99"], {"quantile": "0.99"}))
         out.append(_line(f"{name}_sum", data["sum"]))
         out.append(_line(f"{name}_count", data["count"]))
     out += ["# HELP evs_queue_depth Items waiting, by queue.", "# TYPE evs_queue_depth gauge"]

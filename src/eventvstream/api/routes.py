@@ -165,7 +165,7 @@ async def post_frame(
     session = await asyncio.to_thread(
         engine.live.open_session, who.owner, stream_id, websocket=False
     )
-    queued, _ = await engine.live.ingest_frame(session, t, data, received_at)
+    queued, _ = await engine.live.ingest_frame(session, t, data, received_at, decode_now=True)
     return {"queued": queued, "frames_dropped": session.dropped}
 
 

@@ -64,6 +64,7 @@ class EngineMetrics:
                     "sum": s.total,
                     "p50": s.quantile(0.5),
                     "p95": s.quantile(0.95),
+                    "p99": s.quantile(0.99),
                 }
                 for name, s in self.summaries.items()
             }

@@ -93,7 +93,7 @@ def updated_config(
 class QueuedFrame:
     t: float  # stream time (seconds), after the resume shift
     index: int  # frame number within this session
-    image: np.ndarray = field(repr=False)
+    image: np.ndarray | bytes = field(repr=False)  # bytes until the encoder thread decodes it
     received_at: float  # time.monotonic() when the bytes arrived
 
 
@@ -215,9 +215,10 @@ class LiveSession:
         tick, last_tick = math.floor(t * fps + 1e-6), math.floor(self._last_t * fps + 1e-6)
         return t > self._last_t and tick > last_tick
 
-    def push(self, t: float, image: np.ndarray, received_at: float, t_client: float) -> int:
-        """Queue a decoded frame; returns how many frames were dropped to make room (0 or 1).
-        Raises EvsError ``session_closed`` once the session is closing."""
+    def push(self, t: float, image: np.ndarray | bytes, received_at: float, t_client: float) -> int:
+        """Queue a frame (decoded, or JPEG/PNG bytes for the encoder thread to decode).
+        Returns how many frames were dropped to make room (0 or 1). Raises EvsError
+        ``session_closed`` once the session is closing."""
         with self.lock:
             if self.closing:
                 raise EvsError("this session is closing", code="session_closed")

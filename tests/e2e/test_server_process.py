@@ -21,9 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from api_support import EVENTS, KEYS, auth, binary_frame, cut_frames, jpeg, write_profile
 from cli_runner import evs
 
+pytestmark = pytest.mark.e2e
 websockets = pytest.importorskip("websockets")
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
