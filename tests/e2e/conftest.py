@@ -91,13 +91,16 @@ def _status(url: str) -> int | None:
 
 @pytest.fixture
 def evs_server(tmp_path: Path) -> Iterator[str]:
-    """`evs serve --config tiny` on a free loopback port; yields its URL once /readyz is 200."""
+    """`evs serve --config tiny` on a free loopback port; yields its URL once /readyz is 200.
+    BROWSER_TEST_PROFILE=default runs it on the real packaged models instead (the issue's
+    "keeps up with a 2-fps camera on the default profile" check; slower to start)."""
     if importlib.util.find_spec("eventvstream.cli_serve") is None:
         pytest.skip("evs serve not available (eventvstream.cli_serve is missing)")
     port = _free_port()
     log_path = tmp_path / "server.log"
     cmd = [
-        sys.executable, "-m", "eventvstream.cli", "serve", "--config", "tiny",
+        sys.executable, "-m", "eventvstream.cli", "serve",
+        "--config", os.environ.get("BROWSER_TEST_PROFILE", "tiny"),
         "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

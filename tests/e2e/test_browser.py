@@ -141,9 +141,11 @@ def test_live_page_end_to_end(evs_server: str, chrome: Any) -> None:
     )
     assert len(page.find_all("#cards .card.highlight")) == 1
 
-    # The server kept up with live at some point.
+    # The server kept up with live: nine readings in ten under 1 s (the first seconds include
+    # model warm-up on the first batch, so not every reading).
     page.wait_for("a lag reading", lambda: bool(page.lags), 10)
-    assert min(page.lags) < 1.0, f"lag never below 1 s: {page.lags[-20:]}"
+    lags = sorted(page.lags)
+    assert lags[int(0.9 * (len(lags) - 1))] < 1.0, f"lag readings: {page.lags[-40:]}"
 
     shot = page.screenshot("browser.png")
     print(

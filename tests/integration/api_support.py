@@ -20,15 +20,7 @@ from PIL import Image
 
 from eventvstream.config import Settings, load_settings
 
-TINY_LLAMA: dict[str, Any] = {
-    "model_type": "llama",
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 49152,
-}
+TINY_LLAMA: dict[str, Any] = dict(load_settings("tiny").language.model_config_json or {})
 LANGUAGE: dict[str, Any] = {
     "backend": "transformers",
     "model_config_json": TINY_LLAMA,

@@ -37,15 +37,7 @@ from eventvstream.pipeline.captioner import (
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-TINY_LLAMA = {
-    "model_type": "llama",
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 49152,
-}
+TINY_LLAMA: dict[str, Any] = dict(load_settings("tiny").language.model_config_json or {})
 DIM = 16
 SCORES = {
     "semantic": 0.41,

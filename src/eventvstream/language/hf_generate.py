@@ -1,4 +1,5 @@
-"""Token streaming out of a transformers ``generate`` call, shared by the LM and VLM backends.
+"""Token streaming out of a transformers ``generate`` call, shared by the LM and VLM backends
+(:func:`stream_generate`, and :class:`HFDecoderBase` with the protocol methods both share).
 
 ``generate`` is blocking and has no native iterator, so it runs in a helper thread with a
 ``TextIteratorStreamer``; the caller iterates over decoded text deltas. A stopping criterion
@@ -9,10 +10,40 @@ model within one token instead of after the whole budget.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from eventvstream.language.base import GenerationRequest
+from eventvstream.language.streaming import sync_to_async
+
+
+class HFDecoderBase:
+    """``stream``/``astream``/``close`` for a transformers model; subclasses build the inputs
+    (``prompt_inputs``) and set ``model``, ``tokenizer`` and ``info``."""
+
+    model: Any
+    tokenizer: Any
+
+    def __init__(self) -> None:
+        # One generate at a time per model: concurrent calls would only compete for the same
+        # cores or device and interleave their KV caches' memory.
+        self._lock = threading.Lock()
+
+    def prompt_inputs(self, request: GenerationRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        if request.cancel.is_set():  # not even the preprocessing
+            return
+        inputs = self.prompt_inputs(request)
+        with self._lock:
+            yield from stream_generate(self.model, self.tokenizer, inputs, request)
+
+    def astream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        return sync_to_async(lambda: self.stream(request), request.cancel)
+
+    def close(self) -> None:
+        self.model = None
 
 
 def stream_generate(
@@ -60,6 +91,8 @@ def stream_generate(
     finished = False
     try:
         for delta in streamer:
+            if request.cancel.is_set():  # tokens already queued by the model are not wanted
+                break
             if delta:
                 yield delta
         finished = True

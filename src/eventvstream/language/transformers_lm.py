@@ -9,27 +9,22 @@ messages are ignored (a text LM gets them described in the perception text inste
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from eventvstream.config import LanguageSettings
 from eventvstream.language.base import DecoderInfo, GenerationRequest
-from eventvstream.language.hf_generate import stream_generate
+from eventvstream.language.hf_generate import HFDecoderBase
 from eventvstream.language.loading import load_causal_lm, model_name
-from eventvstream.language.streaming import sync_to_async
 
 
-class TransformersLMDecoder:
+class TransformersLMDecoder(HFDecoderBase):
     def __init__(self, settings: LanguageSettings, device: str = "cpu") -> None:
+        super().__init__()
         self.settings = settings
         self.model, self.tokenizer = load_causal_lm(settings, device)
         self.info = DecoderInfo("transformers", model_name(settings), device, accepts_images=False)
-        # One generate at a time per model: concurrent generate calls on one module would
-        # interleave their KV caches' memory and compete for the same cores anyway.
-        self._lock = threading.Lock()
 
-    def prompt_ids(self, request: GenerationRequest) -> dict[str, Any]:
+    def prompt_inputs(self, request: GenerationRequest) -> dict[str, Any]:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         if getattr(self.tokenizer, "chat_template", None):
             encoded = self.tokenizer.apply_chat_template(
@@ -41,15 +36,4 @@ class TransformersLMDecoder:
         return {k: v.to(self.model.device) for k, v in encoded.items()}
 
     def count_tokens(self, request: GenerationRequest) -> int:
-        return int(self.prompt_ids(request)["input_ids"].shape[1])
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        inputs = self.prompt_ids(request)
-        with self._lock:
-            yield from stream_generate(self.model, self.tokenizer, inputs, request)
-
-    def astream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        return sync_to_async(lambda: self.stream(request), request.cancel)
-
-    def close(self) -> None:
-        self.model = None
+        return int(self.prompt_inputs(request)["input_ids"].shape[1])

@@ -13,17 +13,14 @@ CI runs the identical code path with a random tiny LLaVA (:data:`TINY_LLAVA_CONF
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
 
 from eventvstream.config import LanguageSettings
 from eventvstream.language.base import DecoderInfo, GenerationRequest
-from eventvstream.language.hf_generate import stream_generate
+from eventvstream.language.hf_generate import HFDecoderBase
 from eventvstream.language.loading import load_vision_lm, model_name
-from eventvstream.language.streaming import sync_to_async
 
 #: Images per request, at most. Every image costs hundreds of prompt tokens (576 for LLaVA-1.5,
 #: roughly 300-1300 for Qwen2.5-VL depending on resolution), so an event with dozens of
@@ -75,8 +72,9 @@ def _to_pil(image: np.ndarray) -> Any:
     return Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).convert("RGB")
 
 
-class TransformersVLMDecoder:
+class TransformersVLMDecoder(HFDecoderBase):
     def __init__(self, settings: LanguageSettings, device: str = "cpu") -> None:
+        super().__init__()
         self.settings = settings
         self.model, self.processor = load_vision_lm(settings, device)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
@@ -86,9 +84,6 @@ class TransformersVLMDecoder:
             device=str(device),
             accepts_images=True,
         )
-        # One generate at a time per model: concurrent calls would only compete for the same
-        # device and interleave their KV caches' memory.
-        self._lock = threading.Lock()
 
     def conversation(self, request: GenerationRequest) -> tuple[list[dict[str, Any]], list[Any]]:
         """(chat-template messages, PIL images in prompt order). Each message's images become
@@ -130,16 +125,3 @@ class TransformersVLMDecoder:
             for key, value in encoded.items()
             if hasattr(value, "to")
         }
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        if request.cancel.is_set():  # do not even preprocess the images
-            return
-        inputs = self.prompt_inputs(request)
-        with self._lock:
-            yield from stream_generate(self.model, self.tokenizer, inputs, request)
-
-    def astream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        return sync_to_async(lambda: self.stream(request), request.cancel)
-
-    def close(self) -> None:
-        self.model = None
