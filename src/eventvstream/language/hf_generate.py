@@ -16,6 +16,8 @@ from typing import Any
 from eventvstream.language.base import GenerationRequest
 from eventvstream.language.streaming import sync_to_async
 
+NO_REPEAT_NGRAM = 4
+
 
 class HFDecoderBase:
     """``stream``/``astream``/``close`` for a transformers model; subclasses build the inputs
@@ -50,7 +52,13 @@ def stream_generate(
     model: Any, tokenizer: Any, inputs: dict[str, Any], request: GenerationRequest
 ) -> Iterator[str]:
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    from transformers import (
+        LogitsProcessor,
+        LogitsProcessorList,
+        StoppingCriteria,
+        StoppingCriteriaList,
+        TextIteratorStreamer,
+    )
 
     if request.cancel.is_set():
         return
@@ -60,6 +68,23 @@ def stream_generate(
             done = request.cancel.is_set()
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
 
+    class _NoRepeatInAnswer(LogitsProcessor):
+        """Greedy decoding with small models loops ("on a menu on a menu on a menu ..."): ban a
+        token that would repeat a 4-gram *of the answer*. (transformers' no_repeat_ngram_size
+        also counts the prompt, so it forbade copying an object's name from the labels.)"""
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            n = NO_REPEAT_NGRAM
+            for row in range(input_ids.shape[0]):
+                answer = input_ids[row, prompt_length:].tolist()
+                if len(answer) < n:
+                    continue
+                tail = answer[-(n - 1) :]
+                for i in range(len(answer) - n + 1):
+                    if answer[i : i + n - 1] == tail:
+                        scores[row, answer[i + n - 1]] = -float("inf")
+            return scores
+
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     sampling = request.temperature > 0
     kwargs: dict[str, Any] = {
@@ -68,6 +93,7 @@ def stream_generate(
         "do_sample": sampling,
         "streamer": streamer,
         "stopping_criteria": StoppingCriteriaList([_Cancelled()]),
+        "logits_processor": LogitsProcessorList([_NoRepeatInAnswer()]),
         "pad_token_id": tokenizer.pad_token_id
         if tokenizer.pad_token_id is not None
         else tokenizer.eos_token_id,
@@ -76,6 +102,7 @@ def stream_generate(
         kwargs["temperature"] = request.temperature
     else:  # greedy: silence the model's own sampling defaults
         kwargs.update(temperature=None, top_p=None, top_k=None)
+    prompt_length = int(inputs["input_ids"].shape[1])
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -2,8 +2,8 @@
 
 Pure text (no model code, no I/O), so it is unit-tested directly. A text-only LLM cannot see the
 frames, so it gets a **perception text**: the event's time span, what the image encoder saw in
-its keyframes (top labels with their probabilities) and how the boundary fired (cue scores and
-the threshold); related past events come before it as earlier turns with their captions. A
+its keyframes (top labels, most likely first) and how the boundary fired (cue scores and the
+threshold); related past events come before it as earlier turns with their captions. A
 vision-language model gets the same text plus the keyframes themselves.
 
 Small models (the packaged 135M one) drift into invented stories when asked open questions, so
@@ -28,14 +28,16 @@ CAPTION_SYSTEM = (
 )
 _FEW_SHOT = [
     (
-        "Event from 4.0 s to 9.5 s.\nDetected objects: golden retriever (0.71), tennis ball "
-        "(0.12), lawn mower (0.03).\nCaption:",
+        "Event from 4.0 s to 9.5 s.\nDetected objects (most likely first): golden retriever, "
+        "tennis ball, lawn mower.\nChange scores: semantic 12.1, motion 3.0, predictive 8.2 "
+        "(threshold 5.0).\nCaption:",
         "A golden retriever plays with a tennis ball on a lawn.",
     ),
     (
-        "Event from 31.0 s to 40.0 s.\nDetected objects: streetcar (0.55), traffic light (0.2), "
-        "passenger car (0.1).\nCaption:",
-        "A streetcar passes a traffic light on a city street.",
+        "Event from 31.0 s to 40.0 s.\nDetected objects (most likely first): streetcar, traffic "
+        "light, passenger car.\nChange scores: semantic 9.4, motion 14.2, predictive 7.7 "
+        "(threshold 6.1).\nCaption:",
+        "A streetcar passes a traffic light.",
     ),
 ]
 ANSWER_SYSTEM = (
@@ -54,27 +56,30 @@ def span(start: float, end: float) -> str:
 
 
 def label_text(labels: Sequence[Sequence[Any]], limit: int = 5) -> str:
-    parts = [f"{name} ({float(p):.2f})" for name, p, *_ in labels[:limit]]
-    return ", ".join(parts) if parts else "nothing recognised"
+    """Label names, most likely first. Probabilities are left out: the 135M model copied them
+    into its captions ("a nematode (0.09) is ...")."""
+    names = [str(name) for name, *_ in labels[:limit]]
+    return ", ".join(names) if names else "nothing recognised"
 
 
 def boundary_text(boundaries: dict[str, Any]) -> str | None:
-    """How the event started: 'a cue boundary (fused 7.2 over threshold 5.0; ...)'."""
+    """The cue scores that opened the event, as plain numbers. (Worded as "it began at a
+    visual change", the small model wrote captions like "a visual change begins".)"""
     opened = boundaries.get("opened_by") or {}
     scores = opened.get("scores")
     if not scores or opened.get("threshold") is None:
         return None
     return (
-        f"It began at a visual change (fused score {scores['fused']:.1f} over threshold "
-        f"{opened['threshold']:.1f}; semantic {scores['semantic_norm']:.1f}, motion "
-        f"{scores['motion_norm']:.1f}, predictive {scores['predictive_norm']:.1f})."
+        f"Change scores: semantic {scores['semantic_norm']:.1f}, motion "
+        f"{scores['motion_norm']:.1f}, predictive {scores['predictive_norm']:.1f} "
+        f"(threshold {opened['threshold']:.1f})."
     )
 
 
 def perception_text(event: EventRow) -> str:
     lines = [
         f"Event from {span(event.start, event.end)}.",
-        f"Detected objects: {label_text(event.labels)}.",
+        f"Detected objects (most likely first): {label_text(event.labels)}.",
     ]
     cue = boundary_text(event.boundaries)
     if cue:

@@ -260,14 +260,14 @@ class LiveSession:
 
     # -- reporting ----------------------------------------------------------------------------
     def lag(self, now: float) -> tuple[float, float]:
-        """(lag_s, lag_p95_s). lag_s: while frames wait, now minus the arrival of the newest
-        processed frame (how far behind live the encoder is); when caught up, the latency the
-        newest frame had. p95 over the last ``LAG_WINDOW`` processed frames."""
+        """(lag_s, lag_p95_s). lag_s: how far behind live the encoder is — the latency the
+        newest processed frame had, or, when a frame has been waiting longer than that, the age
+        of the oldest waiting frame (a backlog shows at once, before it is processed).
+        lag_p95_s: p95 of receive -> processed over the last ``LAG_WINDOW`` frames."""
         with self.lock:
-            if self._frames and self._newest_received is not None:
-                current = now - self._newest_received
-            else:
-                current = self._last_lag
+            current = self._last_lag
+            if self._frames:
+                current = max(current, now - self._frames[0].received_at)
             p95 = float(np.percentile(self._lags, 95)) if self._lags else 0.0
         return current, p95
 
