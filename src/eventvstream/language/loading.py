@@ -61,6 +61,7 @@ def _transformers() -> Any:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every start
     return transformers
 
 
