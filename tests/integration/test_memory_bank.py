@@ -290,3 +290,24 @@ def test_time_window_finds_long_events_that_started_before_it(tmp_path, vectors)
         conn.execute("DELETE FROM meta WHERE key = 'max_span'")
     with MemoryBank(settings(tmp_path)) as bank:
         assert [r.id for r in bank.events(stream="cam", t0=400.0, t1=450.0)] == [long_one.id]
+
+
+def test_forget_stream_removes_every_event_of_it_and_nothing_else(tmp_path, vectors):
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        bank.begin_source("file-a", stream="cam")
+        bank.add_many([event(3.0 * i, v) for i, v in enumerate(vectors[:3])], stream="cam",
+                      source="file-a")  # fmt: skip
+        fill(bank, vectors[3:6], stream="cam", start=100.0)  # live events: no source
+        fill(bank, vectors[6:10], stream="other")
+        fill(bank, vectors[10:12], stream="cam", start=200.0)
+        bank.add(event(500.0, vectors[12]), stream="cam", owner="someone-else")
+        summaries = bank.stream_summaries("")
+        assert summaries["cam"]["events"] == 8 and summaries["other"]["events"] == 4
+        assert bank.forget_stream("cam") == 8
+        assert bank.count(stream="cam", owner="") == 0
+        assert bank.count(stream="other") == 4
+        assert bank.count(stream="cam", owner="someone-else") == 1
+        assert bank.stats()["sources"] == 0
+        assert len(bank.indexes["visual"]) == 5  # the index forgot them too
+        hits = bank.search(vectors[0], k=5)
+        assert all(hit.event.stream != "cam" or hit.event.owner for hit in hits)

@@ -339,6 +339,16 @@ class MemoryBank:
                 index.remove(np.array(removed, dtype=np.int64))
         return len(removed)
 
+    def forget_stream(self, stream: str, owner: str = "") -> int:
+        """Delete every event of a stream (any source, live or file) and its source records;
+        returns how many."""
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                removed = tx.delete_stream(stream, owner)
+            for index in self.indexes.values():
+                index.remove(np.array(removed, dtype=np.int64))
+        return len(removed)
+
     def finish_source(self, source: str, events: int) -> None:
         with self.store.transaction() as tx:
             tx.finish_source(source, events)
@@ -382,6 +392,16 @@ class MemoryBank:
         self, *, stream: str | None = None, owner: str | None = None, limit: int = 5
     ) -> list[EventRow]:
         return self.store.latest(stream=stream, owner=owner, limit=limit)
+
+    def last_of_stream(self, stream: str, owner: str = "") -> EventRow | None:
+        return self.store.last_of_stream(stream, owner)
+
+    def count(self, *, stream: str | None = None, owner: str | None = None) -> int:
+        return self.store.count_in_scope(stream, owner, None, None)
+
+    def stream_summaries(self, owner: str, stream: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per stream of ``owner``: event count and time span."""
+        return self.store.stream_summaries(owner, stream)
 
     def search(
         self,

@@ -309,6 +309,19 @@ class EventStore:
         )
         return [_row(r) for r in self.conn.execute(sql, args)]
 
+    def stream_summaries(self, owner: str, stream: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per stream of ``owner``: event count and time span."""
+        sql = (
+            "SELECT stream, COUNT(*), MIN(t_start), MAX(t_end) FROM events WHERE owner = ?"
+            + (" AND stream = ?" if stream is not None else "")
+            + " GROUP BY stream"
+        )
+        args = (owner,) if stream is None else (owner, stream)
+        return {
+            name: {"events": int(n), "start": round(t0, 3), "end": round(t1, 3)}
+            for name, n, t0, t1 in self.conn.execute(sql, args)
+        }
+
     def ids_in_scope(
         self,
         stream: str | None,
@@ -540,6 +553,21 @@ class _Transaction:
             self.conn.execute(f"DELETE FROM merges WHERE event_id IN ({marks})", ids)
             self.conn.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
         self.conn.execute("DELETE FROM sources WHERE source = ?", (source,))
+        return ids
+
+    def delete_stream(self, stream: str, owner: str) -> list[int]:
+        """Every event of ``(stream, owner)``, whatever its source, and its source records."""
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM events WHERE stream = ? AND owner = ?", (stream, owner)
+            )
+        ]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            self.conn.execute(f"DELETE FROM merges WHERE event_id IN ({marks})", ids)
+            self.conn.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
+        self.conn.execute("DELETE FROM sources WHERE stream = ? AND owner = ?", (stream, owner))
         return ids
 
     def begin_source(self, source: str, stream: str, owner: str, path: str | None) -> None:

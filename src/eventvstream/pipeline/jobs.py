@@ -196,7 +196,7 @@ def run_upload(engine: Any, job: UploadJob, cancel: threading.Event) -> int:
     if not bank.begin_source(job.source, stream=job.stream, owner=job.owner, path=job.filename):
         job.note = "this file was already ingested into this stream"
         return 0
-    last = bank.store.last_of_stream(job.stream, job.owner)
+    last = bank.last_of_stream(job.stream, job.owner)
     offset = last.end if last is not None else 0.0
     total = [0]
     done = [0]

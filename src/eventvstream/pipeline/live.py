@@ -79,8 +79,8 @@ class LiveIngest:
             current = self._sessions.get(key) or self._flushing.get(key)
         if current is not None and current.closing:  # its last event must be stored first
             current.flushed.wait(timeout=30)
-        last = self.bank.store.last_of_stream(stream, owner)
-        stored = self.bank.store.count_in_scope(stream, owner, None, None)
+        last = self.bank.last_of_stream(stream, owner)
+        stored = self.bank.count(stream=stream, owner=owner)
         with self._cond:
             current = self._sessions.get(key)
             if current is not None and not current.closing:
@@ -283,7 +283,7 @@ class LiveIngest:
     def _queue_event(self, session: LiveSession, event: Event) -> None:
         """Attach keyframe labels (the segmenter's own step) and hand the event to the writer;
         keyframe pixels stay for the caption job, which drops them."""
-        self._writes.put((session, Segmenter._finish(event, session.frame_labels, True)))
+        self._writes.put((session, Segmenter.attach_labels(event, session.frame_labels, True)))
 
     def _flush_closed(self) -> None:
         """Closing sessions with nothing left in their queue: close their open event."""

@@ -84,10 +84,10 @@ class Segmenter:
                             float(chunk.times[i]), index, features[i], chunk.images[i]
                         )
                         for event in closed:
-                            yield self._finish(event, frame_labels, keep_images)
+                            yield self.attach_labels(event, frame_labels, keep_images)
                     bar.update(len(chunk))
             for event in detector.flush(video.info.duration):
-                yield self._finish(event, frame_labels, keep_images)
+                yield self.attach_labels(event, frame_labels, keep_images)
 
     def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
         """Features and top-k labels of every frame, from one forward pass per batch."""
@@ -105,7 +105,7 @@ class Segmenter:
         return np.concatenate(features), labels
 
     @staticmethod
-    def _finish(
+    def attach_labels(
         event: Event, frame_labels: dict[int, list[tuple[str, float]]], keep_images: bool
     ) -> Event:
         """Attach the keyframes' labels and drop the pixels; forget labels of frames that can no

@@ -56,23 +56,11 @@ class StreamRegistry:
         with self._lock:
             if stream in self._streams.get(owner, {}):
                 return True
-        return self.bank.store.count_in_scope(stream, owner, None, None) > 0
-
-    def _summaries(self, owner: str, stream: str | None = None) -> dict[str, dict[str, Any]]:
-        sql = (
-            "SELECT stream, COUNT(*), MIN(t_start), MAX(t_end) FROM events WHERE owner = ?"
-            + (" AND stream = ?" if stream is not None else "")
-            + " GROUP BY stream"
-        )
-        args = (owner,) if stream is None else (owner, stream)
-        return {
-            name: {"events": int(n), "start": round(t0, 3), "end": round(t1, 3)}
-            for name, n, t0, t1 in self.bank.store.conn.execute(sql, args)
-        }
+        return self.bank.count(stream=stream, owner=owner) > 0
 
     def describe(self, owner: str, stream: str | None = None) -> list[dict[str, Any]]:
         """Streams of ``owner`` (or just ``stream``), with their event counts and time span."""
-        summaries = self._summaries(owner, stream)
+        summaries = self.bank.stream_summaries(owner, stream)
         with self._lock:
             created = dict(self._streams.get(owner, {}))
         names = set(summaries) | (set(created) if stream is None else set(created) & {stream})
@@ -87,22 +75,7 @@ class StreamRegistry:
 
     def delete(self, owner: str, stream: str) -> int:
         """Forget the stream and every event stored in it; returns how many were deleted."""
-        conn = self.bank.store.conn
-        sources = {
-            row[0]
-            for row in conn.execute(
-                "SELECT DISTINCT source FROM events WHERE stream = ? AND owner = ? "
-                "AND source IS NOT NULL",
-                (stream, owner),
-            )
-        }
-        sources |= {
-            row[0]
-            for row in conn.execute(
-                "SELECT source FROM sources WHERE stream = ? AND owner = ?", (stream, owner)
-            )
-        }
-        removed = sum(self.bank.forget_source(source) for source in sorted(sources))
+        removed = self.bank.forget_stream(stream, owner)
         with self._lock:
             if self._streams.get(owner, {}).pop(stream, None) is not None:
                 self._write()
