@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,18 @@ def model_name(settings: LanguageSettings) -> str:
     if settings.model == PACKAGED:
         return PACKAGED_NAME
     return settings.model + (f" ({settings.gguf_file})" if settings.gguf_file else "")
+
+
+@contextmanager
+def _load_errors(what: str) -> Iterator[None]:
+    """Any loader failure (transformers raises OSError, ValueError, KeyError, ...) becomes one
+    ModelLoadError naming what was being loaded; our own ModelLoadErrors pass through."""
+    try:
+        yield
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {what}: {exc}") from exc
 
 
 def _transformers() -> Any:
@@ -109,15 +123,13 @@ def _converted_cache(gguf: Path, settings: LanguageSettings) -> Path:
         return target
     transformers = _transformers()
     log.warning("converting %s to safetensors in %s (first use only)", gguf.name, target)
-    try:
+    with _load_errors(f"GGUF {gguf}"):
         tokenizer = transformers.AutoTokenizer.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name
         )
         model = transformers.AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name
         )
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load GGUF {gguf}: {exc}") from exc
     # A GGUF-loaded model is marked quantised and refuses save_pretrained; its weights are
     # already de-quantised, so copy them into a plain model of the same config.
     config = model.config
@@ -140,10 +152,8 @@ def load_tokenizer(settings: LanguageSettings) -> Any:
     """The tokenizer of ``settings.model`` (also used by randomly initialised test models)."""
     source, kwargs = _source(settings)
     transformers = _transformers()
-    try:
+    with _load_errors(f"the tokenizer of {model_name(settings)}"):
         return transformers.AutoTokenizer.from_pretrained(source, **kwargs)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load the tokenizer of {model_name(settings)}: {exc}") from exc
 
 
 def load_causal_lm(settings: LanguageSettings, device: str) -> tuple[Any, Any]:
@@ -155,7 +165,7 @@ def load_causal_lm(settings: LanguageSettings, device: str) -> tuple[Any, Any]:
 
     dtype = resolve_dtype(settings.precision, device)
     tokenizer = load_tokenizer(settings)
-    try:
+    with _load_errors(model_name(settings)):
         if settings.model_config_json is not None:
             config = transformers.AutoConfig.for_model(**settings.model_config_json)
             torch.manual_seed(settings.seed)
@@ -163,10 +173,6 @@ def load_causal_lm(settings: LanguageSettings, device: str) -> tuple[Any, Any]:
         else:
             source, kwargs = _source(settings)
             model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load {model_name(settings)}: {exc}") from exc
     model = model.to(device=device, dtype=dtype).eval()
     return model, tokenizer
 
@@ -240,7 +246,7 @@ def load_vision_lm(settings: LanguageSettings, device: str) -> tuple[Any, Any]:
     from eventvstream.perception.devices import resolve_dtype
 
     dtype = resolve_dtype(settings.precision, device)
-    try:
+    with _load_errors(model_name(settings)):
         if settings.model_config_json is not None:
             tokenizer = load_tokenizer(settings)
             torch.manual_seed(settings.seed)
@@ -258,9 +264,5 @@ def load_vision_lm(settings: LanguageSettings, device: str) -> tuple[Any, Any]:
                     raise
                 auto = transformers.AutoModelForVision2Seq
                 model = auto.from_pretrained(source, dtype=dtype, **kwargs)
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load {model_name(settings)}: {exc}") from exc
     model = model.to(device=device, dtype=dtype).eval()
     return model, processor
