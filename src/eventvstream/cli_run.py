@@ -10,7 +10,6 @@ written. ``evs query`` answers a question from the persistent memory, streaming 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
@@ -21,8 +20,6 @@ import numpy as np
 
 from eventvstream.cli_memory import common_args, fingerprint, scope_args, settings_from_args
 from eventvstream.errors import EvsError
-
-THUMB_SIDE = 240
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -182,7 +179,9 @@ def _remember(
 ) -> None:
     """What the report needs of an event, with thumbnails kept as small JPEG bytes (a long
     video has thousands of events; raw keyframes would not fit in memory)."""
-    thumbs = [(k.t, _jpeg(k.image)) for k in event.keyframes if k.image is not None]
+    from eventvstream.pipeline.report import encode_thumbnail
+
+    thumbs = [(k.t, encode_thumbnail(k.image)) for k in event.keyframes if k.image is not None]
     entry = entries.get(event_id)
     if entry is None or not merged:
         entries[event_id] = {
@@ -200,16 +199,6 @@ def _remember(
         entry["merged"] = True
         entry["boundary"] = event.closed_by.to_dict()
         entry["thumbs"] = (entry["thumbs"] + thumbs)[:6]
-
-
-def _jpeg(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    picture = Image.fromarray(image)
-    picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue()
 
 
 def _drain(worker: Any, progress: bool) -> None:
@@ -237,15 +226,11 @@ def _write_report(
     entries: dict[int, dict[str, Any]],
     worker: Any,
 ) -> dict[str, Path]:
-    from PIL import Image
-
     from eventvstream.pipeline.report import TimelineEntry, write_report
 
     timeline = []
     for event_id, e in sorted(entries.items(), key=lambda item: item[1]["start"]):
-        keyframes = [
-            (t, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))) for t, data in e["thumbs"]
-        ]
+        keyframes = [(t, data) for t, data in e["thumbs"]]
         timeline.append(
             TimelineEntry(
                 event_id,

@@ -10,6 +10,7 @@ looks complete.
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
 import os
@@ -35,7 +36,8 @@ class TimelineEntry:
     labels: list[tuple[str, float]]  # top labels
     merged: bool  # True if this event merged into an earlier memory slot
     boundary: dict | None  # Boundary.to_dict() of the boundary that closed the event
-    keyframes: list[tuple[float, np.ndarray | None]]  # (time, RGB uint8 HxWx3 or None)
+    # (time, RGB uint8 HxWx3, or encode_thumbnail() bytes, or None)
+    keyframes: list[tuple[float, np.ndarray | bytes | None]]
     caption_latency_s: float | None = None
 
 
@@ -71,8 +73,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _save_thumb(image: np.ndarray, path: Path) -> None:
-    """Downscale so the long side is at most THUMB_MAX_SIDE (never upscale) and save as JPEG."""
+def encode_thumbnail(image: np.ndarray) -> bytes:
+    """JPEG bytes of ``image`` with the long side at most THUMB_MAX_SIDE (never upscaled).
+    Callers that keep many keyframes (``evs run`` on a long video) store these small bytes
+    instead of pixels and hand them back as the entry's keyframe."""
     array = np.asarray(image)
     if array.dtype != np.uint8:
         array = np.clip(array, 0, 255).astype(np.uint8)
@@ -81,8 +85,16 @@ def _save_thumb(image: np.ndarray, path: Path) -> None:
     if scale < 1:
         size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
         pil = pil.resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="JPEG", quality=THUMB_QUALITY)
+    return buffer.getvalue()
+
+
+def _save_thumb(image: np.ndarray | bytes, path: Path) -> None:
+    """Save a thumbnail: pixels are encoded, bytes from :func:`encode_thumbnail` kept as is."""
+    data = image if isinstance(image, bytes) else encode_thumbnail(image)
     tmp = path.with_name(path.name + ".tmp")
-    pil.save(tmp, format="JPEG", quality=THUMB_QUALITY)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

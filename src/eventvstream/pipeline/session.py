@@ -131,7 +131,6 @@ class LiveSession:
         self.received = self.processed = self.dropped = self.skipped = self.bad = 0
         self.events = 0
         self._lags: deque[float] = deque(maxlen=LAG_WINDOW)
-        self._newest_received: float | None = None
         self._last_lag = 0.0
         self.last_activity = time.monotonic()
         self.attached = False  # a WebSocket is connected to this session
@@ -256,7 +255,6 @@ class LiveSession:
             self.processed += 1
             self._lags.append(lag)
             self._last_lag = lag
-            self._newest_received = frame.received_at
 
     # -- reporting ----------------------------------------------------------------------------
     def lag(self, now: float) -> tuple[float, float]:
