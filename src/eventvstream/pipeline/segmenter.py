@@ -63,6 +63,7 @@ class Segmenter:
             chunk_frames=sampling.chunk_frames,
             timeout_s=sampling.decode_timeout_s,
             threads=self.cpu_plan.decode_threads,
+            reader=sampling.reader,
         ) as video:
             self.last_info = video.info
             if on_info is not None:
@@ -86,6 +87,7 @@ class Segmenter:
                         for event in closed:
                             yield self.attach_labels(event, frame_labels, keep_images)
                     bar.update(len(chunk))
+            self.last_info = video.info  # measured at the end of the stream (PyAV reader)
             for event in detector.flush(video.info.duration):
                 yield self.attach_labels(event, frame_labels, keep_images)
 
