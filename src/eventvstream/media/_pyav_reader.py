@@ -38,7 +38,7 @@ class Unreadable(Exception):
     """The file has no decodable video: reported as ``unreadable_video``."""
 
 
-def _rotation(frame: Any) -> int:
+def rotation_turns(frame: Any) -> int:
     """Clockwise quarter turns (0-3) that make ``frame`` upright, from its display matrix.
 
     FFmpeg's own rule (fftools ``get_rotation``): theta = -rotation, rounded to 90 degrees.
@@ -52,7 +52,7 @@ def _rotation(frame: Any) -> int:
     return round(-ccw / 90.0) % 4
 
 
-def _display_size(frame: Any, stream: Any, turns: int) -> tuple[int, int]:
+def display_size(frame: Any, stream: Any, turns: int) -> tuple[int, int]:
     """Width and height as shown: square pixels (sample aspect ratio applied), then rotated."""
     width, height = int(frame.width), int(frame.height)
     sar = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
@@ -160,8 +160,8 @@ def decode(
             raise Unreadable(_ffmpeg_message(exc)) from None
         if first is None:
             raise Unreadable("the video stream has no decodable frames")
-        turns = _rotation(first)
-        width, height = _display_size(first, stream, turns)
+        turns = rotation_turns(first)
+        width, height = display_size(first, stream, turns)
         out_w, out_h = scaled_size(width, height, short_side)
         # swscale works on the stored picture: scale to the rotated-back size, then turn.
         scale_w, scale_h = (out_h, out_w) if turns % 2 else (out_w, out_h)

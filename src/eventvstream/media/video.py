@@ -56,6 +56,8 @@ class VideoInfo:
     sampled_frames: int
     start_offset: float
     damaged_packets: int = 0
+    #: live sources: the Unix time of t = 0 (times are seconds from it); None for files
+    wall_start: float | None = None
 
 
 @dataclass(frozen=True)
