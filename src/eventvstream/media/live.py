@@ -302,9 +302,9 @@ class LiveSource:
     def _open(self) -> Any:
         import av
 
-        # Start fast (1 s of probing, not 5) and hand frames over as they arrive.
+        # Start fast (1 s of probing, not 5) and hand frames over as they arrive. Not
+        # fflags=nobuffer: it throws away the frames read while probing (a file's first second).
         options = {
-            "fflags": "nobuffer",
             "flags": "low_delay",
             "analyzeduration": "1000000",
             "probesize": "1000000",
