@@ -349,3 +349,33 @@ def test_rtsp_wrong_credentials_are_a_clear_error():
             assert source.wait_ready(20).width == 320
     finally:
         server.kill()
+
+
+# -- evs run URL -------------------------------------------------------------------------------
+def test_evs_run_url_until(jpegs, tmp_path):
+    """`evs run URL --until S` on a password-protected MJPEG camera: events stored and
+    reported, the last one ending at S, and the password nowhere in output, memory or report."""
+    import json
+
+    from cli_runner import evs
+
+    cam = MjpegCamera(jpegs, credentials="admin:s3cret-pw").start()
+    try:
+        url = f"http://admin:s3cret-pw@127.0.0.1:{cam.port}/stream.mjpg"
+        data = tmp_path / "data"
+        result = evs(
+            "run", url, "--until", "4", "--config", "tiny", "--no-captions", "--json",
+            "--data-dir", str(data), "--stream", "door", "--report", str(tmp_path / "report"),
+        )  # fmt: skip
+    finally:
+        cam.stop()
+    assert result.returncode == 0, result.stderr
+    stored = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert stored and all(s["type"] == "stored" for s in stored)
+    assert stored[0]["start"] == 0.0
+    assert 3.5 <= stored[-1]["end"] <= 4.6
+    assert "as stream 'door'" in result.stderr
+    leaks = [result.stdout, result.stderr]
+    leaks += [p.read_bytes().decode("latin-1") for p in data.rglob("*") if p.is_file()]
+    leaks += [p.read_text() for p in (tmp_path / "report").glob("*.json")]
+    assert not any("s3cret-pw" in text for text in leaks)

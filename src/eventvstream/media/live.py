@@ -69,6 +69,11 @@ class _Fatal(Exception):
 class LiveSource:
     """Pull ``url`` in a background thread; iterate (or :meth:`get`) the sampled frames.
 
+    ``transport``: RTSP over ``tcp`` (default: works through NAT and firewalls, no loss) or
+    ``udp``. ``max_failures``: give up (state ``failed``) after that many failed connections in
+    a row; None retries forever. ``until_s``: end after that many seconds of stream time.
+    ``buffer_frames``: sampled frames kept for a slow consumer before the oldest is dropped.
+
     >>> with LiveSource("rtsp://cam/stream", fps=2) as source:   # doctest: +SKIP
     ...     for chunk in source:      # FrameChunk of one frame each, like VideoStream
     ...         ...
@@ -86,6 +91,7 @@ class LiveSource:
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         max_failures: int | None = None,
+        until_s: float | None = None,
         buffer_frames: int = 2,
         threads: int = 1,
         on_state: Callable[[dict[str, Any]], None] | None = None,
@@ -104,6 +110,7 @@ class LiveSource:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.max_failures = max_failures
+        self.until_s = until_s
         self.threads = threads
         self._on_state = on_state
         self._cond = threading.Condition()
@@ -136,6 +143,11 @@ class LiveSource:
             self._thread.start()
         return self
 
+    def stop(self) -> None:
+        """Ask the reader to stop, without waiting (safe from a signal handler): iteration
+        ends after the frames already buffered."""
+        self._stop.set()
+
     def close(self) -> None:
         """Stop reading; waits for the thread at most one read timeout. Safe to call twice."""
         self._stop.set()
@@ -164,7 +176,7 @@ class LiveSource:
         with self._cond:
             while not self._ring:
                 if self.finished or self._stop.is_set():
-                    return None
+                    return None  # after the frames already buffered
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
@@ -275,7 +287,7 @@ class LiveSource:
             self._set_state("connecting" if self.connects == 0 else "reconnecting")
             delivered_before = self.frames_read
             try:
-                if self._read_once():
+                if self._read_once() or self.state == "ended":
                     self._set_state("ended")
                     return
                 error, code = "the source closed the stream", "source_closed"
@@ -364,6 +376,9 @@ class LiveSource:
                     t = media - self._media0
                 else:
                     t = now - self._t0
+                if self.until_s is not None and t > self.until_s:
+                    self._set_state("ended")
+                    return False
                 if self._sampler.take(t):
                     self._push(LiveFrame(t, now, self.frames_sampled, convert(frame)))
             return finite

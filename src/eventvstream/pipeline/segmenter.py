@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
-from eventvstream.media import VideoInfo, open_video
+from eventvstream.media import VideoInfo, VideoStream, open_video
+from eventvstream.media.live import LiveSource
 from eventvstream.perception import ImageEncoder, load_encoder
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
@@ -43,7 +44,7 @@ class Segmenter:
 
     def segment(
         self,
-        path: str | Path,
+        path: str | Path | LiveSource,
         *,
         progress: bool = False,
         trace: bool = False,
@@ -51,27 +52,39 @@ class Segmenter:
         on_info: Callable[[VideoInfo], None] | None = None,
     ) -> Iterator[Event]:
         """Yield events as they close. Raises :class:`~eventvstream.errors.MediaError` for an
-        unreadable video — after yielding the events decoded before the damage, if any."""
+        unreadable video — after yielding the events decoded before the damage, if any.
+
+        ``path`` may also be a :class:`~eventvstream.media.live.LiveSource` (``evs run URL``):
+        its frames arrive one at a time until it ends, fails, is closed or reaches its
+        ``until_s``; the caller owns it (and can close it to stop)."""
         sampling = self.settings.sampling
         detector = make_unit_maker(self.settings, trace=trace)
         self.last_detector = detector if isinstance(detector, EventDetector) else None
         frame_labels: dict[int, list[tuple[str, float]]] = {}
-        with open_video(
-            path,
-            fps=sampling.fps,
-            short_side=sampling.decode_short_side,
-            chunk_frames=sampling.chunk_frames,
-            timeout_s=sampling.decode_timeout_s,
-            threads=self.cpu_plan.decode_threads,
-            reader=sampling.reader,
-        ) as video:
+        if isinstance(path, LiveSource):
+            opened: VideoStream | LiveSource = path.start()
+            path.wait_ready()
+            name = path.name
+        else:
+            opened = open_video(
+                path,
+                fps=sampling.fps,
+                short_side=sampling.decode_short_side,
+                chunk_frames=sampling.chunk_frames,
+                timeout_s=sampling.decode_timeout_s,
+                threads=self.cpu_plan.decode_threads,
+                reader=sampling.reader,
+            )
+            name = Path(path).name
+        with opened as video:
+            assert video.info is not None
             self.last_info = video.info
             if on_info is not None:
                 on_info(video.info)
             bar = tqdm(
                 total=video.info.sampled_frames,
                 unit="frame",
-                desc=Path(path).name[:30],
+                desc=name[:30],
                 disable=not progress,
                 leave=False,
             )
@@ -87,8 +100,9 @@ class Segmenter:
                         for event in closed:
                             yield self.attach_labels(event, frame_labels, keep_images)
                     bar.update(len(chunk))
-            self.last_info = video.info  # measured at the end of the stream (PyAV reader)
-            for event in detector.flush(video.info.duration):
+            self.last_info = info = video.info  # measured at the end (PyAV reader, live)
+            assert info is not None
+            for event in detector.flush(info.duration):
                 yield self.attach_labels(event, frame_labels, keep_images)
 
     def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
