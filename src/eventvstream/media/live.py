@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from eventvstream.errors import MediaError
+from eventvstream.media._live_io import BehindClock, SourceRefused, describe, open_source, p95
 from eventvstream.media._pyav_reader import display_size, rotation_turns
 from eventvstream.media.images import scaled_size
 from eventvstream.media.sampling import StreamSampler
-from eventvstream.media.urls import is_device, redact_text, redact_url
+from eventvstream.media.urls import redact_text, redact_url
 from eventvstream.media.video import FrameChunk, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,6 @@ class LiveFrame:
     wall: float
     index: int
     image: np.ndarray
-
-
-class _Fatal(Exception):
-    """A failure that retrying cannot fix (wrong credentials, no video stream)."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class LiveSource:
@@ -123,6 +116,7 @@ class LiveSource:
         self._media0: float | None = None  # finite sources: media time of t = 0
         self._media_done = -math.inf  # finite sources: media time already delivered
         self._lags: collections.deque[float] = collections.deque(maxlen=256)
+        self._behind: collections.deque[float] = collections.deque(maxlen=256)
         self.info: VideoInfo | None = None
         self.state = "connecting"
         self.last_error: str | None = None
@@ -245,8 +239,7 @@ class LiveSource:
 
     def status(self) -> dict[str, Any]:
         """Everything an operator asks: state, since when, last error, counters, lag."""
-        lags = sorted(self._lags)
-        p95 = lags[min(len(lags) - 1, int(0.95 * len(lags)))] if lags else None
+        lag, behind = p95(self._lags), p95(self._behind)
         return {
             "source": self.name,
             "state": self.state,
@@ -259,7 +252,8 @@ class LiveSource:
             "frames_sampled": self.frames_sampled,
             "frames_dropped": self.frames_dropped,
             "frames_delivered": self.frames_delivered,
-            "lag_p95_s": None if p95 is None else round(p95, 3),
+            "lag_p95_s": lag,
+            "behind_p95_s": behind,
             "started_at": self._t0,
         }
 
@@ -291,11 +285,11 @@ class LiveSource:
                     self._set_state("ended")
                     return
                 error, code = "the source closed the stream", "source_closed"
-            except _Fatal as exc:
+            except SourceRefused as exc:
                 self._set_state("failed", str(exc), exc.code)
                 return
             except Exception as exc:
-                error, code = redact_text(_describe(exc), self.url), "source_unreachable"
+                error, code = redact_text(describe(exc), self.url), "source_unreachable"
             if self._stop.is_set():
                 return
             self.failures += 1
@@ -311,51 +305,20 @@ class LiveSource:
             self._set_state("reconnecting", f"{error}; retrying in {delay:.1f}s", code)
             self._stop.wait(delay)
 
-    def _open(self) -> Any:
-        import av
-
-        # Start fast (1 s of probing, not 5) and hand frames over as they arrive. Not
-        # fflags=nobuffer: it throws away the frames read while probing (a file's first second).
-        options = {
-            "flags": "low_delay",
-            "analyzeduration": "1000000",
-            "probesize": "1000000",
-        }
-        fmt = None
-        scheme = self.url.split("://", 1)[0].lower()
-        if scheme in ("rtsp", "rtsps"):
-            options["rtsp_transport"] = self.transport
-            options["timeout"] = str(int(self.read_timeout_s * 1e6))  # socket I/O, microseconds
-        if is_device(self.url):
-            fmt = "video4linux2"
-        try:
-            return av.open(
-                self.url,
-                format=fmt,
-                options=options,
-                timeout=(self.open_timeout_s, self.read_timeout_s),
-            )
-        except (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError) as exc:
-            raise _Fatal(
-                f"the source refused the credentials ({_describe(exc)}); not retrying",
-                "source_unauthorized",
-            ) from None
-        except av.error.PermissionError as exc:
-            raise _Fatal(f"permission denied ({_describe(exc)})", "source_unauthorized") from None
-
     def _read_once(self) -> bool:
         """One connection: read until it ends. True when a finite source reached its end."""
-        container = self._open()
+        container = open_source(self.url, self.transport, self.open_timeout_s, self.read_timeout_s)
         try:
             videos = list(container.streams.video)
             if not videos:
-                raise _Fatal("the source has no video stream", "unreadable_video")
+                raise SourceRefused("the source has no video stream", "unreadable_video")
             stream = videos[0]
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = max(1, self.threads)
             finite = container.duration is not None and container.duration > 0
             self.connects += 1
             convert = None
+            clock = BehindClock()
             for frame in container.decode(stream):
                 if self._stop.is_set():
                     return False
@@ -366,6 +329,8 @@ class LiveSource:
                     convert = self._converter(frame, stream)
                     self._set_state("live")
                 self.frames_read += 1
+                if not finite and frame.time is not None:
+                    self._behind.append(clock.behind(now, float(frame.time)))
                 if finite and frame.time is not None:
                     media = float(frame.time)
                     if media <= self._media_done:
@@ -422,9 +387,3 @@ class LiveSource:
             self._ring.append(frame)
             self.frames_sampled += 1
             self._cond.notify_all()
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line reason: FFmpeg's message without PyAV's errno and file-name decorations."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text).strip().splitlines()[0][:200]
