@@ -46,8 +46,8 @@ import numpy as np
 from eventvstream.config import Settings, load_settings
 from eventvstream.language import load_decoder
 from eventvstream.memory import MemoryBank
-from eventvstream.memory.bank import event_values
 from eventvstream.memory.retrieval import describe_labels
+from eventvstream.memory.rows import event_values
 from eventvstream.perception import load_text_embedder
 from eventvstream.pipeline import Segmenter
 from eventvstream.pipeline.captioner import CaptionJob, CaptionResult, CaptionWorker
