@@ -204,11 +204,11 @@ def bench_realtime(
 
 
 def bench_long10(args: argparse.Namespace) -> dict[str, Any]:
-    from eventvstream.media import synthetic
+    from eventvstream import testdata
 
     video = VIDEOS / "long_10min.mp4"
     if not video.is_file():
-        synthetic.make_long_video(video, hours=10 / 60, truth_path=VIDEOS / "long_10min.json")
+        testdata.make_long_video(video, hours=10 / 60, truth_path=VIDEOS / "long_10min.json")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable,
