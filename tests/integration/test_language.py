@@ -26,7 +26,7 @@ from eventvstream.language.prompts import caption_request
 from eventvstream.language.qa import Answerer
 from eventvstream.memory import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 from eventvstream.pipeline.captioner import (
     CaptionJob,
     CaptionResult,
