@@ -258,3 +258,23 @@ def test_an_upload_continues_the_stream_timeline(monkeypatch: pytest.MonkeyPatch
     ]
     assert [r["source_index"] for r in ingest.stored] == [0, 1]
     assert all(r["source"] == job.source and r["stream"] == "cam" for r in ingest.stored)
+
+
+def test_the_engine_implements_the_facade_the_api_uses() -> None:
+    """Every method of EngineFacade exists on Engine with the same parameters (the API is
+    typed against the facade; a drift would only show at run time otherwise)."""
+    import inspect
+
+    from eventvstream.serving.engine import Engine
+    from eventvstream.serving.facade import EngineFacade
+
+    names = [n for n in vars(EngineFacade) if not n.startswith("_")]
+    assert "open_session" in names and "add_listener" in names
+    for name in names:
+        facade, actual = getattr(EngineFacade, name), getattr(Engine, name)
+        if callable(facade) and not isinstance(facade, property):
+            expected = list(inspect.signature(facade).parameters)
+            assert list(inspect.signature(actual).parameters) == expected, name
+    for name in EngineFacade.__annotations__:
+        engine = Engine(load_settings("tiny"))
+        assert hasattr(engine, name), name
