@@ -62,6 +62,7 @@ class Engine:
         self._closed = False
         # Listeners registered before the models load are attached when the ingest step exists.
         self._listeners: list[IngestListener] = [MetricsListener(self.metrics)]
+        self._listeners_lock = threading.Lock()
         self.encoder: SharedEncoder | None = None
         self.embedder: SharedEmbedder | None = None
         self.decoder: Decoder | None = None
@@ -125,18 +126,20 @@ class Engine:
         self.jobs = UploadJobs(UploadRunner(settings, encoder, bank, ingest))
         self.live = live = LiveIngest(settings, self.metrics, encoder, bank, streams, ingest)
         ingest.add_listener(SessionNotifier(live.by_id))
-        for listener in self._listeners:
-            ingest.add_listener(listener)
-        self.ingest = ingest
+        with self._listeners_lock:
+            for listener in self._listeners:
+                ingest.add_listener(listener)
+            self.ingest = ingest
         self.metrics.load_s = time.perf_counter() - started
 
     def add_listener(self, listener: IngestListener) -> None:
         """Tell ``listener`` about every event stored (live, uploads) and every caption, from now
         on. May be called before :meth:`start`. See :mod:`eventvstream.pipeline.ingest` for the
         contract: return quickly, exceptions are logged and ignored."""
-        self._listeners.append(listener)
-        if self.ingest is not None:
-            self.ingest.add_listener(listener)
+        with self._listeners_lock:
+            self._listeners.append(listener)
+            if self.ingest is not None:
+                self.ingest.add_listener(listener)
 
     def check_accepting(self) -> None:
         """Raise unless new work may start (models warm, not shutting down)."""
