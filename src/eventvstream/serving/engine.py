@@ -87,7 +87,12 @@ class Engine:
         try:
             self._load_models()
         except Exception as exc:
-            self.error = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+            # Our own errors carry a message written for people (e.g. the bank is locked);
+            # anything else stays in the log.
+            if isinstance(exc, EvsError):
+                self.error = f"{type(exc).__name__}: {exc.message} [{exc.code}]"
+            else:
+                self.error = "the models failed to load; see the server log"
             log.exception("engine failed to start")
         else:
             self.ready = not self._closed
