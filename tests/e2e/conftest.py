@@ -94,8 +94,8 @@ def evs_server(tmp_path: Path) -> Iterator[str]:
     """`evs serve --config tiny` on a free loopback port; yields its URL once /readyz is 200.
     BROWSER_TEST_PROFILE=default runs it on the real packaged models instead (the issue's
     "keeps up with a 2-fps camera on the default profile" check; slower to start)."""
-    if importlib.util.find_spec("eventvstream.cli_serve") is None:
-        pytest.skip("evs serve not available (eventvstream.cli_serve is missing)")
+    if importlib.util.find_spec("eventvstream.cli.serve") is None:
+        pytest.skip("evs serve not available (eventvstream.cli.serve is missing)")
     port = _free_port()
     log_path = tmp_path / "server.log"
     cmd = [
