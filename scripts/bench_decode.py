@@ -7,8 +7,9 @@ Two questions, one run:
    ``scripts/make_bench_videos.py``; made here if missing) and on the benchmark set if present:
    ``open_video`` end to end (child process, sampling at 2 fps, frames scaled to short side 224,
    the pipeline's decoder threads), the two readers alternating so drift hits both alike.
-2. **Robustness** on the format corpus (``scripts/video_corpus.py``) and the real packaged clips:
-   which files each reader reads, and does the result agree (sampled frame times, pixels).
+2. **Robustness** on the format corpus (``eventvstream.testdata.corpus``) and the real
+   packaged clips: which files each reader reads, and does the result agree (sampled frame
+   times, pixels).
 
 Usage::
 
@@ -29,11 +30,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import video_corpus
 from eventvstream.errors import MediaError
 from eventvstream.media import open_video
+from eventvstream.testdata import corpus as video_corpus
 
 READERS = ("decord", "pyav")
 
@@ -140,11 +139,11 @@ def main(argv: list[str] | None = None) -> int:
 
     clip = args.videos / "cuts_720p_01.mp4"
     if not clip.is_file():
-        from eventvstream.media import synthetic
+        from eventvstream import testdata
 
         print(f"writing {clip} ...", file=sys.stderr)
         args.videos.mkdir(parents=True, exist_ok=True)
-        synthetic.make_throughput_clip(clip, seed=0)
+        testdata.make_throughput_clip(clip, seed=0)
     results: dict[str, Any] = {"threads": args.threads, "repeats": args.repeats}
     print("speed on the 720p clip ...", file=sys.stderr)
     results["speed_720p"] = speed(clip, args.repeats, args.threads)

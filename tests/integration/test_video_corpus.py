@@ -1,5 +1,5 @@
 """Every common format reads and segments: a corpus made with Debian's ffmpeg, plus the real
-clips that ship in packages (scripts/video_corpus.py says what each file is).
+clips that ship in packages (eventvstream/testdata/corpus.py says what each file is).
 
 The reference for "reads correctly" is FFmpeg itself: durations from ffprobe, frame times from
 ffprobe, pixels from the ffmpeg command line (which also turns rotated videos upright and honours
@@ -8,10 +8,8 @@ the colour range).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +20,9 @@ from eventvstream.errors import MediaError
 from eventvstream.media import open_video
 from eventvstream.media.sampling import sample_indices
 from eventvstream.pipeline import Segmenter
+from eventvstream.testdata import corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("video_corpus", ROOT / "scripts" / "video_corpus.py")
-assert _spec is not None and _spec.loader is not None
-corpus = importlib.util.module_from_spec(_spec)
-sys.modules["video_corpus"] = corpus
-_spec.loader.exec_module(corpus)
 
 pytestmark = pytest.mark.slow
 VIDEO_RECIPES = [r for r in corpus.RECIPES if r.error is None]
@@ -68,8 +62,9 @@ def ffmpeg_frame(path: Path, width: int, height: int) -> np.ndarray:
 @pytest.mark.parametrize("recipe", VIDEO_RECIPES, ids=lambda r: r.name)
 def test_every_format_segments_to_the_end(recipe, corpus_dir, tiny_segmenter):
     path = corpus.make(recipe, corpus_dir)
-    events = list(tiny_segmenter.segment(path))
-    info = tiny_segmenter.last_info
+    result = tiny_segmenter.segment(path)
+    events = list(result)
+    info = result.info
     assert events, recipe.name
     assert events[0].start == pytest.approx(0.0, abs=1e-6)
     assert events[-1].end == pytest.approx(ffprobe_duration(path), abs=0.1)
@@ -135,7 +130,7 @@ REAL = corpus.find_real_clips((ROOT / ".bench" / "real", ROOT / ".bench" / "pkgr
 @pytest.mark.parametrize("name", sorted(corpus.REAL_CLIPS))
 def test_real_packaged_clips_segment_to_the_end(name, tiny_segmenter):
     if name not in REAL:
-        pytest.skip(f"{name} is not installed here (see scripts/video_corpus.py REAL_CLIPS)")
+        pytest.skip(f"{name} is not installed here (see testdata/corpus.py REAL_CLIPS)")
     path = REAL[name]
     events = list(tiny_segmenter.segment(path))
     assert events

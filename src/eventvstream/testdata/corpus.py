@@ -1,8 +1,9 @@
 """A corpus of small videos in the formats people actually have, made with Debian's ffmpeg.
 
 Used by ``tests/integration/test_video_corpus.py`` (does every file read and segment?) and
-``scripts/bench_decode.py`` (which reader reads what, how fast). Nothing is committed: each file
-is a few seconds long and written in well under a second or two.
+``scripts/bench_decode.py`` (which reader reads what, how fast); in ``testdata`` with the
+synthetic clips because it is test and benchmark data, not product code. Nothing is
+committed: each file is a few seconds long and written in a second or two.
 
 Every synthetic file shows the same 4 s: 2 s of ``testsrc2`` cut to 2 s of ``smptebars``, so a
 detector has one real boundary, and the file's true duration is known without asking the reader

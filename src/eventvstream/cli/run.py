@@ -1,10 +1,11 @@
-"""The main job: ``evs run VIDEO`` (segment, caption, store, report) and ``evs query``.
+"""``evs run VIDEO``: segment, store, caption, report.
 
-``evs run`` wires the whole pipeline: frames are decoded and encoded, events are cut, each event
-is stored in the memory bank the moment it closes, and a caption worker (its own thread, bounded
-queue) runs the decoder on it, so generation never holds up ingest. At the end the remaining
-captions are drained and a timeline report (JSON, Markdown, HTML with keyframe thumbnails) is
-written. ``evs query`` answers a question from the persistent memory, streaming tokens.
+``evs run`` wires the whole pipeline: frames are decoded and encoded, events are cut, and each
+event goes through the one ingest step (:mod:`eventvstream.pipeline.ingest`: stored in the memory
+bank the moment it closes, described, captioned by the caption worker's own thread with a bounded
+queue, so generation never holds up ingest). This command is one more ingest listener: it prints
+JSON lines and remembers what the report needs. At the end the remaining captions are drained and
+a timeline report (JSON, Markdown, HTML with keyframe thumbnails) is written.
 """
 
 from __future__ import annotations
@@ -14,37 +15,46 @@ import json
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventvstream.cli_memory import common_args, fingerprint, scope_args, settings_from_args
+from eventvstream.cli.common import (
+    Subparsers,
+    common_args,
+    fingerprint,
+    progress_arg,
+    settings_from_args,
+    want_progress,
+)
 from eventvstream.errors import EvsError
 from eventvstream.media.urls import is_live_source
+from eventvstream.pipeline.ingest import BaseListener, CaptionDone, StoredEvent
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: Subparsers) -> None:
     run = sub.add_parser(
         "run", help="segment, caption and store a video in memory; write a timeline report"
     )
     run.add_argument(
         "video",
         help="a video file, or a live source: rtsp://, rtmp://, http(s):// (HLS .m3u8, MJPEG, a "
-        "file), /dev/videoN",
+        "file), /dev/videoN (see docs/cameras.md)",
     )
-    common_args(run)
     run.add_argument(
         "--until", type=float, metavar="S", help="live sources: stop after S seconds (Ctrl-C too)"
     )
     run.add_argument(
         "--transport", choices=["tcp", "udp"], default="tcp", help="RTSP transport (default tcp)"
     )
+    common_args(run)
     run.add_argument("--stream", help="stream id (default: the file name without extension)")
     run.add_argument("--force", action="store_true", help="re-ingest a file already stored")
     run.add_argument("--json", action="store_true", help="print events and captions as JSON lines")
-    run.add_argument("--progress", choices=["auto", "on", "off"], default="auto")
+    progress_arg(run)
     run.add_argument("--no-captions", action="store_true", help="store events without captions")
     run.add_argument(
         "--trigger", choices=["event", "interval", "frame"], help="language.trigger policy"
@@ -54,25 +64,64 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--report", type=Path, help="report directory (default: <data_dir>/reports/<stream>)"
     )
 
-    query = sub.add_parser("query", help="answer a question from memory, citing events")
-    query.add_argument("question")
-    common_args(query)
-    scope_args(query)
-    query.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    query.add_argument(
-        "--no-generate", action="store_true", help="answer from the cited events, no decoder"
-    )
+
+class RunListener(BaseListener):
+    """Prints ``--json`` lines and keeps the report's entries (ingest and caption threads)."""
+
+    def __init__(self, json_lines: bool) -> None:
+        self.json_lines = json_lines
+        self.entries: dict[int, dict[str, Any]] = {}
+        self.count = self.merged = 0
+        self._lock = threading.Lock()
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        if self.json_lines:
+            with self._lock:
+                print(json.dumps(record), flush=True)
+
+    def event_stored(self, event: StoredEvent) -> None:
+        detected = event.event
+        images = [k.image for k in detected.keyframes if k.image is not None]
+        _remember(self.entries, event.id, detected, images, event.merged)
+        self.count += 1
+        self.merged += event.merged
+        self._emit(
+            {
+                "type": "stored",
+                "id": event.id,
+                "merged": event.merged,
+                "start": round(detected.start, 3),
+                "end": round(detected.end, 3),
+                "text": event.text,
+            }
+        )
+
+    def event_merged(self, event: StoredEvent) -> None:
+        self.event_stored(event)
+
+    def caption_done(self, caption: CaptionDone) -> None:
+        entry = self.entries.get(caption.event.id)
+        if entry is not None:
+            entry["caption"] = caption.caption
+            entry["caption_latency_s"] = caption.latency_s
+        self._emit(
+            {
+                "type": "caption",
+                "id": caption.event.id,
+                "caption": caption.caption,
+                "fallback": caption.fallback,
+                "latency_s": round(caption.latency_s, 3),
+                "decode_s": round(caption.decode_s, 3),
+            }
+        )
 
 
-# -- evs run -----------------------------------------------------------------------------------
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     from eventvstream.language import load_decoder
     from eventvstream.memory import MemoryBank
-    from eventvstream.memory.bank import event_values
-    from eventvstream.memory.retrieval import describe_labels
     from eventvstream.perception import load_text_embedder
     from eventvstream.pipeline import Segmenter
-    from eventvstream.pipeline.captioner import CaptionJob, CaptionResult, CaptionWorker
+    from eventvstream.pipeline.ingest import Ingest
 
     language: dict[str, Any] = {}
     if args.trigger:
@@ -83,47 +132,26 @@ def run(args: argparse.Namespace) -> int:
         language["backend"] = "none"
     settings = settings_from_args(args, language=language)
     owner = args.owner or ""
-    progress = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
+    progress = want_progress(args.progress)
     live = _live_source(args, settings) if is_live_source(args.video) else None
+    target: Path | Any = live
     if live is not None:
         shown = live.name  # never the credentials: not in memory, the report or the log
         stream = args.stream or _stream_name(args.video)
         source = f"{stream}:live:{time.strftime('%Y%m%dT%H%M%S')}"
         progress = False  # no known length
     else:
-        video = Path(args.video)
-        if not video.is_file():
-            raise EvsError(f"video not found: {video}", code="not_found")
-        shown = str(video)
-        stream = args.stream or video.stem
-        source = f"{stream}:{fingerprint(video)}"
+        target = Path(args.video)
+        if not target.is_file():
+            raise EvsError(f"video not found: {target}", code="not_found")
+        shown = str(target)
+        stream = args.stream or target.stem
+        source = f"{stream}:{fingerprint(target)}"
     segmenter = Segmenter(settings)
     embedder = load_text_embedder(settings.memory.text_embedder, settings.device)
     decoder = load_decoder(settings)
     started = time.perf_counter()
-    entries: dict[int, dict[str, Any]] = {}
-    emit_lock = __import__("threading").Lock()
-
-    def emit(record: dict[str, Any]) -> None:
-        if args.json:
-            with emit_lock:
-                print(json.dumps(record), flush=True)
-
-    def on_caption(result: CaptionResult) -> None:
-        entry = entries.get(result.job.event_id)
-        if entry is not None:
-            entry["caption"] = result.caption
-            entry["caption_latency_s"] = result.latency_s
-        emit(
-            {
-                "type": "caption",
-                "id": result.job.event_id,
-                "caption": result.caption,
-                "fallback": result.fallback,
-                "latency_s": round(result.latency_s, 3),
-                "decode_s": round(result.decode_s, 3),
-            }
-        )
+    listener = RunListener(args.json)
 
     with MemoryBank(settings.memory, visual_dim=segmenter.encoder.info.dim) as bank:
         if args.force:
@@ -135,63 +163,36 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
-        worker = (
-            CaptionWorker(bank, decoder, embedder, settings.language, on_caption=on_caption)
-            if decoder is not None
-            else None
-        )
-        count = merged = 0
+        ingest = Ingest(bank, embedder, decoder, settings.language, (listener,))
+        worker = ingest.captioner
         try:
-            target = live if live is not None else Path(args.video)
             if live is not None:
                 signal.signal(signal.SIGINT, lambda *_: live.stop())  # Ctrl-C: finish cleanly
                 print(f"evs: reading {shown} (Ctrl-C to stop)", file=sys.stderr)
-            events = segmenter.segment(target, progress=progress, keep_images=True)
-            for index, event in enumerate(events):
-                values = event_values(event)
-                stored = bank.add(
-                    values, stream=stream, owner=owner, source=source, source_index=index
-                )
-                text = describe_labels(values["labels"])
-                if not stored.merged:  # a merged slot keeps its text until its new caption
-                    bank.set_text(stored.id, text, embedder.embed([text])[0])
-                images = [k.image for k in event.keyframes if k.image is not None]
-                _remember(entries, stored.id, event, images, stored.merged)
-                count += 1
-                merged += stored.merged
-                emit(
-                    {
-                        "type": "stored",
-                        "id": stored.id,
-                        "merged": stored.merged,
-                        "start": round(event.start, 3),
-                        "end": round(event.end, 3),
-                        "text": text,
-                    }
-                )
-                if worker is not None:
-                    worker.submit(CaptionJob(stored.id, images))
+            result = segmenter.segment(target, progress=progress, keep_images=True)
+            for index, event in enumerate(result):
+                ingest.store(event, stream=stream, owner=owner, source=source, source_index=index)
             if worker is not None:
                 _drain(worker, progress)
         finally:
-            if worker is not None:
-                worker.close(drain=False)
+            ingest.close(drain=False)
             if live is not None:
                 live.close()
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-        bank.finish_source(source, count)
+        bank.finish_source(source, listener.count)
         stats = bank.stats()
     elapsed = time.perf_counter() - started
-    info = segmenter.last_info
-    duration = info.duration if info else 0.0
+    duration = result.info.duration if result.info else 0.0
     report_dir = args.report or Path(settings.memory.data_dir).expanduser() / "reports" / stream
-    paths = _write_report(report_dir, shown, stream, settings, duration, elapsed, entries, worker)
+    paths = _write_report(
+        report_dir, shown, stream, settings, duration, elapsed, listener.entries, worker
+    )
     captions = worker.stats.captioned if worker is not None else 0
     print(
-        f"stored {count} events ({merged} merged into earlier ones, {captions} captions) of "
-        f"{duration:.1f}s of video as stream {stream!r} in {elapsed:.1f}s "
-        f"({duration / max(elapsed, 1e-9):.1f}x real time); memory now holds {stats['events']} "
-        f"events in {stats['data_dir']}\nreport: {paths['html']}",
+        f"stored {listener.count} events ({listener.merged} merged into earlier ones, "
+        f"{captions} captions) of {duration:.1f}s of video as stream {stream!r} in "
+        f"{elapsed:.1f}s ({duration / max(elapsed, 1e-9):.1f}x real time); memory now holds "
+        f"{stats['events']} events in {stats['data_dir']}\nreport: {paths['html']}",
         file=sys.stderr,
     )
     return 0
@@ -318,47 +319,3 @@ def _write_report(
         entries=timeline,
         extra=extra,
     )
-
-
-# -- evs query ---------------------------------------------------------------------------------
-def query(args: argparse.Namespace) -> int:
-    from eventvstream.language import load_decoder
-    from eventvstream.language.qa import Answerer
-    from eventvstream.memory import MemoryBank
-    from eventvstream.memory.retrieval import Retriever, Scope
-    from eventvstream.perception import load_encoder, load_text_embedder
-
-    settings = settings_from_args(args)
-    scope = Scope(args.stream, args.owner, args.t0, args.t1)
-    with MemoryBank(settings.memory) as bank:
-        encoder = None
-        if settings.encoder.backend == "open_clip":
-            encoder = load_encoder(settings.encoder, settings.device)  # has a text tower
-        embedder = load_text_embedder(settings.memory.text_embedder, settings.device)
-        decoder = None if args.no_generate else load_decoder(settings)
-        answerer = Answerer(bank, Retriever(bank, embedder, encoder), decoder, settings.language)
-        try:
-            plan = answerer.plan(args.question, scope)
-        except ValueError as exc:
-            raise EvsError(str(exc), code="bad_request") from None
-        parts = []
-        for delta in answerer.stream(plan):
-            parts.append(delta)
-            if not args.json:
-                sys.stdout.write(delta)
-                sys.stdout.flush()
-        answer = answerer.finish(plan, "".join(parts))
-    if args.json:
-        print(json.dumps(answer.to_dict()))
-        return 0
-    if not "".join(parts).strip():
-        sys.stdout.write(answer.text)
-    print()
-    if answer.citations:
-        print("\nevents:")
-        for c in answer.citations:
-            print(
-                f"  [#{c['id']}] {c['stream']}  {c['start']:.1f}s - {c['end']:.1f}s  "
-                f"{c['caption'] or ''}"
-            )
-    return 0
