@@ -135,6 +135,7 @@ class LiveSession:
         self._last_lag = 0.0
         self.last_activity = time.monotonic()
         self.attached = False  # a WebSocket is connected to this session
+        self.pulled = False  # the server pulls a source URL into it (serving/pull.py)
         self.closing = False
         self.flushed = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
