@@ -78,6 +78,14 @@ def test_pull_a_camera_through_reboot_and_delete(client, jpegs):
         assert client.get("/v1/streams/door", headers=OTHER).status_code == 404  # per key
         metrics = client.get("/metrics", headers=AUTH).text
         assert 'evs_pull_sources{state="live"} 1' in metrics
+        # a WebSocket watcher sees the source's state in its status messages, and leaving
+        # does not stop the pull
+        with client.websocket_connect("/v1/streams/door/ws", headers=AUTH) as ws:
+            status = until(lambda: (m := ws.receive_json())["type"] == "status" and m)
+        assert status["source"]["state"] == "live" and SECRET not in str(status)
+        time.sleep(0.5)
+        assert source_of(client, "door")["state"] == "live"
+        assert client.get("/v1/streams/door", headers=AUTH).json()["live"] is True
 
         cam.stop()  # the camera reboots
         down = until(lambda: (s := source_of(client, "door"))["state"] == "reconnecting" and s)

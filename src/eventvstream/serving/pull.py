@@ -76,6 +76,7 @@ class PullSessions:
             buffer_frames=max(1, self.settings.server.frame_queue),
         )
         pull = _Pull(session, source)
+        session.source_status = source.status  # in the session's WebSocket status messages
         with self._lock:
             self._pulls[key] = pull
         pull.thread = threading.Thread(
