@@ -183,6 +183,32 @@ def test_hls_playlist_reads_to_its_end_on_its_own_clock(hls_server):
     assert info is not None and info.duration == pytest.approx(6.0, abs=0.6)
 
 
+# -- RTMP (ffmpeg as the server) ---------------------------------------------------------------
+def test_rtmp_publisher(tmp_path):
+    """ffmpeg listening as an RTMP server (``-listen 1``) and publishing a live H.264 pattern,
+    as a phone app or OBS would publish to a restreamer."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    url = f"rtmp://127.0.0.1:{free_port()}/live/cam"
+    server = subprocess.Popen(
+        ["ffmpeg", "-v", "quiet", "-re", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10",
+         "-t", "30", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+         "-g", "10", "-f", "flv", "-listen", "1", url],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)  # until it listens
+        with LiveSource(url, fps=2.0, short_side=48, backoff_s=0.5) as source:
+            info = source.wait_ready(20)
+            frames = take(source, 3)
+            status = source.status()
+    finally:
+        server.kill()
+        server.wait(timeout=5)
+    assert (info.width, info.height) == (320, 240) and status["state"] == "live"
+    assert np.all(np.diff([f.t for f in frames]) > 0.35)
+
+
 # -- RTSP (GStreamer) --------------------------------------------------------------------------
 def _gst_rtsp_available() -> bool:
     if not Path(SYSTEM_PYTHON).exists():
