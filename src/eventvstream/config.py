@@ -45,6 +45,13 @@ class SamplingSettings(_Section):
     decode_threads: int | None = Field(
         None, ge=1, le=64, description="FFmpeg decoder threads; null = split cores (see pipeline)."
     )
+    reader: Literal["pyav", "decord"] = Field(
+        "pyav",
+        description=(
+            "Video file reader: pyav (FFmpeg 8: AV1, Theora, MPEG-4 in AVI...) or decord "
+            "(the older reader; see docs/benchmarks.md)."
+        ),
+    )
     decode_timeout_s: float = Field(
         60.0, gt=0, description="A decoder silent for this long is killed and reported."
     )

@@ -24,6 +24,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
     "bad_config": 400,
     "bad_frame": 400,
+    "bad_source": 400,
     "corrupt_image": 400,
     "invalid_config": 400,
     "unauthorized": 401,

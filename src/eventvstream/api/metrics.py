@@ -61,6 +61,12 @@ def render(engine: EngineFacade, extra: dict[str, Any]) -> str:
     if engine.ready:
         for queue, depth in engine.queue_depths().items():
             out.append(_line("evs_queue_depth", depth, {"queue": queue}))
+    out += [
+        "# HELP evs_pull_sources Server-side pull sources, by state.",
+        "# TYPE evs_pull_sources gauge",
+    ]
+    for state, count in engine.pulls_by_state().items():
+        out.append(_line("evs_pull_sources", count, {"state": state}))
     lag, p95 = engine.lag() if engine.ready else (0.0, 0.0)
     ready = engine.ready and not engine.draining
     gauges = {

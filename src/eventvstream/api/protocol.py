@@ -130,6 +130,12 @@ class ServerStatus(Message):
     lag_p95_s: float
     events: int
     captions_pending: int = Field(description="The server's caption queue (all sessions).")
+    source: dict[str, Any] | None = Field(
+        None,
+        description="When the server pulls this stream from a camera URL: the source's state "
+        "(`connecting`, `live`, `reconnecting`, `failed`, ...), last error and counters, as in "
+        "`GET /v1/streams/{id}`.",
+    )
 
 
 class ServerResponseDelta(Message):

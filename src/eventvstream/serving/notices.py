@@ -41,6 +41,7 @@ class SessionStatus:
     lag_p95_s: float
     events: int
     captions_pending: int
+    source: dict[str, Any] | None = None  # a pull source's state (serving/pull.py)
 
 
 @dataclass(frozen=True)
