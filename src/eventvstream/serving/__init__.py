@@ -1,0 +1,1 @@
+"""The server half: everything only `evs serve` needs."""
