@@ -56,6 +56,7 @@ class Engine:
         self.captioner: Any = None
         self.decoder: Any = None
         self.jobs: UploadJobs | None = None
+        self.alerts: Any = None  # serving.alerts.engine.AlertEngine when alerts.enabled
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -100,6 +101,8 @@ class Engine:
         self.decoder = load_decoder(settings)
         self.bank = MemoryBank(settings.memory, visual_dim=self.encoder.info.dim)
         self.streams = StreamRegistry(self.bank)
+        if settings.alerts.enabled:
+            self._start_alerts()
         if self.decoder is not None:
             self.captioner = CaptionWorker(
                 self.bank,
@@ -117,6 +120,22 @@ class Engine:
             settings, self.metrics, self.encoder, self.bank, self.streams, self._store_live
         )
         self.metrics.load_s = time.perf_counter() - started
+
+    def _start_alerts(self) -> None:
+        """Watches and deliveries (:mod:`eventvstream.serving.alerts`); an ``alert`` also goes
+        to the live session of its stream, as a WebSocket message."""
+        from eventvstream.serving.alerts.engine import AlertEngine
+
+        self.alerts = AlertEngine(
+            self.settings.alerts, self.bank, self.embedder, self.decoder, metrics=self.metrics
+        )
+
+        def to_session(owner: str, stream: str, message: dict[str, Any]) -> None:
+            session = self.live.session(owner, stream) if self.live is not None else None
+            if session is not None:
+                session.emit(message)
+
+        self.alerts.hub.sinks.append(to_session)
 
     def check_accepting(self) -> None:
         """Raise unless new work may start (models warm, not shutting down)."""
@@ -154,6 +173,8 @@ class Engine:
             self.live.stop()
         if self.captioner is not None:
             self.captioner.close(drain=False, timeout=10)
+        if self.alerts is not None:
+            self.alerts.close()
         if self.bank is not None:
             self.bank.close()
         if self.decoder is not None:
@@ -186,6 +207,8 @@ class Engine:
         if not stored.merged:  # a merged slot keeps its text until its new caption
             text = describe_labels(values["labels"])
             self.bank.set_text(stored.id, text, self.embedder.embed([text])[0])
+        if self.alerts is not None:  # before the pixels go: the alert keyframe, brightness
+            self.alerts.event_stored(event, stored, stream, owner)
         images = [k.image for k in event.keyframes if k.image is not None]
         for keyframe in event.keyframes:
             keyframe.image = None
@@ -211,6 +234,8 @@ class Engine:
     def _on_caption(self, result: Any) -> None:
         self.metrics.add("decoder_calls_caption")
         self.metrics.observe("caption_latency_s", result.latency_s)
+        if self.alerts is not None:
+            self.alerts.caption_done(result)
         if isinstance(result.job.context, LiveSession):
             result.job.context.emit(
                 {
@@ -285,6 +310,9 @@ class Engine:
         depths = self.live.queue_depths() if self.live is not None else {}
         depths["captions"] = self.captioner.pending if self.captioner is not None else 0
         depths["uploads"] = self.jobs.active if self.jobs is not None else 0
+        if self.alerts is not None:
+            for channel, pending in self.alerts.pending().items():
+                depths[f"alerts_{channel}"] = pending
         return depths
 
     def lag(self) -> tuple[float, float]:
