@@ -251,7 +251,7 @@ class AlertSettings(_Section):
 
     enabled: bool = Field(True, description="Evaluate watches and deliver alerts.")
     threshold: float = Field(
-        0.45, ge=-1, le=1, description="Default similarity a watch's text must reach."
+        0.35, ge=-1, le=1, description="Default similarity a watch's text must reach."
     )
     cooldown_s: float = Field(
         60.0, ge=0, description="Default: a watch fires at most once per this much stream time."

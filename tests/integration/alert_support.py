@@ -105,9 +105,10 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         )
         self.log = directory / "mosquitto.log"
-        self.proc = subprocess.Popen(
-            [binary, "-c", str(config)], stdout=open(self.log, "wb"), stderr=subprocess.STDOUT
-        )
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [binary, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:

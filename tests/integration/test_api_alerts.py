@@ -30,7 +30,7 @@ def test_watch_crud_is_owner_scoped_and_validated(client):
     watch = created.json()
     assert watch["id"].startswith("w_") and watch["condition"] == "semantic"
     assert len(watch["webhook"]["secret"]) >= 32  # shown once
-    assert watch["effective"]["threshold"] == 0.45 and watch["effective"]["channels"] == ["webhook"]
+    assert watch["effective"]["threshold"] == 0.35 and watch["effective"]["channels"] == ["webhook"]
     url = f"/v1/watches/{watch['id']}"
     shown = client.get(url, headers=auth()).json()
     assert shown["webhook"] == {"url": "http://127.0.0.1:9/h", "secret_set": True}
