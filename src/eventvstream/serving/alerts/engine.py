@@ -18,6 +18,7 @@ the hub as they happen.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ from eventvstream.serving.alerts.webhook import WebhookSender
 log = logging.getLogger(__name__)
 
 BATCH = 500
+CURSOR_SAVE_S = 1.0
 POLL_S = 0.5  # the follower also looks by itself this often (a missed wake-up costs this much)
 
 
@@ -74,6 +76,9 @@ class AlertEngine:
         cursor = self.db.state("cursor")
         # First start on an existing memory: judge what happens from now on, not the past.
         self.cursor = int(cursor) if cursor is not None else self._head()
+        if cursor is None:
+            self.outbox.record([], cursor=self.cursor)
+        self._cursor_saved = time.monotonic()
         self.webhooks = WebhookSender(self.outbox, settings, on_result=self._delivered)
         self._cond = threading.Condition()
         self._wakeups = 0
@@ -150,7 +155,12 @@ class AlertEngine:
         new: list[NewAlert] = []
         for row in ordered:
             new.extend(self._evaluate(row, now))
-        stored = self.outbox.record(new, cursor=cursor)
+        # The cursor is committed with any alerts; with none, at most once a second (a crash
+        # re-evaluates a second of changes: harmless, a watch alerts on an event only once).
+        stored: list[Any] = []
+        if new or time.monotonic() - self._cursor_saved >= CURSOR_SAVE_S:
+            stored = self.outbox.record(new, cursor=cursor)
+            self._cursor_saved = time.monotonic()
         self.cursor = cursor
         for row in ordered:
             self._publish_lifecycle(row)
@@ -267,6 +277,8 @@ class AlertEngine:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):  # best effort: the cursor is re-derived safely
+            self.outbox.record([], cursor=self.cursor)
         self.webhooks.close()
         if self.mqtt is not None:
             self.mqtt.close()
