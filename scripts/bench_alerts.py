@@ -197,7 +197,10 @@ def bench_latency(work: Path, events: int) -> dict[str, Any]:
         receiver.close()
     arrived = {d["body"]["event"]["id"]: d["at"] for d in receiver.unique.values()}
     latencies = [arrived[i] - t for i, t in boundaries.items() if i in arrived]
+    floor = post_floor()
     return {
+        "floor_post_p50_s": pct(floor, 0.5),
+        "floor_post_p95_s": pct(floor, 0.95),
         "events": len(boundaries),
         "delivered": len(latencies),
         "bad_signatures": receiver.bad_signatures,
@@ -205,6 +208,27 @@ def bench_latency(work: Path, events: int) -> dict[str, Any]:
         "p95_s": pct(latencies, 0.95),
         "max_s": max(latencies) if latencies else float("nan"),
     }
+
+
+def post_floor(n: int = 50) -> list[float]:
+    """The floor: one signed POST of an alert-sized body to a fresh receiver, from this
+    process, on the same machine (what a delivery costs with no alert engine at all)."""
+    import httpx
+
+    from eventvstream.serving.alerts.webhook import body_bytes, sign
+
+    receiver = Receiver(secret=SECRET)
+    body = body_bytes({"type": "alert", "event": {"id": 1, "caption": "x" * 200}})
+    times = []
+    with httpx.Client() as client:
+        for i in range(n):
+            began = time.perf_counter()
+            headers = {"X-EVS-Signature": sign(SECRET, body, int(time.time())),
+                       "Idempotency-Key": str(i)}  # fmt: skip
+            client.post(receiver.url, content=body, headers=headers)
+            times.append(time.perf_counter() - began)
+    receiver.close()
+    return times
 
 
 # -- kill -9 ---------------------------------------------------------------------------------------
