@@ -62,7 +62,7 @@ function buildPanel() {
         el("option", { value: "all", text: "all my streams" }),
       ),
       el("label", { htmlFor: "watch-webhook", text: "Webhook URL (optional)" }),
-      el("input", { id: "watch-webhook", type: "url", placeholder: "https://…", spellcheck: false }),
+      el("input", { id: "watch-webhook", type: "url", placeholder: "where to POST alerts", spellcheck: false }),
       el("label", { htmlFor: "watch-threshold", text: "Threshold (optional)" }),
       el("input", { id: "watch-threshold", type: "number", min: "-1", max: "1", step: "0.05", placeholder: "server default" }),
       el("label", { htmlFor: "watch-verify", text: "Verify with the decoder" }),
