@@ -259,18 +259,23 @@ def bench_kill9(work: Path, rounds: int, seed: int) -> dict[str, Any]:
         server = Server(profile, work / "kill.log")
         if n == 0:
             create_watch(server, url, "k9")
-        frames = clip_frames(rng.randint(10, 30))
+        frames = clip_frames(rng.randint(40, 60))
         stop = threading.Event()
+        seen: dict[int, float] = {}
         feeder = threading.Thread(
-            target=stream_frames, args=(server, "k9", frames, t0, 0.1, {}, stop), daemon=True
+            target=stream_frames, args=(server, "k9", frames, t0, 0.1, seen, stop), daemon=True
         )
         feeder.start()
-        time.sleep(rng.uniform(0.5, len(frames) * 0.1 + 1.5))
+        # kill at a random moment after the first event (so alerts are in flight or pending)
+        deadline = time.monotonic() + 60
+        while not seen and feeder.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 4.0))
         server.kill9()
         stop.set()
         feeder.join(timeout=10)
         t0 += len(frames) / 2.0 + 5.0
-        log(f"kill9: round {n + 1}/{rounds} killed")
+        log(f"kill9: round {n + 1}/{rounds} killed after {len(seen)} boundaries")
     set_receiver(up=True)
     server = Server(profile, work / "kill.log")
     try:
