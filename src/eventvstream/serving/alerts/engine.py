@@ -28,8 +28,9 @@ from typing import Any
 from eventvstream.config import AlertSettings
 from eventvstream.memory.alertdb import AlertDatabase
 from eventvstream.memory.outbox import NewAlert, Outbox
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 from eventvstream.memory.watches import WatchStore
+from eventvstream.pipeline.ingest import BaseListener, CaptionDone, StoredEvent
 from eventvstream.serving.alerts import keyframes, verify
 from eventvstream.serving.alerts.hub import AlertHub
 from eventvstream.serving.alerts.matching import HOUR_S, EventView, WatchHistory, decide
@@ -44,7 +45,10 @@ CURSOR_SAVE_S = 1.0
 POLL_S = 0.5  # the follower also looks by itself this often (a missed wake-up costs this much)
 
 
-class AlertEngine:
+class AlertEngine(BaseListener):
+    """An :class:`~eventvstream.pipeline.ingest.IngestListener` (register it with
+    ``Engine.add_listener``) that owns the alert tables, the follower and the deliveries."""
+
     def __init__(
         self,
         settings: AlertSettings,
@@ -86,21 +90,21 @@ class AlertEngine:
         self._thread = threading.Thread(target=self._run, name="evs-alerts", daemon=True)
         self._thread.start()
 
-    # -- ingest listener (any thread; never blocks on alert work) ------------------------------
-    def event_stored(self, event: Any, stored: Any, stream: str, owner: str) -> None:
+    # -- ingest listener (pipeline/ingest.py; any thread, never blocks on alert work) ----------
+    def event_stored(self, event: StoredEvent) -> None:
         """Keep the keyframe and brightness while the pixels exist (only for owners with
         watches), then wake the follower."""
-        if owner in self.watches.owners():
+        if event.owner in self.watches.owners():
             try:
-                self.frames.capture(event, stored.id, stream, owner)
+                self.frames.capture(event.event, event.id, event.stream, event.owner)
             except Exception:
-                log.exception("keeping the keyframe of event %s failed", stored.id)
+                log.exception("keeping the keyframe of event %s failed", event.id)
         self.wake()
 
-    def event_merged(self, *args: Any, **kwargs: Any) -> None:
+    def event_merged(self, event: StoredEvent) -> None:
         self.wake()
 
-    def caption_done(self, *args: Any, **kwargs: Any) -> None:
+    def caption_done(self, caption: CaptionDone) -> None:
         self.wake()
 
     def wake(self) -> None:

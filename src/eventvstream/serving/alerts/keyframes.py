@@ -9,13 +9,13 @@ the stream's previous event (what "gets dark" compares against).
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from eventvstream.fsutil import write_atomic
 from eventvstream.memory.alertdb import AlertDatabase
 from eventvstream.pipeline.report import encode_thumbnail
 
@@ -58,9 +58,7 @@ class KeyframeStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{event_id}.jpg"
         if not path.exists():  # a merged slot keeps its first picture
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(encode_thumbnail(images[len(images) // 2]))
-            os.replace(tmp, path)
+            write_atomic(path, encode_thumbnail(images[len(images) // 2]))
         with self.db.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO event_frames (event_id, luma, previous_luma, keyframe) "

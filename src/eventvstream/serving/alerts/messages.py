@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 from eventvstream.serving.alerts.matching import Decision, WatchRule
 
 SEEN_MAX = 4096  # events whose last published shape is remembered (for before/after)

@@ -14,7 +14,7 @@ from typing import Any
 
 from eventvstream.config import AlertSettings
 from eventvstream.language.base import ChatMessage, GenerationRequest, generate
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 
 log = logging.getLogger(__name__)
 

@@ -1,31 +1,19 @@
-// Alerts on the live page: a watch editor and an alerts pane (an ES module of its own).
+// Alerts: a watch editor and an alerts pane (docs/alerts.md).
 //
-// It shares only the DOM with the rest of the page: the API key (#api-key) and the stream id
-// (#stream-id) are read from their inputs. Alerts arrive as server-sent events from
-// /v1/alerts/stream, read with fetch() because EventSource cannot send an Authorization header;
-// after a drop it reconnects with ?after=<last alert id>, so nothing is missed. Keyframes need the
-// key too, so they are fetched and shown as blob URLs. Untrusted text only ever goes through
-// textContent.
+// Alerts arrive as server-sent events from /v1/alerts/stream, read with fetch() because
+// EventSource cannot send an Authorization header; after a drop it reconnects with
+// ?after=<last alert id>, so nothing is missed. An "alert" on the live WebSocket (the bus) shows
+// too; cards are deduplicated by alert id. Keyframes need the key as well, so they are fetched
+// and shown as blob URLs. Server text only ever goes through textContent.
+
+import { on } from "./bus.js";
+import { $, el, fmtTime } from "./dom.js";
+import { authHeaders, streamId } from "./settings.js";
 
 const MAX_ALERTS = 50;
-const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k in node) node[k] = v;
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
 
 function headers(json = false) {
-  const key = ($("api-key")?.value || "").trim();
-  const h = key ? { Authorization: `Bearer ${key}` } : {};
-  return json ? { ...h, "Content-Type": "application/json" } : h;
+  return json ? { ...authHeaders(), "Content-Type": "application/json" } : authHeaders();
 }
 
 async function api(method, path, body) {
@@ -40,11 +28,6 @@ async function api(method, path, body) {
   return data;
 }
 
-function fmtTime(s) {
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - m * 60).toFixed(1).padStart(4, "0")}`;
-}
-
 function buildPanel() {
   const panel = el("section", { className: "panel alerts", id: "alerts-panel", "aria-labelledby": "alerts-h" });
   panel.append(
@@ -52,20 +35,20 @@ function buildPanel() {
     el(
       "form",
       { id: "watch-form", className: "form-grid", autocomplete: "off" },
-      el("label", { htmlFor: "watch-text", text: "Tell me when" }),
-      el("input", { id: "watch-text", type: "text", placeholder: "a person at the door", required: true, maxLength: 500 }),
-      el("label", { htmlFor: "watch-scope", text: "On" }),
+      el("label", { for: "watch-text", text: "Tell me when" }),
+      el("input", { id: "watch-text", type: "text", placeholder: "a person at the door", required: "", maxlength: "500" }),
+      el("label", { for: "watch-scope", text: "On" }),
       el(
         "select",
         { id: "watch-scope" },
         el("option", { value: "stream", text: "this stream" }),
         el("option", { value: "all", text: "all my streams" }),
       ),
-      el("label", { htmlFor: "watch-webhook", text: "Webhook URL (optional)" }),
-      el("input", { id: "watch-webhook", type: "url", placeholder: "where to POST alerts", spellcheck: false }),
-      el("label", { htmlFor: "watch-threshold", text: "Threshold (optional)" }),
+      el("label", { for: "watch-webhook", text: "Webhook URL (optional)" }),
+      el("input", { id: "watch-webhook", type: "url", placeholder: "where to POST alerts", spellcheck: "false" }),
+      el("label", { for: "watch-threshold", text: "Threshold (optional)" }),
       el("input", { id: "watch-threshold", type: "number", min: "-1", max: "1", step: "0.05", placeholder: "server default" }),
-      el("label", { htmlFor: "watch-verify", text: "Verify with the decoder" }),
+      el("label", { for: "watch-verify", text: "Verify with the decoder" }),
       el("input", { id: "watch-verify", type: "checkbox" }),
       el("div", { className: "buttons" }, el("button", { id: "watch-add", type: "submit", text: "Add watch" })),
     ),
@@ -97,7 +80,8 @@ async function refreshWatches() {
 function watchItem(w) {
   const scope = w.stream ? `on ${w.stream}` : "on all streams";
   const channels = w.effective.channels.length ? w.effective.channels.join(", ") : "live only";
-  const toggle = el("input", { type: "checkbox", checked: w.enabled, title: "enabled" });
+  const toggle = el("input", { type: "checkbox", title: "enabled" });
+  toggle.checked = w.enabled;
   toggle.addEventListener("change", async () => {
     try {
       await api("PATCH", `/v1/watches/${encodeURIComponent(w.id)}`, { enabled: toggle.checked });
@@ -130,7 +114,7 @@ async function addWatch(event) {
   event.preventDefault();
   const msg = $("watch-msg");
   const body = { text: $("watch-text").value.trim() };
-  if ($("watch-scope").value === "stream") body.stream = ($("stream-id")?.value || "").trim();
+  if ($("watch-scope").value === "stream") body.stream = streamId();
   const url = $("watch-webhook").value.trim();
   if (url) body.webhook = { url };
   const threshold = $("watch-threshold").value;
@@ -161,12 +145,16 @@ async function keyframe(img, url) {
   }
 }
 
+const shown = new Set();
+
 function showAlert(a) {
+  if (shown.has(a.alert_id)) return;
+  shown.add(a.alert_id);
   const e = a.event;
   const why = a.why;
   const score = typeof why.score === "number" ? why.score.toFixed(2) : "–";
   const verified = why.verified === true ? " · verified" : why.verified === false ? " · not verified" : "";
-  const img = el("img", { className: "thumb", alt: `keyframe of event ${e.id}`, width: 96 });
+  const img = el("img", { className: "thumb", alt: `keyframe of event ${e.id}`, width: "96" });
   if (e.keyframe_url) keyframe(img, e.keyframe_url);
   else img.hidden = true;
   const card = el(
@@ -232,6 +220,7 @@ async function readEvents(body, signal) {
 
 function start() {
   lastId = null;
+  shown.clear();
   $("alert-list").replaceChildren();
   refreshWatches();
   follow();
@@ -239,5 +228,6 @@ function start() {
 
 buildPanel();
 $("watch-form").addEventListener("submit", addWatch);
-$("api-key")?.addEventListener("change", start);
+$("api-key").addEventListener("change", start);
+on("alert", showAlert); // the live session's copy (deduplicated)
 start();
