@@ -153,6 +153,8 @@ class AlertEngine(BaseListener):
         if head <= self.cursor:
             return False
         ids, cursor = self._changed(head)
+        if not self.watches.owners() and not self._lifecycle_wanted():
+            ids = []  # nobody to tell: move the cursor without reading the rows
         rows = self.bank.store.get_many(ids)
         ordered = [rows[i] for i in ids if i in rows]
         now = time.time()
@@ -226,9 +228,11 @@ class AlertEngine(BaseListener):
             return None
         return keyframe_url(self.settings.public_url, row)
 
+    def _lifecycle_wanted(self) -> bool:
+        return bool(self.hub.count or (self.mqtt is not None and self.settings.mqtt.events))
+
     def _publish_lifecycle(self, row: EventRow) -> None:
-        wanted = self.hub.count or (self.mqtt is not None and self.settings.mqtt.events)
-        if not wanted:
+        if not self._lifecycle_wanted():
             return
         for message in self.lifecycle.changes(row, self._keyframe_url(row)):
             body = message | {"type": "event." + message["type"]}
