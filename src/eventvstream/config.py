@@ -230,6 +230,52 @@ class LanguageSettings(_Section):
     )
 
 
+class MqttSettings(_Section):
+    """The MQTT broker alerts and event lifecycle messages are published to (Frigate-shaped
+    topics, see docs/alerts.md). Off while ``host`` is empty."""
+
+    host: str = Field("", description="Broker host; empty = no MQTT.")
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("evs", min_length=1, pattern=r"^[^#+]+$")
+    client_id: str = Field("evs", min_length=1)
+    username: str | None = None
+    password_env: str = Field(
+        "MQTT_PASSWORD", description="Environment variable holding the broker password."
+    )
+    tls: bool = Field(False, description="Connect with TLS.")
+    tls_ca_certs: Path | None = Field(None, description="CA bundle for a self-signed broker.")
+    tls_insecure: bool = Field(False, description="Skip the broker hostname check (tests only).")
+    qos: int = Field(1, ge=0, le=2)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    events: bool = Field(
+        True, description="Also publish event lifecycle messages (<prefix>/events, captions)."
+    )
+
+
+class AlertSettings(_Section):
+    """Watches and their deliveries (webhooks, MQTT, server-sent events)."""
+
+    enabled: bool = Field(True, description="Evaluate watches and deliver alerts.")
+    threshold: float = Field(
+        0.35, ge=-1, le=1, description="Default similarity a watch's text must reach."
+    )
+    cooldown_s: float = Field(
+        60.0, ge=0, description="Default: a watch fires at most once per this much stream time."
+    )
+    max_per_hour: int = Field(60, ge=1, description="Default per-watch rate limit (wall clock).")
+    verify_max_tokens: int = Field(3, ge=1, le=16, description="Tokens of a yes/no verification.")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Whole-request webhook timeout.")
+    webhook_max_attempts: int = Field(12, ge=1, le=100, description="Then the delivery fails.")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay (doubles).")
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay.")
+    webhook_workers: int = Field(4, ge=1, le=64, description="Deliveries in flight at once.")
+    public_url: str | None = Field(
+        None, description="Base URL put in front of keyframe links (default: relative links)."
+    )
+    max_watches: int = Field(100, ge=1, description="Watches per API key.")
+    mqtt: MqttSettings = MqttSettings()
+
+
 class ServerSettings(_Section):
     """``evs serve``: where it listens, who may call it, and the limits that keep it alive.
 
@@ -291,6 +337,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = MemorySettings()
     language: LanguageSettings = LanguageSettings()
     server: ServerSettings = ServerSettings()
+    alerts: AlertSettings = AlertSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

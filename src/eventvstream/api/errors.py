@@ -31,6 +31,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "forbidden": 403,
     "not_found": 404,
     "stream_busy": 409,
+    "too_many_watches": 409,
     "frame_too_large": 413,
     "image_too_large": 413,
     "upload_too_large": 413,

@@ -27,10 +27,14 @@ COUNTERS = {
     "queries": "Questions answered.",
     "uploads": "Upload jobs accepted.",
     "sessions_opened": "Live sessions opened.",
+    "alerts": "Alerts raised by watches.",
+    "webhook_deliveries": "Webhook deliveries acknowledged (2xx).",
+    "webhook_failures": "Webhook delivery attempts that failed (retried later).",
 }
 SUMMARIES = {
     "caption_latency_s": ("caption_latency_seconds", "Boundary known to caption stored."),
     "ingest_overhead_s": ("ingest_overhead_seconds", "Frame received to frame queued."),
+    "alert_delivery_s": ("alert_delivery_seconds", "Alert raised to webhook acknowledged."),
 }
 
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from eventvstream.memory.bank import MemoryBank
     from eventvstream.memory.retrieval import Retriever
     from eventvstream.pipeline.ingest import Ingest
+    from eventvstream.serving.alerts.engine import AlertEngine
     from eventvstream.serving.jobs import UploadJobs
     from eventvstream.serving.live import LiveIngest
     from eventvstream.serving.shared import SharedEmbedder, SharedEncoder
@@ -75,6 +76,7 @@ class Engine:
         self.jobs: UploadJobs | None = None
         self.retriever: Retriever | None = None
         self.answerer: Answerer | None = None
+        self.alerts: AlertEngine | None = None  # watches and deliveries, when alerts.enabled
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,11 +136,32 @@ class Engine:
         self.live = live = LiveIngest(settings, self.metrics, encoder, bank, streams, ingest)
         self.pulls = PullSessions(settings, live)
         ingest.add_listener(SessionNotifier(live.by_id))
+        if settings.alerts.enabled:
+            self.alerts = self._start_alerts(bank, embedder)
+            ingest.add_listener(self.alerts)
         with self._listeners_lock:
             for listener in self._listeners:
                 ingest.add_listener(listener)
             self.ingest = ingest
         self.metrics.load_s = time.perf_counter() - started
+
+    def _start_alerts(self, bank: MemoryBank, embedder: SharedEmbedder) -> AlertEngine:
+        """Watches and deliveries (:mod:`eventvstream.serving.alerts`); an alert also goes to
+        the live session of its stream, as an ``alert`` message."""
+        from eventvstream.serving.alerts.engine import AlertEngine
+        from eventvstream.serving.notices import AlertRaised
+
+        alerts = AlertEngine(
+            self.settings.alerts, bank, embedder, self.decoder, metrics=self.metrics
+        )
+
+        def to_session(owner: str, stream: str, alert: dict[str, Any]) -> None:
+            session = self.live.session(owner, stream) if self.live is not None else None
+            if session is not None:
+                session.emit(AlertRaised(alert))
+
+        alerts.hub.sinks.append(to_session)
+        return alerts
 
     def add_listener(self, listener: IngestListener) -> None:
         """Tell ``listener`` about every event stored (live, uploads) and every caption, from now
@@ -191,6 +214,8 @@ class Engine:
             self.live.stop()
         if self.ingest is not None:
             self.ingest.close(drain=False, timeout=10)
+        if self.alerts is not None:
+            self.alerts.close()
         if self.bank is not None:
             self.bank.close()
         if self.decoder is not None:
@@ -349,6 +374,9 @@ class Engine:
         depths = self.live.queue_depths() if self.live is not None else {}
         depths["captions"] = self.captions_pending
         depths["uploads"] = self.jobs.active if self.jobs is not None else 0
+        if self.alerts is not None:
+            for channel, pending in self.alerts.pending().items():
+                depths[f"alerts_{channel}"] = pending
         return depths
 
     def lag(self) -> tuple[float, float]:

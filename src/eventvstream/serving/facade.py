@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
 from eventvstream.pipeline.ingest import IngestListener
+from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.notices import SessionStatus
 from eventvstream.serving.pull import PullSpec
@@ -25,6 +26,7 @@ class EngineFacade(Protocol):
     ready: bool  # models warm (and not closed)
     draining: bool  # shutting down: no new work
     error: str | None  # a fatal load error, for /readyz
+    alerts: AlertEngine | None  # watches, the alert log and its live hub (None: alerts off)
 
     # lifetime
     def start(self) -> None: ...

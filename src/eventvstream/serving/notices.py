@@ -54,4 +54,20 @@ class SessionInfo:
     limits: dict[str, int]
 
 
-Notice = StoredEvent | CaptionDelta | CaptionDone | SessionError | SessionStatus | SessionInfo
+@dataclass(frozen=True)
+class AlertRaised:
+    """A watch fired on an event of this session's stream (``serving/alerts/``); ``alert`` is
+    the alert as every channel carries it (docs/alerts.md)."""
+
+    alert: dict[str, Any]
+
+
+Notice = (
+    StoredEvent
+    | CaptionDelta
+    | CaptionDone
+    | SessionError
+    | SessionStatus
+    | SessionInfo
+    | AlertRaised
+)
