@@ -47,18 +47,19 @@ class MotionCue:
         return float(thumb.std()) < self.blank_std
 
     @staticmethod
-    def _standardise(thumb: np.ndarray) -> np.ndarray:
+    def standardise(thumb: np.ndarray) -> np.ndarray:
+        """Zero mean, unit variance: what is left is structure, not brightness."""
         return (thumb - thumb.mean()) / (thumb.std() + _CONTRAST_EPS)
 
     def score(self, thumb: np.ndarray) -> float:
         """Score a non-blank thumbnail against the last observed one (0 for the first)."""
         if self._last is None:
             return 0.0
-        return float(np.abs(self._standardise(thumb) - self._last).mean())
+        return float(np.abs(self.standardise(thumb) - self._last).mean())
 
     def observe(self, thumb: np.ndarray) -> None:
         """Make ``thumb`` the reference for the next score."""
-        self._last = self._standardise(thumb)
+        self._last = self.standardise(thumb)
 
     def update(self, thumb: np.ndarray) -> float:
         """Score, then observe."""

@@ -26,6 +26,7 @@ from eventvstream.config import EventSettings
 from eventvstream.events.cues import MotionCue, PredictiveCue, SemanticCue, grey_thumbnail
 from eventvstream.events.fusion import AdaptiveThreshold, CueWeights, RunningScale, fuse
 from eventvstream.events.pooling import ImageReservoir, choose_keyframes, pool_embedding
+from eventvstream.events.refine import FrameWindow, locate_cut
 from eventvstream.events.types import Boundary, CueScores, Event, Keyframe
 
 
@@ -69,24 +70,41 @@ class FrameTrace:
 
 @dataclass
 class _Pending:
-    """A frame that crossed the threshold, waiting for the next frame to confirm it."""
+    """A frame that crossed the threshold, waiting for the next frames to confirm it."""
 
     frame: _Frame
     thumb: np.ndarray
     boundary: Boundary
     trace: FrameTrace | None
+    old_mean: np.ndarray  # the event's mean before the candidate: what "no change" looks like
+    after: list[np.ndarray] = field(default_factory=list)  # features of the frames since
 
 
 class EventDetector:
     """Stateful per-stream detector. Not thread-safe: one per stream.
 
-    A frame that crosses the threshold is held *pending* until the next informative frame: if
-    that frame is closer to the pending one than to the event so far, the change lasted and the
-    boundary is confirmed; otherwise the pending frame was a transient (a flash, a camera
-    glitch) and the event goes on. This costs one sampled frame of latency.
+    A frame that crosses the threshold is held *pending* for the next ``confirm_frames``
+    informative frames: if their mean is closer to the pending frame than to the event before
+    it (by ``confirm_margin``), the change lasted and the boundary is confirmed; otherwise the
+    pending frame was a transient (a flash, a glitch, an animal turning its head) and the event
+    goes on. Judging the *mean* of a window after the candidate against the *mean* of the event
+    before it is what keeps lively footage quiet: a new pose is one frame away from the next
+    pose, but a cut's frames agree with each other. This costs ``confirm_frames`` sampled
+    frames of latency.
+
+    ``frame_window``, when given (file input: the segmenter passes a reader), returns every
+    source frame's grey thumbnail around a confirmed boundary, so a hard cut is placed on its
+    exact frame (:mod:`eventvstream.events.refine`); the detector itself stays I/O-free.
     """
 
-    def __init__(self, settings: EventSettings, *, seed: int = 0, trace: bool = False) -> None:
+    def __init__(
+        self,
+        settings: EventSettings,
+        *,
+        seed: int = 0,
+        trace: bool = False,
+        frame_window: FrameWindow | None = None,
+    ) -> None:
         self.settings = settings
         self.seed = seed
         self.weights = CueWeights(settings.w_semantic, settings.w_motion, settings.w_predictive)
@@ -106,6 +124,7 @@ class EventDetector:
             settings.tau0, settings.eta, settings.variance_window, weight_sum
         )
         self.traces: list[FrameTrace] | None = [] if trace else None
+        self.frame_window = frame_window
         self._open: _OpenEvent | None = None
         self._pending: _Pending | None = None
         self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
@@ -142,7 +161,11 @@ class EventDetector:
             self._trace(frame, None, None)
             return []
 
-        closed = self._resolve_pending(frame) if self._pending is not None else []
+        closed = []
+        if self._pending is not None:
+            self._pending.after.append(frame.feature)
+            if len(self._pending.after) >= self.settings.confirm_frames:
+                closed = self._resolve_pending()
         if self.predictive is None:
             self.predictive = PredictiveCue(
                 feature.shape[0],
@@ -166,15 +189,20 @@ class EventDetector:
         scores = CueScores(*raw, *norm, fused=fused)
         threshold = self.threshold.value()
 
-        if not closed and fused > threshold:
+        if not closed and self._pending is None and fused > threshold:
             boundary_t = self._refine(frame)
             if boundary_t - self._open.start >= self.settings.min_event_s:
                 self._append(frame)
                 trace = self._trace(frame, scores, threshold)
                 boundary = Boundary(boundary_t, "cue", threshold, scores, fired_at=t)
-                self._pending = _Pending(frame, thumb, boundary, trace)
+                mean = self.semantic.mean if self.semantic.mean is not None else feature
+                self._pending = _Pending(frame, thumb, boundary, trace, mean.copy())
                 return closed
-        if not closed and t - self._open.start >= self.settings.max_event_s:
+        if (
+            not closed
+            and self._pending is None
+            and t - self._open.start >= self.settings.max_event_s
+        ):
             self._append(frame)
             closed.append(self._split(Boundary(t, "max_length", threshold, scores, t)))
             self._restart_cues(frame, thumb)
@@ -189,11 +217,18 @@ class EventDetector:
         if self._open is None or not self._open.frames:
             return []
         closed = []
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            closed.append(self._split(pending.boundary))
-            if pending.trace is not None:
-                pending.trace.fired = True
+        if self._pending is not None:  # judged on the frames there are
+            pending = self._pending
+            if not pending.after or self._persists(pending):
+                self._pending = None
+                closed.append(self._split(self._exact(pending.boundary)))
+                if pending.trace is not None:
+                    pending.trace.fired = True
+            else:
+                self._pending = None
+                pending.frame.transient = True
+                if pending.trace is not None:
+                    pending.trace.transient = True
         end = end_time if end_time is not None else self._last_t + (self._frame_step or 0.0)
         end = max(end, self._open.frames[-1].t)
         closed.append(self._close(self._open, Boundary(end, "end_of_stream")))
@@ -201,17 +236,30 @@ class EventDetector:
         return closed
 
     # -- internals -----------------------------------------------------------------------------
-    def _resolve_pending(self, frame: _Frame) -> list[Event]:
-        """Confirm the pending boundary if ``frame`` is closer to the pending frame than to the
-        event before it; otherwise mark the pending frame as a transient."""
+    def _persists(self, pending: _Pending) -> bool:
+        """Did the change last? The mean of the frames after the candidate must be closer to
+        the candidate than to the event before it, by ``confirm_margin``."""
+        after = np.mean(pending.after, axis=0)
+        after /= float(np.linalg.norm(after)) or 1.0
+        old = pending.old_mean / (float(np.linalg.norm(pending.old_mean)) or 1.0)
+        to_old = float(after @ old)
+        to_new = float(after @ pending.frame.feature)
+        return to_new - to_old >= self.settings.confirm_margin
+
+    def _resolve_pending(self) -> list[Event]:
+        """Confirm the pending boundary if the change persisted; otherwise mark the pending
+        frame as a transient and go on with the event."""
         assert self._pending is not None and self._open is not None
         pending, self._pending = self._pending, None
-        mean = self.semantic.mean
-        to_old = float(frame.feature @ mean) / (float(np.linalg.norm(mean)) or 1.0)
-        to_new = float(frame.feature @ pending.frame.feature)
-        if to_new >= to_old:
-            event = self._split(pending.boundary)
-            self._restart_cues(pending.frame, pending.thumb)
+        if self._persists(pending):
+            event = self._split(self._exact(pending.boundary))
+            if self._open.frames and self._open.frames[-1] is not pending.frame:
+                # frames after the candidate already moved the motion and prediction context on
+                self.semantic.reset(
+                    [f.feature for f in self._open.frames if not (f.blank or f.transient)]
+                )
+            else:
+                self._restart_cues(pending.frame, pending.thumb)
             if pending.trace is not None:
                 pending.trace.fired = True
             return [event]
@@ -220,9 +268,21 @@ class EventDetector:
             pending.trace.transient = True
         return []
 
+    def _exact(self, boundary: Boundary) -> Boundary:
+        """A hard cut moved onto its exact source frame, when the caller can provide frames."""
+        if self.frame_window is None or self._open is None:
+            return boundary
+        step = self._frame_step or 0.5
+        lo = max(self._open.start, boundary.t - step)
+        frames = self.frame_window(lo, boundary.t + step)
+        cut = locate_cut(frames, dominance=self.settings.cut_dominance)
+        if cut is None or cut <= self._open.start:
+            return boundary
+        return replace(boundary, t=cut)
+
     def _restart_cues(self, frame: _Frame, thumb: np.ndarray) -> None:
         """After a boundary: the new event's mean comes from its frames so far, and motion and
-        prediction continue from the boundary frame (without learning across the boundary)."""
+        prediction continue from the latest frame (without learning across the boundary)."""
         assert self._open is not None
         self.semantic.reset([f.feature for f in self._open.frames if not (f.blank or f.transient)])
         self.motion.observe(thumb)
