@@ -122,6 +122,12 @@ class EventSettings(_Section):
     confirm_margin: float = Field(
         0.0, ge=-1, le=1, description="How much closer to the candidate than to the old event."
     )
+    confirm_colour: float = Field(
+        0.0, ge=0, le=1, description="Colour-histogram change a boundary needs (0: not checked)."
+    )
+    exact_cuts: bool = Field(
+        True, description="Files: move a hard cut onto its exact frame (decodes a few frames)."
+    )
     cut_dominance: float = Field(
         3.0, ge=1, description="A hard cut's frame jump must be this many times any other."
     )

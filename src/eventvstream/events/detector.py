@@ -23,7 +23,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from eventvstream.config import EventSettings
-from eventvstream.events.cues import MotionCue, PredictiveCue, SemanticCue, grey_thumbnail
+from eventvstream.events.confirm import change_persists
+from eventvstream.events.cues import (
+    MotionCue,
+    PredictiveCue,
+    SemanticCue,
+    colour_histogram,
+    grey_thumbnail,
+)
 from eventvstream.events.fusion import AdaptiveThreshold, CueWeights, RunningScale, fuse
 from eventvstream.events.pooling import ImageReservoir, choose_keyframes, pool_embedding
 from eventvstream.events.refine import FrameWindow, locate_cut
@@ -36,6 +43,7 @@ class _Frame:
     index: int
     feature: np.ndarray
     blank: bool
+    colours: np.ndarray | None = None  # colour histogram (see cues.colour_histogram)
     change: float = 0.0  # 1 - cos to the previous informative frame
     prev_t: float = 0.0  # time of that previous informative frame
     transient: bool = False  # fired, then the next frame showed the change did not last
@@ -77,7 +85,8 @@ class _Pending:
     boundary: Boundary
     trace: FrameTrace | None
     old_mean: np.ndarray  # the event's mean before the candidate: what "no change" looks like
-    after: list[np.ndarray] = field(default_factory=list)  # features of the frames since
+    old_colours: np.ndarray
+    after: list[_Frame] = field(default_factory=list)  # the frames since
 
 
 class EventDetector:
@@ -125,6 +134,7 @@ class EventDetector:
         )
         self.traces: list[FrameTrace] | None = [] if trace else None
         self.frame_window = frame_window
+        self._colours: np.ndarray | None = None  # the open event's mean colour histogram
         self._open: _OpenEvent | None = None
         self._pending: _Pending | None = None
         self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
@@ -148,6 +158,7 @@ class EventDetector:
         self._recent_images.append((frame_index, image))
         thumb = grey_thumbnail(image, self.motion.grid)
         frame = _Frame(t, frame_index, feature, blank=self.motion.is_blank(thumb))
+        frame.colours = colour_histogram(image)
 
         if self._open is None:  # the very first frame opens the stream's first event
             self._open = self._new_event(Boundary(t, "stream_start"))
@@ -163,7 +174,7 @@ class EventDetector:
 
         closed = []
         if self._pending is not None:
-            self._pending.after.append(frame.feature)
+            self._pending.after.append(frame)
             if len(self._pending.after) >= self.settings.confirm_frames:
                 closed = self._resolve_pending()
         if self.predictive is None:
@@ -196,7 +207,8 @@ class EventDetector:
                 trace = self._trace(frame, scores, threshold)
                 boundary = Boundary(boundary_t, "cue", threshold, scores, fired_at=t)
                 mean = self.semantic.mean if self.semantic.mean is not None else feature
-                self._pending = _Pending(frame, thumb, boundary, trace, mean.copy())
+                colours = self._colours if self._colours is not None else frame.colours
+                self._pending = _Pending(frame, thumb, boundary, trace, mean.copy(), colours)
                 return closed
         if (
             not closed
@@ -237,14 +249,16 @@ class EventDetector:
 
     # -- internals -----------------------------------------------------------------------------
     def _persists(self, pending: _Pending) -> bool:
-        """Did the change last? The mean of the frames after the candidate must be closer to
-        the candidate than to the event before it, by ``confirm_margin``."""
-        after = np.mean(pending.after, axis=0)
-        after /= float(np.linalg.norm(after)) or 1.0
-        old = pending.old_mean / (float(np.linalg.norm(pending.old_mean)) or 1.0)
-        to_old = float(after @ old)
-        to_new = float(after @ pending.frame.feature)
-        return to_new - to_old >= self.settings.confirm_margin
+        """Did the change last over the confirmation window? (:mod:`events.confirm`)"""
+        return change_persists(
+            pending.frame.feature,
+            [f.feature for f in pending.after],
+            pending.old_mean,
+            margin=self.settings.confirm_margin,
+            colours_after=[f.colours for f in (pending.frame, *pending.after)],
+            colours_before=pending.old_colours,
+            colour_min=self.settings.confirm_colour,
+        )
 
     def _resolve_pending(self) -> list[Event]:
         """Confirm the pending boundary if the change persisted; otherwise mark the pending
@@ -258,6 +272,7 @@ class EventDetector:
                 self.semantic.reset(
                     [f.feature for f in self._open.frames if not (f.blank or f.transient)]
                 )
+                self._reset_colours()
             else:
                 self._restart_cues(pending.frame, pending.thumb)
             if pending.trace is not None:
@@ -285,10 +300,16 @@ class EventDetector:
         prediction continue from the latest frame (without learning across the boundary)."""
         assert self._open is not None
         self.semantic.reset([f.feature for f in self._open.frames if not (f.blank or f.transient)])
+        self._reset_colours()
         self.motion.observe(thumb)
         if self.predictive is not None:
             self.predictive.observe(frame.feature, learn=False)
         self._last_informative = frame
+
+    def _reset_colours(self) -> None:
+        assert self._open is not None
+        kept = [f.colours for f in self._open.frames if f.colours is not None and not f.blank]
+        self._colours = np.mean(kept, axis=0) if kept else None
 
     def _new_event(self, opened_by: Boundary) -> _OpenEvent:
         return _OpenEvent(opened_by, ImageReservoir(self.settings.retained_images))
@@ -317,6 +338,13 @@ class EventDetector:
             self.threshold.observe_motion(scores.motion_norm)
         self.motion.observe(thumb)
         self.semantic.absorb(frame.feature)
+        if frame.colours is not None:
+            rate = self.settings.ema_rho
+            self._colours = (
+                frame.colours.copy()
+                if self._colours is None
+                else (1 - rate) * self._colours + rate * frame.colours
+            )
         if self.predictive is not None:
             self.predictive.observe(frame.feature, learn=True)
         self._last_informative = frame

@@ -6,6 +6,7 @@ runs ahead in its own process while this thread encodes, so the two overlap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
 from eventvstream.media import VideoInfo, open_video
+from eventvstream.media.window import FrameWindowReader
 from eventvstream.perception import ImageEncoder, load_encoder
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
@@ -56,14 +58,19 @@ class Segmenter:
         detector = make_unit_maker(self.settings, trace=trace)
         self.last_detector = detector if isinstance(detector, EventDetector) else None
         frame_labels: dict[int, list[tuple[str, float]]] = {}
-        with open_video(
-            path,
-            fps=sampling.fps,
-            short_side=sampling.decode_short_side,
-            chunk_frames=sampling.chunk_frames,
-            timeout_s=sampling.decode_timeout_s,
-            threads=self.cpu_plan.decode_threads,
-        ) as video:
+        with (
+            open_video(
+                path,
+                fps=sampling.fps,
+                short_side=sampling.decode_short_side,
+                chunk_frames=sampling.chunk_frames,
+                timeout_s=sampling.decode_timeout_s,
+                threads=self.cpu_plan.decode_threads,
+            ) as video,
+            self._frame_window(path, video.info, detector) as window,
+        ):
+            if window is not None and isinstance(detector, EventDetector):
+                detector.frame_window = window  # hard cuts land on their exact frame
             self.last_info = video.info
             if on_info is not None:
                 on_info(video.info)
@@ -88,6 +95,26 @@ class Segmenter:
                     bar.update(len(chunk))
             for event in detector.flush(video.info.duration):
                 yield self.attach_labels(event, frame_labels, keep_images)
+
+    @contextlib.contextmanager
+    def _frame_window(
+        self, path: str | Path, info: VideoInfo, detector: object
+    ) -> Iterator[FrameWindowReader | None]:
+        """A reader of every frame around a boundary, for files (not for the fixed chunker, and
+        not when ``events.exact_cuts`` is off); None if the file cannot be opened that way."""
+        reader = None
+        if self.settings.events.exact_cuts and isinstance(detector, EventDetector):
+            try:
+                reader = FrameWindowReader(
+                    path, info.start_offset, self.settings.events.motion_grid
+                )
+            except Exception as exc:  # refinement is optional: keep the sampled-rate boundaries
+                log.warning("no exact cut placement for %s: %s", Path(path).name, exc)
+        try:
+            yield reader
+        finally:
+            if reader is not None:
+                reader.close()
 
     def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
         """Features and top-k labels of every frame, from one forward pass per batch."""
