@@ -262,7 +262,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if "other_transitions" not in src:  # hand-checked cuts and nothing else: score it whole
             name = f"{src['part']}_native_{src['id']}{path.suffix}"
-            shutil.copy2(path, out / name)
+            if src.get("transcode"):  # see the source's note: our decoder misreads the file
+                name = f"{Path(name).stem}.mp4"
+                _run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-an", "-c:v", "libx264",
+                      "-crf", "16", "-preset", "veryfast", str(out / name)])  # fmt: skip
+            else:
+                shutil.copy2(path, out / name)
             add(name, src["part"], "native", cuts, info, sources=[src["id"]], all_hard_cuts=True)
         for j, (a, b) in enumerate(s for s in shots if s[1] - s[0] >= SINGLE_MIN_S):
             name = f"{src['part']}_single_{src['id']}_{j:02d}.mp4"

@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eventvstream.config import EventSettings, load_settings
+from eventvstream.errors import MediaError
 from eventvstream.events import EventDetector
 from eventvstream.events.metrics import score_boundaries, total
 from eventvstream.media import open_video
@@ -87,35 +88,65 @@ def full_rate_thumbs(path: Path, grid: tuple[int, int]) -> tuple[np.ndarray, np.
     return times, np.stack([th for _, th in frames]).astype(np.float16)
 
 
+def _encode_one(path: Path, encoder, settings) -> tuple:
+    times, indices, feats, images = [], [], [], []
+    short = settings.sampling.decode_short_side
+    with open_video(path, fps=settings.sampling.fps, short_side=short) as video:
+        duration = video.info.duration
+        for chunk in video:
+            times.append(chunk.times)
+            indices.append(chunk.indices)
+            feats.append(encoder.encode_images(chunk.images))
+            images.append(chunk.images)
+    return (
+        duration,
+        np.concatenate(times),
+        np.concatenate(indices),
+        np.concatenate(feats),
+        np.concatenate(images),
+    )
+
+
+def _cached(cache: Path, key: str, make):
+    """One pickle per (video, settings) under ``cache/``, written as soon as it is made."""
+    import hashlib
+
+    file = cache / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pkl"
+    if file.is_file():
+        return pickle.loads(file.read_bytes())
+    value = make()
+    cache.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(pickle.dumps(value))
+    return value
+
+
 def encode_all(items: list[tuple[Path, dict]], cache: Path, profile: str) -> list[Cached]:
+    """Sampled frames, features and every frame's grey thumbnail of each video, from the cache
+    directory or made once (a video the decoder cannot read is skipped with a warning)."""
     settings = load_settings(profile)
-    cached: list[Cached] = []
+    grid = tuple(settings.events.motion_grid)
     encoder = None
-    store = pickle.loads(cache.read_bytes()) if cache.is_file() else {}
+    cached: list[Cached] = []
     for path, truth in tqdm(items, desc="encode", file=sys.stderr):
+        stamp = f"{path}:{path.stat().st_mtime_ns}"
         key = (
-            f"{path}:{path.stat().st_mtime_ns}:{profile}:{settings.sampling.fps}:"
+            f"{stamp}:{profile}:{settings.sampling.fps}:"
             f"{settings.encoder.model_dump_json()}:{settings.sampling.decode_short_side}"
         )
-        if key not in store:
-            encoder = encoder or load_encoder(settings.encoder, settings.device)
-            times, indices, feats, images = [], [], [], []
-            short = settings.sampling.decode_short_side
-            with open_video(path, fps=settings.sampling.fps, short_side=short) as video:
-                duration = video.info.duration
-                for chunk in video:
-                    times.append(chunk.times)
-                    indices.append(chunk.indices)
-                    feats.append(encoder.encode_images(chunk.images))
-                    images.append(chunk.images)
-            store[key] = (
-                duration,
-                np.concatenate(times),
-                np.concatenate(indices),
-                np.concatenate(feats),
-                np.concatenate(images),
+        try:
+
+            def encode(path=path):
+                nonlocal encoder
+                encoder = encoder or load_encoder(settings.encoder, settings.device)
+                return _encode_one(path, encoder, settings)
+
+            duration, times, indices, feats, images = _cached(cache, key, encode)
+            full_times, full_thumbs = _cached(
+                cache, f"{stamp}:{grid}:thumbs", lambda path=path: full_rate_thumbs(path, grid)
             )
-        duration, times, indices, feats, images = store[key]
+        except MediaError as exc:  # one unreadable video must not sink the sweep
+            print(f"warning: skipped {path.name}: {exc}", file=sys.stderr)
+            continue
         cached.append(
             Cached(
                 path.stem,
@@ -126,18 +157,10 @@ def encode_all(items: list[tuple[Path, dict]], cache: Path, profile: str) -> lis
                 indices,
                 feats,
                 images,
+                full_times,
+                full_thumbs,
             )
         )
-    cache.write_bytes(pickle.dumps(store))
-    thumbs_cache = cache.with_suffix(".thumbs.pkl")
-    thumbs = pickle.loads(thumbs_cache.read_bytes()) if thumbs_cache.is_file() else {}
-    grid = tuple(settings.events.motion_grid)
-    for video, (path, _truth) in zip(cached, items, strict=True):
-        key = f"{path}:{path.stat().st_mtime_ns}:{grid}"
-        if key not in thumbs:
-            thumbs[key] = full_rate_thumbs(path, grid)
-        video.full_times, video.full_thumbs = thumbs[key]
-    thumbs_cache.write_bytes(pickle.dumps(thumbs))
     return cached
 
 
@@ -260,7 +283,7 @@ def main() -> int:
     parser.add_argument("--config", default="default")
     parser.add_argument("--grid", choices=sorted(GRIDS), default="small")
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument("--cache", type=Path, default=Path(".bench/tune_cache.pkl"))
+    parser.add_argument("--cache", type=Path, default=Path(".bench/tune_cache"), help="a dir")
     parser.add_argument(
         "--set", action="append", default=[], help="KEY=VALUE: fix a setting for the sweep"
     )

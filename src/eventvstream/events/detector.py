@@ -138,6 +138,7 @@ class EventDetector:
         self._open: _OpenEvent | None = None
         self._pending: _Pending | None = None
         self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
+        self._recent_thumbs: deque[tuple[float, np.ndarray]] = deque(maxlen=8)
         self._last_informative: _Frame | None = None
         self._last_t = 0.0
         self._frame_step = 0.0
@@ -157,6 +158,7 @@ class EventDetector:
         self._last_t = t
         self._recent_images.append((frame_index, image))
         thumb = grey_thumbnail(image, self.motion.grid)
+        self._recent_thumbs.append((t, thumb))
         frame = _Frame(t, frame_index, feature, blank=self.motion.is_blank(thumb))
         frame.colours = colour_histogram(image)
 
@@ -287,9 +289,18 @@ class EventDetector:
         """A hard cut moved onto its exact source frame, when the caller can provide frames."""
         if self.frame_window is None or self._open is None:
             return boundary
+        # A hard cut lies between the sample before the one that fired and that one; the
+        # centre-of-change time may sit earlier (a busy stretch before the cut), so cover both.
         step = self._frame_step or 0.5
-        lo = max(self._open.start, boundary.t - step)
-        frames = self.frame_window(lo, boundary.t + step)
+        fired = boundary.fired_at if boundary.fired_at is not None else boundary.t
+        lo = max(self._open.start, min(boundary.t, fired - step) - 0.05)
+        frames = list(self.frame_window(lo, max(boundary.t, fired) + 0.05))
+        if len(frames) >= 2 and frames[0][0] - lo > 1.5 * (frames[1][0] - frames[0][0]):
+            # The window starts late (at a keyframe inside it): the sampled frame before stands
+            # in for the frames the decoder skipped.
+            before = [item for item in self._recent_thumbs if item[0] < frames[0][0]]
+            if before:
+                frames.insert(0, before[-1])
         cut = locate_cut(frames, dominance=self.settings.cut_dominance)
         if cut is None or cut <= self._open.start:
             return boundary

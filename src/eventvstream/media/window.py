@@ -2,9 +2,10 @@
 
 The segmenter samples a few frames per second; to put a hard cut on its exact frame, the event
 detector asks for every frame around a boundary it has just confirmed (``events.refine``). This
-opens the file with PyAV, seeks to the keyframe before the span and decodes forward, scaling each
-frame to ``grid`` in FFmpeg (area averaging) — a handful of frames per boundary, not a second
-decoding pass. Encoders put a keyframe on a scene cut, so the seek usually lands right there.
+opens the file with PyAV, seeks to the keyframe before the span's end and decodes forward,
+scaling each frame to ``grid`` in FFmpeg (area averaging) — a handful of frames per boundary, not
+a second decoding pass. Encoders put a keyframe on a scene cut, so the seek usually lands right
+on it; a span whose keyframe is far before it is skipped rather than decoded at length.
 
 Times are seconds from the file's first frame, the decoder's convention (``start_offset`` is the
 first frame's presentation time, from :class:`~eventvstream.media.VideoInfo`).
@@ -23,7 +24,13 @@ log = logging.getLogger(__name__)
 class FrameWindowReader:
     """Reads spans of one file; keeps the container open between calls (one per video)."""
 
-    def __init__(self, path: str | Path, start_offset: float, grid: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        start_offset: float,
+        grid: tuple[int, int],
+        max_lead_s: float = 1.0,
+    ) -> None:
         import av
 
         self._container = av.open(str(path))
@@ -31,20 +38,31 @@ class FrameWindowReader:
         self._stream.thread_type = "AUTO"
         self.start_offset = start_offset
         self.grid = grid
+        self.max_lead_s = max_lead_s
 
     def __call__(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
-        """(t, grey float32 thumbnail in [0, 1]) for every frame with start <= t <= end; empty
-        if the span cannot be decoded (refinement is an improvement, never a failure)."""
+        """(t, grey float32 thumbnail in [0, 1]) for the frames with start <= t <= end.
+
+        Seeks to the keyframe at or before ``end``. If that keyframe lies inside the span (an
+        encoder's keyframe on a cut), the result starts there: the caller supplies the frame
+        before. If it lies more than ``max_lead_s`` before ``start``, decoding up to the span
+        would cost more than the refinement is worth, and the result is empty — as it is when
+        the span cannot be decoded (refinement is an improvement, never a failure).
+        """
         stream, base = self._stream, self._stream.time_base
         try:
             self._container.seek(
-                int((max(0.0, start) + self.start_offset) / base), stream=stream, backward=True
+                int((end + self.start_offset) / base), stream=stream, backward=True
             )
-            frames = []
+            frames: list[tuple[float, np.ndarray]] = []
+            first = True
             for frame in self._container.decode(stream):
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * base) - self.start_offset
+                if first and t < start - self.max_lead_s:
+                    return []
+                first = False
                 if t > end + 1e-6:
                     break
                 if t >= start - 1e-6:
@@ -54,7 +72,7 @@ class FrameWindowReader:
                     frames.append((t, small.to_ndarray().astype(np.float32) / 255.0))
             return frames
         except Exception as exc:  # a damaged stretch: keep the sampled-rate boundary
-            log.debug("frame window %.2f-%.2f s of %s failed: %s", start, end, self.grid, exc)
+            log.debug("frame window %.2f-%.2f s failed: %s", start, end, exc)
             return []
 
     def close(self) -> None:
