@@ -107,20 +107,28 @@ def _encode_one(path: Path, encoder, settings) -> tuple:
     )
 
 
-def _cached(cache: Path, key: str, make):
+class NotCached(Exception):
+    """--cached-only: this video has not been encoded yet."""
+
+
+def _cached(cache: Path, key: str, make, only: bool = False):
     """One pickle per (video, settings) under ``cache/``, written as soon as it is made."""
     import hashlib
 
     file = cache / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pkl"
     if file.is_file():
         return pickle.loads(file.read_bytes())
+    if only:
+        raise NotCached(key)
     value = make()
     cache.mkdir(parents=True, exist_ok=True)
     file.write_bytes(pickle.dumps(value))
     return value
 
 
-def encode_all(items: list[tuple[Path, dict]], cache: Path, profile: str) -> list[Cached]:
+def encode_all(
+    items: list[tuple[Path, dict]], cache: Path, profile: str, *, cached_only: bool = False
+) -> list[Cached]:
     """Sampled frames, features and every frame's grey thumbnail of each video, from the cache
     directory or made once (a video the decoder cannot read is skipped with a warning)."""
     settings = load_settings(profile)
@@ -140,10 +148,15 @@ def encode_all(items: list[tuple[Path, dict]], cache: Path, profile: str) -> lis
                 encoder = encoder or load_encoder(settings.encoder, settings.device)
                 return _encode_one(path, encoder, settings)
 
-            duration, times, indices, feats, images = _cached(cache, key, encode)
+            duration, times, indices, feats, images = _cached(cache, key, encode, cached_only)
             full_times, full_thumbs = _cached(
-                cache, f"{stamp}:{grid}:thumbs", lambda path=path: full_rate_thumbs(path, grid)
+                cache,
+                f"{stamp}:{grid}:thumbs",
+                lambda path=path: full_rate_thumbs(path, grid),
+                cached_only,
             )
+        except NotCached:
+            continue
         except MediaError as exc:  # one unreadable video must not sink the sweep
             print(f"warning: skipped {path.name}: {exc}", file=sys.stderr)
             continue
@@ -235,6 +248,12 @@ GRIDS = {
         "confirm_margin": [0.0, 0.05, 0.1],
         "confirm_colour": [0.0, 0.1, 0.2],
     },
+    "colour": {
+        "confirm_frames": [2],
+        "confirm_margin": [0.1],
+        "confirm_colour": [0.0, 0.1, 0.2],
+        "confirm_strong": [0.2, 0.3, 2.0],
+    },
     "threshold": {
         "tau0": [3.0, 4.0, 5.0, 6.0],
         "min_event_s": [0.5, 1.0],
@@ -288,8 +307,11 @@ def main() -> int:
         "--set", action="append", default=[], help="KEY=VALUE: fix a setting for the sweep"
     )
     parser.add_argument("--no-exact-cuts", action="store_true", help="ablation: sampled times")
+    parser.add_argument("--cached-only", action="store_true", help="skip videos not yet encoded")
     args = parser.parse_args()
-    videos = encode_all(load_set(args.videos), args.cache, args.config)
+    videos = encode_all(
+        load_set(args.videos), args.cache, args.config, cached_only=args.cached_only
+    )
     base = load_settings(args.config).events
     fixed = dict(item.split("=", 1) for item in args.set)
     base = base.model_validate({**base.model_dump(), **fixed})

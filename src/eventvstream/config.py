@@ -125,6 +125,9 @@ class EventSettings(_Section):
     confirm_colour: float = Field(
         0.0, ge=0, le=1, description="Colour-histogram change a boundary needs (0: not checked)."
     )
+    confirm_strong: float = Field(
+        2.0, ge=0, le=2, description="A semantic shift this large needs no colour change."
+    )
     exact_cuts: bool = Field(
         True, description="Files: move a hard cut onto its exact frame (decodes a few frames)."
     )

@@ -44,11 +44,14 @@ def change_persists(
     colours_after: Sequence[np.ndarray] = (),
     colours_before: np.ndarray | None = None,
     colour_min: float = 0.0,
+    strong: float = 2.0,
 ) -> bool:
     """The boundary stands if the semantic shift is at least ``margin`` and, when
-    ``colour_min`` > 0, the colours moved by at least that much."""
-    if semantic_shift(candidate, after, before_mean) < margin:
+    ``colour_min`` > 0, the colours moved by at least that much — unless the semantic shift
+    alone reaches ``strong`` (a cut between two places lit alike)."""
+    shift = semantic_shift(candidate, after, before_mean)
+    if shift < margin:
         return False
-    if colour_min <= 0 or colours_before is None or not colours_after:
+    if colour_min <= 0 or colours_before is None or not colours_after or shift >= strong:
         return True
     return colour_shift(colours_after, colours_before) >= colour_min

@@ -260,6 +260,7 @@ class EventDetector:
             colours_after=[f.colours for f in (pending.frame, *pending.after)],
             colours_before=pending.old_colours,
             colour_min=self.settings.confirm_colour,
+            strong=self.settings.confirm_strong,
         )
 
     def _resolve_pending(self) -> list[Event]:
