@@ -80,8 +80,8 @@ def full_rate_thumbs(path: Path, grid: tuple[int, int]) -> tuple[np.ndarray, np.
     from eventvstream.media.window import FrameWindowReader
 
     with open_video(path, fps=1.0, short_side=32) as video:
-        offset, duration = video.info.start_offset, video.info.duration
-    reader = FrameWindowReader(path, offset, grid)
+        duration = video.info.duration
+    reader = FrameWindowReader(path, grid)
     frames = reader(0.0, duration + 1.0)
     reader.close()
     times = np.array([t for t, _ in frames])

@@ -14,7 +14,7 @@ from eventvstream.pipeline import Segmenter
 
 def test_frame_window_finds_each_real_cut_on_its_frame(bikes_video):
     path, truth = bikes_video
-    reader = FrameWindowReader(path, 0.0, (32, 18))
+    reader = FrameWindowReader(path, (32, 18))
     try:
         for cut in truth["boundaries"]:
             frames = reader(cut - 0.45, cut + 0.3)
@@ -28,7 +28,7 @@ def test_frame_window_finds_each_real_cut_on_its_frame(bikes_video):
 
 def test_frame_window_is_empty_past_the_end_and_for_a_far_keyframe(bikes_video):
     path, _ = bikes_video
-    reader = FrameWindowReader(path, 0.0, (32, 18), max_lead_s=0.0)
+    reader = FrameWindowReader(path, (32, 18), max_lead_s=0.0)
     try:
         assert reader(60.0, 61.0) == []
     finally:

@@ -7,8 +7,7 @@ scaling each frame to ``grid`` in FFmpeg (area averaging) — a handful of frame
 a second decoding pass. Encoders put a keyframe on a scene cut, so the seek usually lands right
 on it; a span whose keyframe is far before it is skipped rather than decoded at length.
 
-Times are seconds from the file's first frame, the decoder's convention (``start_offset`` is the
-first frame's presentation time, from :class:`~eventvstream.media.VideoInfo`).
+Times are seconds from the file's first frame, the decoder's convention.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ class FrameWindowReader:
     def __init__(
         self,
         path: str | Path,
-        start_offset: float,
         grid: tuple[int, int],
         max_lead_s: float = 1.0,
     ) -> None:
@@ -36,7 +34,7 @@ class FrameWindowReader:
         self._container = av.open(str(path))
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
-        self.start_offset = start_offset
+        self.start_offset = self._first_pts()
         self.grid = grid
         self.max_lead_s = max_lead_s
 
@@ -49,10 +47,16 @@ class FrameWindowReader:
         would cost more than the refinement is worth, and the result is empty — as it is when
         the span cannot be decoded (refinement is an improvement, never a failure).
         """
+        frames = self._read(start, end, end)
+        if not frames:  # some containers (MPEG-PS) seek past the target: aim earlier, once
+            frames = self._read(start, end, start - self.max_lead_s / 2)
+        return frames
+
+    def _read(self, start: float, end: float, target: float) -> list[tuple[float, np.ndarray]]:
         stream, base = self._stream, self._stream.time_base
         try:
             self._container.seek(
-                int((end + self.start_offset) / base), stream=stream, backward=True
+                int((max(0.0, target) + self.start_offset) / base), stream=stream, backward=True
             )
             frames: list[tuple[float, np.ndarray]] = []
             first = True
@@ -74,6 +78,18 @@ class FrameWindowReader:
         except Exception as exc:  # a damaged stretch: keep the sampled-rate boundary
             log.debug("frame window %.2f-%.2f s failed: %s", start, end, exc)
             return []
+
+    def _first_pts(self) -> float:
+        """The first frame's presentation time: times here count from it, like the decoder's.
+        (Measured here rather than taken from the sampling decoder, which reports 0 for an
+        MPEG-PS file whose first frame is at 0.54 s.)"""
+        stream = self._stream
+        if stream.start_time is not None:
+            return float(stream.start_time * stream.time_base)
+        for frame in self._container.decode(stream):
+            if frame.pts is not None:
+                return float(frame.pts * stream.time_base)
+        return 0.0
 
     def close(self) -> None:
         self._container.close()

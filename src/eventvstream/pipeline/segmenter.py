@@ -135,9 +135,7 @@ class Segmenter:
         reader = None
         if self.settings.events.exact_cuts and isinstance(detector, EventDetector):
             try:
-                reader = FrameWindowReader(
-                    path, info.start_offset, self.settings.events.motion_grid
-                )
+                reader = FrameWindowReader(path, self.settings.events.motion_grid)
             except Exception as exc:  # refinement is optional: keep the sampled-rate boundaries
                 log.warning("no exact cut placement for %s: %s", Path(path).name, exc)
         try:
