@@ -122,6 +122,24 @@ class EventSettings(_Section):
     motion_grid: tuple[int, int] = Field((32, 18), description="Grey image size for motion.")
     predictor_hidden: int = Field(64, ge=1, le=4096)
     predictor_lr: float = Field(0.05, ge=0, description="Online SGD rate; 0 freezes the predictor.")
+    confirm_frames: int = Field(
+        1, ge=1, le=16, description="Frames after a candidate that must show the change lasted."
+    )
+    confirm_margin: float = Field(
+        0.0, ge=-1, le=1, description="How much closer to the candidate than to the old event."
+    )
+    confirm_colour: float = Field(
+        0.0, ge=0, le=1, description="Colour-histogram change a boundary needs (0: not checked)."
+    )
+    confirm_strong: float = Field(
+        2.0, ge=0, le=2, description="A semantic shift this large needs no colour change."
+    )
+    exact_cuts: bool = Field(
+        True, description="Files: move a hard cut onto its exact frame (decodes a few frames)."
+    )
+    cut_dominance: float = Field(
+        3.0, ge=1, description="A hard cut's frame jump must be this many times any other."
+    )
     refine_lookback_s: float = Field(
         1.5, ge=0, description="Window in which a boundary is moved to the centre of change."
     )

@@ -6,6 +6,7 @@ runs ahead in its own process while this thread encodes, so the two overlap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
 from eventvstream.media import VideoInfo, VideoStream, open_video
 from eventvstream.media.live import LiveSource
+from eventvstream.media.window import FrameWindowReader
 from eventvstream.perception import ImageEncoder, load_encoder
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
@@ -107,8 +109,11 @@ class Segmenter:
                 reader=sampling.reader,
             )
             name = Path(path).name
-        with opened as video:
+        live = isinstance(path, LiveSource)
+        with opened as video, self._frame_window(None if live else path, detector) as window:
             assert video.info is not None
+            if window is not None and isinstance(detector, EventDetector):
+                detector.frame_window = window  # hard cuts land on their exact frame
             result.info = video.info
             if on_info is not None:
                 on_info(video.info)
@@ -135,6 +140,29 @@ class Segmenter:
             assert info is not None
             for event in detector.flush(info.duration):
                 yield self.attach_labels(event, frame_labels, keep_images)
+
+    @contextlib.contextmanager
+    def _frame_window(
+        self, path: str | Path | None, detector: object
+    ) -> Iterator[FrameWindowReader | None]:
+        """A reader of every frame around a boundary, for files (not for live sources or the
+        fixed chunker, and not when ``events.exact_cuts`` is off); None if the file cannot be
+        opened that way."""
+        reader = None
+        if (
+            path is not None
+            and self.settings.events.exact_cuts
+            and isinstance(detector, EventDetector)
+        ):
+            try:
+                reader = FrameWindowReader(path, self.settings.events.motion_grid)
+            except Exception as exc:  # refinement is optional: keep the sampled-rate boundaries
+                log.warning("no exact cut placement for %s: %s", Path(path).name, exc)
+        try:
+            yield reader
+        finally:
+            if reader is not None:
+                reader.close()
 
     def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
         """Features and top-k labels of every frame, from one forward pass per batch."""
