@@ -82,7 +82,7 @@ class EncoderSettings(_Section):
         None, ge=1, description="torch CPU threads; null = the cores the decoder leaves free."
     )
     seed: int = 0
-    top_k_labels: int = Field(3, ge=0, le=20)
+    top_k_labels: int = Field(5, ge=0, le=20)
 
 
 class EventSettings(_Section):
@@ -202,6 +202,16 @@ class LanguageSettings(_Section):
         3, ge=0, le=50, description="Past events retrieved into each caption prompt."
     )
     answer_events: int = Field(6, ge=1, le=100, description="Events retrieved to answer with.")
+    phrase_answers: bool = Field(
+        True,
+        description="Let the decoder rephrase the templated answer (checked; the template is "
+        "given when the phrasing invents a time, an id, a count or a yes/no).",
+    )
+    intent_parser: Literal["rules", "decoder"] = Field(
+        "rules",
+        description="How questions are parsed: text rules, or the decoder's constrained JSON "
+        "(rules stay the fallback).",
+    )
     relevance_threshold: float = Field(
         0.35,
         ge=-1,

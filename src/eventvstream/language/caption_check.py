@@ -1,0 +1,43 @@
+"""Is a decoder's caption fit to store? Checks made before it enters memory.
+
+The packaged 135M decoder, given labels, often writes sentences that are worse than no caption:
+"A pig is a pig." (repeats itself), "A nematode (0.09) is eaten..." (echoes numbers from the
+prompt), "A snoek fish is used to launch a tank." (names what the labels do not support). A
+caption that fails is retried once (sampling instead of greedy) and otherwise replaced by the
+templated description of :mod:`eventvstream.language.scene`; the caption worker counts both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from eventvstream.language.matching import terms_in
+from eventvstream.language.scene import POSSIBLE_P
+from eventvstream.memory.store import EventRow
+from eventvstream.perception.vocabulary import roll_up
+
+_STOP = {
+    "a", "an", "the", "is", "are", "was", "of", "on", "in", "at", "with", "and", "to", "by",
+    "its", "it", "this", "that", "from", "into", "over", "for", "as", "be", "being", "some",
+}  # fmt: skip
+_WORD = re.compile(r"[a-z][a-z'-]+")
+
+
+def problem(caption: str, row: EventRow) -> str | None:
+    """Why ``caption`` should not be stored for ``row`` ('empty', 'repeats', 'numbers',
+    'contradicts labels'), or None when it is fine."""
+    text = caption.strip()
+    words = _WORD.findall(text.lower())
+    if not words:
+        return "empty"
+    if re.search(r"\d", text):
+        return "numbers"
+    content = Counter(w for w in words if w not in _STOP and len(w) > 2)
+    if content and content.most_common(1)[0][1] >= 2:
+        return "repeats"
+    seen = {word for word, p in roll_up(row.labels) if p >= POSSIBLE_P}
+    for term in terms_in(text):
+        if term not in seen:
+            return "contradicts labels"
+    return None
