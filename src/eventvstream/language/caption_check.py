@@ -21,6 +21,8 @@ _STOP = {
     "a", "an", "the", "is", "are", "was", "of", "on", "in", "at", "with", "and", "to", "by",
     "its", "it", "this", "that", "from", "into", "over", "for", "as", "be", "being", "some",
 }  # fmt: skip
+#: Vocabulary words a caption may use about the filming itself ("the camera pans").
+_ABOUT_FILMING = {"camera", "screen"}
 _WORD = re.compile(r"[a-z][a-z'-]+")
 
 
@@ -38,6 +40,6 @@ def problem(caption: str, row: EventRow) -> str | None:
         return "repeats"
     seen = {word for word, p in roll_up(row.labels) if p >= POSSIBLE_P}
     for term in terms_in(text):
-        if term not in seen:
+        if term not in seen and term not in _ABOUT_FILMING:
             return "contradicts labels"
     return None

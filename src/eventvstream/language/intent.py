@@ -52,9 +52,10 @@ _LAST = re.compile(r"\b(last|most recent(?:ly)?|latest time)\b", re.I)
 _FIRST = re.compile(r"\b(first|earliest|initially)\b", re.I)
 _COUNT = re.compile(r"\b(how many|how often|number of times|count)\b", re.I)
 _PRESENCE = re.compile(
-    r"^\s*(?:(?:did|do|have|has|had)\s+(?:we|you|i|they|it|anyone|the camera)\b|"
+    r"(?:^\s*|[,;:]\s*)(?:(?:did|do|have|has|had)\s+(?:we|you|i|they|it|anyone|the camera)\b|"
     r"(?:was|were|is|are)\s+there\b|(?:did|does|do)\s+(?:an?|the|any|some)\b|any\b|"
-    r"(?:can|could)\s+you\s+see\b)",
+    r"(?:can|could)\s+you\s+see\b|"
+    r"(?:is|are|was|were)\s+(?:any|anyone|anybody|someone|somebody)\b)",
     re.I,
 )
 _SUMMARY = re.compile(
@@ -126,7 +127,7 @@ def parse(question: str, streams: Iterable[str] = ()) -> Intent:
     kind = _kind(text, windowed=any(k in fields for k in ("t0", "recent_s", "ago_s", "since")))
     topic = _topic(_NOW.sub(" ", text) if kind == "now" else text)
     if kind == "last" and not topic:  # "what was the last thing that happened": that is now
-        kind = "now"
+        kind = "range" if _is_windowed(fields) else "now"
     if kind in ("first", "count", "presence") and not topic:
         kind = "range" if fields.get("t0") is not None or "recent_s" in fields else "summary"
     if kind == "search" and not topic:
@@ -184,11 +185,11 @@ def since_seconds(since: str, *, wall_clock: bool) -> float:
     """'10:30' as seconds after midnight (wall clock: hours:minutes, with am/pm) or as a
     stream time (minutes:seconds)."""
     text = since.lower().replace(".", "").strip()
-    pm = text.endswith("pm")
+    meridiem = text[-2:] if text.endswith(("am", "pm")) else ""
     text = re.sub(r"\s*[ap]m$", "", text)
     if wall_clock and ":" in text:
         parts = [float(p) for p in text.split(":")]
-        hours = parts[0] % 12 + 12 if pm else parts[0]
+        hours = parts[0] % 12 + (12 if meridiem == "pm" else 0) if meridiem else parts[0]
         return hours * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0.0)
     return parse_time(text)
 
