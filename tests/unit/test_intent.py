@@ -3,9 +3,13 @@ windows and named streams, with the topic left to look for."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from eventvstream.language.intent import Intent, parse, parse_time, since_seconds
+from eventvstream.language.intent_llm import SCHEMA, parse_with_decoder, validate
 
 
 @pytest.mark.parametrize(
@@ -215,3 +219,52 @@ def test_time_phrases_win_over_now_and_last() -> None:
 def test_contractions_and_vague_words_are_no_topic() -> None:
     assert parse("what's the dog doing") == Intent("search", "dog doing")
     assert parse("what's happened between 0:10 and 0:20").topic == ""
+
+
+# -- the decoder's JSON parse (gpu / remote profiles) -------------------------------------------
+class FixedJsonDecoder:
+    """A fake decoder that returns fixed text: it stands in for a capable model (a Llama-3-8B or
+    a served one) that cannot run here; the tiny random Llama's path is in the integration
+    tests. What is under test is the request and the validation, not a model."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.requests: list[Any] = []
+
+    def stream(self, request: Any) -> Iterator[str]:
+        self.requests.append(request)
+        yield self.text
+
+
+def test_decoder_parse_is_constrained_and_validated() -> None:
+    decoder = FixedJsonDecoder(
+        '{"kind": "presence", "topic": "a dog", "t0": 60, "t1": 90, "stream": "door"}'
+    )
+    intent = parse_with_decoder(decoder, "was a dog by door from 1:00 to 1:30?", ["door", "cam1"])
+    assert intent == Intent("presence", "dog", 60.0, 90.0, stream="door")
+    request = decoder.requests[0]
+    assert request.json_schema is SCHEMA and request.temperature == 0.0
+    assert "Known streams: door, cam1." in request.messages[-1].content
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure! The answer is a dog.",  # no JSON
+        '{"kind": "gossip", "topic": "dog"}',  # not a kind
+        '{"kind": "presence", "topic": "dog", "stream": "garage"}',  # no such stream
+        '{"kind": "range", "topic": "", "t0": 3, "t1": 10}',  # times the question never said
+        '{"kind": "range", "topic": "", "since": "11:00"}',  # a clock time it never said
+        '{"kind": "last", "topic": 7}',
+    ],
+)
+def test_a_bad_decoder_parse_falls_back_to_rules(text: str) -> None:
+    assert (
+        parse_with_decoder(FixedJsonDecoder(text), "what happened between 1:00 and 1:30?") is None
+    )
+
+
+def test_validate_accepts_relative_windows_the_question_states() -> None:
+    raw = '{"kind": "count", "topic": "cars", "recent_s": 300, "when": false}'
+    intent = validate(raw, "how many cars in the last 5 minutes?", [])
+    assert intent == Intent("count", "cars", recent_s=300.0)
