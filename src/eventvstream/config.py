@@ -82,7 +82,7 @@ class EncoderSettings(_Section):
         None, ge=1, description="torch CPU threads; null = the cores the decoder leaves free."
     )
     seed: int = 0
-    top_k_labels: int = Field(5, ge=0, le=20)
+    top_k_labels: int = Field(20, ge=0, le=50)
 
 
 class EventSettings(_Section):

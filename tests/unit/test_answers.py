@@ -92,7 +92,7 @@ def test_presence_says_yes_or_no() -> None:
 
 def test_where_names_stream_and_window() -> None:
     assert answers.where(Intent("range", "", 10.0, 20.0), "cam1") == (
-        " on cam1 between 10.0 s to 20.0 s"
+        " on cam1 between 10.0 s and 20.0 s"
     )
     assert answers.where(Intent("summary", ""), None) == ""
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from eventvstream.language import summary as timeline
-from eventvstream.language.grounding import span
+from eventvstream.language.grounding import clock, span
 from eventvstream.language.intent import Intent
 from eventvstream.memory.store import EventRow
 
@@ -26,10 +26,27 @@ def where(intent: Intent, stream: str | None) -> str:
     """' on cam1 between 0:10 and 0:20' — the scope the answer speaks about."""
     text = f" on {stream}" if stream else ""
     if intent.t0 is not None and intent.t1 is not None:
-        text += f" between {span(intent.t0, intent.t1)}"
+        text += f" between {clock(intent.t0)} and {clock(intent.t1)}"
     elif intent.t0 is not None:
-        text += f" since {span(intent.t0, intent.t0).split(' to ')[0]}"
+        text += f" since {clock(intent.t0)}"
     return text
+
+
+def as_broader(topic: str, word: str) -> str:
+    """How an answer names a broader stand-in: 'an animal (I could not tell if it was a
+    rabbit)' — said, so nobody mistakes it for a sighting of the thing itself."""
+    article = "an" if word[:1].lower() in "aeiou" else "a"
+    return f"{article} {word} (I could not tell whether it was {_with_article(topic)})"
+
+
+_NO_ARTICLE = {"a", "an", "the", "any", "some", "people", "men", "women", "children", "someone"}
+
+
+def _with_article(topic: str) -> str:
+    """'rabbit' -> 'a rabbit'; plurals and mass words stay as they are."""
+    if not topic or topic.split()[0].lower() in _NO_ARTICLE or topic.endswith("s"):
+        return topic
+    return ("an " if topic[:1].lower() in "aeiou" else "a ") + topic
 
 
 def _at(row: EventRow) -> str:
@@ -60,6 +77,7 @@ def now(rows: Sequence[EventRow]) -> str:
 
 
 def last(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+    topic = _with_article(topic)
     if not hits:
         return f"I did not see {topic}{scope}."
     row = max(hits, key=lambda r: (r.end, r.id))
@@ -68,6 +86,7 @@ def last(topic: str, hits: Sequence[EventRow], scope: str) -> str:
 
 
 def first(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+    topic = _with_article(topic)
     if not hits:
         return f"I did not see {topic}{scope}."
     row = min(hits, key=lambda r: (r.start, r.id))
@@ -92,6 +111,7 @@ def occurrences(hits: Sequence[EventRow], rows: Sequence[EventRow]) -> list[list
 
 
 def count(topic: str, runs: Sequence[Sequence[EventRow]], scope: str) -> str:
+    topic = _with_article(topic)
     if not runs:
         return f"I did not see {topic}{scope}: 0 times."
     listed = ", ".join(f"{span(r[0].start, r[-1].end)} [#{r[0].id}]" for r in runs[:MAX_LISTED])
@@ -100,6 +120,7 @@ def count(topic: str, runs: Sequence[Sequence[EventRow]], scope: str) -> str:
 
 
 def presence(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+    topic = _with_article(topic)
     if not hits:
         return f"No, I did not see {topic}{scope}."
     listed = ", ".join(_at(r) for r in hits[:3])

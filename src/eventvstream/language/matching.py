@@ -18,27 +18,65 @@ from functools import lru_cache
 import numpy as np
 
 from eventvstream.memory.store import EventRow
-from eventvstream.perception.vocabulary import CONFIDENT_P, roll_up, vocabulary
+from eventvstream.perception.vocabulary import CONFIDENT_P, everyday_words, roll_up, vocabulary
+
+#: Words people use for a vocabulary term that WordNet's everyday words do not include.
+SYNONYMS = {
+    "person": ("people", "man", "men", "woman", "women", "someone", "somebody", "anyone",
+               "anybody", "human", "humans", "pedestrian", "child", "children", "kid", "boy",
+               "girl", "guy", "lady", "driver"),
+    "bicycle": ("bike", "bikes", "cyclist", "cyclists"),
+    "rabbit": ("bunny", "bunnies"),
+    "car": ("automobile",),
+    "airplane": ("plane", "planes", "aeroplane"),
+    "cat": ("kitten", "kitty"),
+    "dog": ("puppy", "puppies"),
+}  # fmt: skip
 
 
 @lru_cache(maxsize=1)
 def _patterns() -> list[tuple[str, re.Pattern[str]]]:
-    """Every vocabulary term with a whole-word pattern that also takes a plural."""
-    terms = sorted(vocabulary(), key=len, reverse=True)
-    return [(t, re.compile(rf"\b{re.escape(t.lower())}(?:s|es)?\b")) for t in terms]
+    """Every vocabulary term (and synonym) with a whole-word pattern that takes a plural."""
+    names = [(t, t) for t in vocabulary()]
+    names += [(word, term) for term, words in SYNONYMS.items() for word in words]
+    names.sort(key=lambda pair: len(pair[0]), reverse=True)
+    return [(term, re.compile(rf"\b{re.escape(w.lower())}(?:s|es)?\b")) for w, term in names]
 
 
 def terms_in(topic: str) -> list[str]:
-    """Vocabulary terms named in ``topic``, longest first, without ones inside a longer one
-    ("mountain bike" not also "bike"... "sports car" keeps "sports car" only)."""
+    """Vocabulary terms named in ``topic``, in the order written, without ones inside a longer
+    one ("mountain bike" not also "bike"); the first is what the question is about ("a man in
+    a car" is about a person)."""
     text = topic.lower()
-    found: list[str] = []
+    found: list[tuple[int, str]] = []
     for term, pattern in _patterns():
         match = pattern.search(text)
         if match:
-            found.append(term)
-            text = text[: match.start()] + " " + text[match.end() :]
-    return found
+            found.append((match.start(), term))
+            text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+    return list(dict.fromkeys(term for _, term in sorted(found)))
+
+
+def subject_term(topic: str) -> str | None:
+    """The vocabulary term a topic is about (its first), or None."""
+    terms = terms_in(topic)
+    return terms[0] if terms else None
+
+
+@lru_cache(maxsize=4096)
+def broader(term: str) -> tuple[str, ...]:
+    """The everyday words above ``term``, nearest first ("rabbit" -> mammal, animal): from the
+    class's own chain, or for an everyday word from the chains it appears in."""
+    chain = everyday_words(term)
+    if chain:
+        return chain
+    above: dict[str, int] = {}
+    for name in vocabulary():
+        words = everyday_words(name)
+        if term in words:
+            for distance, word in enumerate(words[words.index(term) + 1 :]):
+                above[word] = min(above.get(word, 99), distance)
+    return tuple(sorted(above, key=lambda w: above[w]))
 
 
 def term_probability(row: EventRow, terms: Sequence[str]) -> float:
@@ -59,9 +97,9 @@ class Matcher:
         """A match score per row; a row matches when its score is >= 0 (scores above zero
         rank better). Lexical scores are the probability margin over ``min_p``; similarity
         scores the margin over the threshold."""
-        terms = terms_in(topic)
-        if terms:
-            return [term_probability(row, terms) - self.min_p for row in rows]
+        term = subject_term(topic)
+        if term:
+            return [term_probability(row, [term]) - self.min_p for row in rows]
         if not rows:
             return []
         query = np.asarray(self.embed([topic]))[0]  # type: ignore[operator]

@@ -29,7 +29,7 @@ from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
 from eventvstream.language.grounding import invented_times, stated_times
 from eventvstream.language.intent import Intent, parse, since_seconds
-from eventvstream.language.matching import Matcher
+from eventvstream.language.matching import Matcher, broader, subject_term
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.store import EventRow
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 MAX_SCOPE_EVENTS = 20_000
 #: "10 minutes ago" looks this far either side of that moment (at least 15 s).
 AGO_WINDOW = 0.1
+
+#: Words too general to stand in for what was asked ("a thing that holds things").
+GENERIC_FALLBACK = {"container", "machine", "tool", "device"}
 
 #: Optional source of still-open events (a live session's frames so far), per scope.
 OpenEvents = Callable[[Scope], list[EventRow]]
@@ -199,21 +202,26 @@ class Answerer:
             stream=scope.stream, owner=scope.owner, t0=scope.t0, t1=scope.t1, limit=MAX_SCOPE_EVENTS
         )
         matched = self.matcher.matches(intent.topic, rows)
-        plan.relevance = {row.id: score for row, score in matched}
-        hits = [row for row, _ in matched]
         where = answers.where(intent, scope.stream)
         kind = intent.kind
+        topic = intent.topic
+        if not matched and kind in ("last", "first", "count"):
+            matched, broader = self._broader(intent.topic, rows)
+            if broader:  # said plainly: "I did not clearly see a rabbit; an animal ..."
+                topic = answers.as_broader(intent.topic, broader)
+        plan.relevance = {row.id: score for row, score in matched}
+        hits = [row for row, _ in matched]
         if kind == "last":
             plan.events = hits[-1:]
-            plan.fixed = answers.last(intent.topic, hits, where)
+            plan.fixed = answers.last(topic, hits, where)
         elif kind == "first":
             plan.events = hits[:1]
-            plan.fixed = answers.first(intent.topic, hits, where)
+            plan.fixed = answers.first(topic, hits, where)
         elif kind == "count":
             runs = answers.occurrences(hits, rows)
             plan.events = [run[0] for run in runs][: answers.MAX_LISTED]
             plan.facts["count"] = len(runs)
-            plan.fixed = answers.count(intent.topic, runs, where)
+            plan.fixed = answers.count(topic, runs, where)
         elif kind == "presence":
             plan.events = hits[: answers.MAX_LISTED]
             plan.facts["present"] = bool(hits)
@@ -223,6 +231,20 @@ class Answerer:
             plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
             plan.fixed = answers.sightings(intent.topic, plan.events, where)
         plan.facts["needs_time"] = kind in ("last", "first") or intent.when
+
+    def _broader(
+        self, topic: str, rows: list[EventRow]
+    ) -> tuple[list[tuple[EventRow, float]], str | None]:
+        """Events showing the nearest everyday word above the topic's thing (a rabbit the
+        classifier only sees as "an animal"), and that word; none when nothing is seen."""
+        term = subject_term(topic)
+        for word in broader(term) if term else ():
+            if word in GENERIC_FALLBACK:
+                continue
+            matched = self.matcher.matches(word, rows)
+            if matched:
+                return matched, word
+        return [], None
 
     def _phrase(self, plan: AnswerPlan) -> AnswerPlan:
         """Ask the decoder to phrase a templated answer (not summaries: their timeline *is*

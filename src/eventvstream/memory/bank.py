@@ -59,7 +59,7 @@ class Hit:
 
 def event_values(event: Event) -> dict[str, Any]:
     """The columns an :class:`~eventvstream.events.Event` fills (captions come later)."""
-    labels = [[name, round(p, 4)] for name, p in event.labels[:10]]
+    labels = [[name, round(p, 4)] for name, p in event.labels[:20]]
     return {
         "start": event.start,
         "end": event.end,

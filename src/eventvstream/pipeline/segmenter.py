@@ -124,7 +124,7 @@ class Segmenter:
         event.pooled_labels = pool_labels([frame_labels[i] for i in frames])
         previous = None
         for keyframe in event.keyframes:
-            keyframe.labels = frame_labels.get(keyframe.frame_index, [])
+            keyframe.labels = frame_labels.get(keyframe.frame_index, [])[:5]
             if keyframe.image is not None:
                 keyframe.look = look_of(keyframe.image)
                 if previous is not None:
@@ -138,7 +138,7 @@ class Segmenter:
         return event
 
 
-def pool_labels(frames: list[list[tuple[str, float]]], limit: int = 10) -> list[tuple[str, float]]:
+def pool_labels(frames: list[list[tuple[str, float]]], limit: int = 20) -> list[tuple[str, float]]:
     """Mean probability of each label over the frames (absent = 0), most likely first."""
     totals: dict[str, float] = {}
     for labels in frames:
