@@ -202,6 +202,13 @@ class LanguageSettings(_Section):
         3, ge=0, le=50, description="Past events retrieved into each caption prompt."
     )
     answer_events: int = Field(6, ge=1, le=100, description="Events retrieved to answer with.")
+    match_threshold: float = Field(
+        0.45,
+        ge=-1,
+        le=1,
+        description="Text similarity at which an event counts as showing a thing the "
+        "classifier's vocabulary does not name (presence, counts, first/last).",
+    )
     phrase_answers: bool = Field(
         True,
         description="Let the decoder rephrase the templated answer (checked; the template is "

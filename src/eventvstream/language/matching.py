@@ -93,7 +93,9 @@ class Matcher:
         self.threshold = threshold
         self.min_p = min_p
 
-    def scores(self, topic: str, rows: Sequence[EventRow]) -> list[float]:
+    def scores(
+        self, topic: str, rows: Sequence[EventRow], threshold: float | None = None
+    ) -> list[float]:
         """A match score per row; a row matches when its score is >= 0 (scores above zero
         rank better). Lexical scores are the probability margin over ``min_p``; similarity
         scores the margin over the threshold."""
@@ -107,11 +109,16 @@ class Matcher:
         for row in rows:
             vector = row.text_embedding
             similarity = float(np.dot(vector, query)) if vector is not None else -1.0
-            out.append(similarity - self.threshold)
+            out.append(similarity - (self.threshold if threshold is None else threshold))
         return out
 
-    def matches(self, topic: str, rows: Sequence[EventRow]) -> list[tuple[EventRow, float]]:
-        return [(r, s) for r, s in zip(rows, self.scores(topic, rows), strict=True) if s >= 0]
+    def matches(
+        self, topic: str, rows: Sequence[EventRow], threshold: float | None = None
+    ) -> list[tuple[EventRow, float]]:
+        """The rows that show ``topic``, with their scores; ``threshold`` overrides the
+        similarity needed for things outside the vocabulary (a looser one for plain search)."""
+        scored = zip(rows, self.scores(topic, rows, threshold), strict=True)
+        return [(r, s) for r, s in scored if s >= 0]
 
 
 def known(topic: str) -> bool:

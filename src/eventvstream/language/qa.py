@@ -105,7 +105,7 @@ class Answerer:
         self.decoder = decoder
         self.settings = settings
         self.open_events = open_events
-        self.matcher = Matcher(retriever.text_embedder.embed, settings.relevance_threshold)
+        self.matcher = Matcher(retriever.text_embedder.embed, settings.match_threshold)
         self.stats: Counter[str] = Counter()
 
     # -- planning: memory only, no decoder ----------------------------------------------------
@@ -201,9 +201,10 @@ class Answerer:
         rows = self.bank.events(
             stream=scope.stream, owner=scope.owner, t0=scope.t0, t1=scope.t1, limit=MAX_SCOPE_EVENTS
         )
-        matched = self.matcher.matches(intent.topic, rows)
-        where = answers.where(intent, scope.stream)
         kind = intent.kind
+        loose = self.settings.relevance_threshold if kind == "search" else None
+        matched = self.matcher.matches(intent.topic, rows, loose)
+        where = answers.where(intent, scope.stream)
         topic = intent.topic
         if not matched and kind in ("last", "first", "count"):
             matched, broader = self._broader(intent.topic, rows)
