@@ -160,7 +160,7 @@ def evs(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def ingest(video: Path, spec: StreamSpec, env: dict[str, str], captions: bool) -> dict[str, Any]:
-    """``evs run`` one stream; returns the events and captions it printed."""
+    """``evs run`` one stream (the captions are read back from memory afterwards)."""
     args = ["run", str(video), "--stream", spec.name, "--json", "--progress", "off", "--force"]
     started = time.perf_counter()
     done = evs(*args, *([] if captions else ["--no-captions"]), env=env)
@@ -173,6 +173,18 @@ def ingest(video: Path, spec: StreamSpec, env: dict[str, str], captions: bool) -
             events[r["id"]]["caption"] = r["caption"]
             events[r["id"]]["fallback"] = r["fallback"]
     return {"events": list(events.values()), "ingest_s": time.perf_counter() - started}
+
+
+def stored_events(bank: Any, stream: str) -> list[dict[str, Any]]:
+    """The stream's events with their captions, and whether each caption is the templated
+    description (the decoder's failed its checks or was empty)."""
+    from eventvstream.language import scene
+
+    return [
+        {"start": r.start, "end": r.end, "caption": r.caption,
+         "fallback": r.caption == scene.describe(r)}
+        for r in bank.events(stream=stream)
+    ]  # fmt: skip
 
 
 def caption_naming(spec: StreamSpec, events: list[dict[str, Any]]) -> tuple[int, int, int]:
@@ -266,6 +278,9 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated stream names")
     parser.add_argument("--cli-sample", type=int, default=1, help="evs query calls per family")
     parser.add_argument("--json", type=Path, help="write every answer and score here")
+    parser.add_argument(
+        "--reuse", action="store_true", help="ask again over streams already in --out's memory"
+    )
     args = parser.parse_args()
     out = args.out.resolve()
     data_dir = out / "memory"
@@ -286,13 +301,13 @@ def main() -> None:
     naming = {"dev": [0, 0, 0], "held-out": [0, 0, 0]}
     ingests: dict[str, float] = {}
     all_labels: list[list[Any]] = []
-    for spec, video in built:
+    for spec, video in built if not args.reuse else []:
         print(f"evs run {spec.name} ...", file=sys.stderr)
-        run = ingest(video, spec, env, captions=not args.no_captions)
-        ingests[spec.name] = run["ingest_s"]
-        for k, n in enumerate(caption_naming(spec, run["events"])):
-            naming[spec.split][k] += n
+        ingests[spec.name] = ingest(video, spec, env, captions=not args.no_captions)["ingest_s"]
     ans, bank = answerer(args.profile, data_dir, generate=not args.no_generate)
+    for spec, _ in built:
+        for k, n in enumerate(caption_naming(spec, stored_events(bank, spec.name))):
+            naming[spec.split][k] += n
     from eventvstream.memory.retrieval import Scope
 
     records: list[dict[str, Any]] = []

@@ -210,9 +210,10 @@ class LanguageSettings(_Section):
         "classifier's vocabulary does not name (presence, counts, first/last).",
     )
     phrase_answers: bool = Field(
-        True,
+        False,
         description="Let the decoder rephrase the templated answer (checked; the template is "
-        "given when the phrasing invents a time, an id, a count or a yes/no).",
+        "given when the phrasing invents a time, an id, a count or a yes/no). Off by default: "
+        "the packaged 135M model's phrasings were worse than the template (docs/benchmarks.md).",
     )
     intent_parser: Literal["rules", "decoder"] = Field(
         "rules",

@@ -61,7 +61,7 @@ def bank(tmp_path: Path, embedder: Any) -> Iterator[MemoryBank]:
 
 
 def answerer(bank: MemoryBank, embedder: Any, decoder: Any = None, **extra: Any) -> Answerer:
-    settings = LanguageSettings(**extra)
+    settings = LanguageSettings(**{"phrase_answers": decoder is not None, **extra})
     return Answerer(bank, Retriever(bank, embedder), decoder, settings)
 
 

@@ -142,3 +142,11 @@ def test_summary_of_a_long_stream_is_bounded_periods_then_the_whole() -> None:
 )
 def test_caption_checks(caption: str, labels: list[list[Any]], problem: str | None) -> None:
     assert caption_check.problem(caption, row(1, 0, 1, labels)) == problem
+
+
+def test_a_copied_worked_example_is_not_a_caption() -> None:
+    event = row(1, 0, 1, [["minivan", 0.6]])
+    example = "A dark street scene, the camera panning."
+    assert caption_check.problem("A dark street scene, the camera panning.", event, [example])
+    assert caption_check.problem("A dark car scene, the camera panning.", event, [example])
+    assert caption_check.problem("A minivan parked on a street.", event, [example]) is None

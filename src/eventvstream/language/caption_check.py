@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 from eventvstream.language.matching import terms_in
 from eventvstream.language.scene import POSSIBLE_P
@@ -26,13 +27,18 @@ _ABOUT_FILMING = {"camera", "screen"}
 _WORD = re.compile(r"[a-z][a-z'-]+")
 
 
-def problem(caption: str, row: EventRow) -> str | None:
-    """Why ``caption`` should not be stored for ``row`` ('empty', 'repeats', 'numbers',
-    'contradicts labels'), or None when it is fine."""
+def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | None:
+    """Why ``caption`` should not be stored for ``row`` ('empty', 'copies an example',
+    'repeats', 'numbers', 'contradicts labels'), or None when it is fine. ``examples`` are the
+    prompt's worked answers, which a small model copies when it has nothing to say."""
     text = caption.strip()
     words = _WORD.findall(text.lower())
     if not words:
         return "empty"
+    for example in examples:
+        shared = set(_WORD.findall(example.lower())) - _STOP
+        if shared and len(shared & set(words)) >= 0.6 * len(shared):
+            return "copies an example"
     if re.search(r"\d", text):
         return "numbers"
     content = Counter(w for w in words if w not in _STOP and len(w) > 2)

@@ -237,7 +237,16 @@ _CONTRACTION = re.compile(r"['’](?:s|re|ve|d|ll|m)\b", re.I)
 
 def _topic(text: str) -> str:
     """The words left to search for; none when only filler or vague words remain ("what's
-    happening", "anything between 1:00 and 2:00" name nothing to look for)."""
-    words = _FILLER.sub(" ", _CONTRACTION.sub(" ", text)).split()
-    words = [w for w in words if w.lower() not in _VAGUE]
+    happening", "anything between 1:00 and 2:00" name nothing to look for). Filler *inside*
+    the phrase stays: "a man in a car" is "man in a car", not "man car"."""
+    tokens = _CONTRACTION.sub(" ", text).replace(",", " , ").split()
+    kept = [
+        i
+        for i, token in enumerate(tokens)
+        if _FILLER.sub("", token).strip() and token.lower().strip("?!.;:") not in _VAGUE
+    ]
+    if not kept:
+        return ""
+    span = tokens[kept[0] : kept[-1] + 1]
+    words = [t.strip("?!.,;:") for t in span if t.strip("?!.,;:")]
     return " ".join(words) if _has_subject(" ".join(words)) else ""

@@ -39,6 +39,8 @@ _FEW_SHOT = [
         "A dark street scene, the camera panning.",
     ),
 ]
+#: The worked answers above: a caption that mostly repeats one is a copy, not a description.
+EXAMPLE_CAPTIONS = tuple(answer for _, answer in _FEW_SHOT)
 ANSWER_SYSTEM = (
     "You answer questions about a video from a log of its events. Use only the events listed. "
     "Cite the events you use as [#id]. If the events do not answer the question, say so."

@@ -193,7 +193,7 @@ class CaptionWorker:
                     self.on_delta(job, delta)
             raw = "".join(parts)
             caption = prompts.clean_caption(raw)
-            reason = caption_check.problem(caption, row)
+            reason = caption_check.problem(caption, row, prompts.EXAMPLE_CAPTIONS)
             if reason is None:
                 break
             self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
