@@ -32,7 +32,7 @@ from eventvstream.language.intent import Intent, parse, since_seconds
 from eventvstream.language.matching import Matcher, broader, subject_term
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 
 log = logging.getLogger(__name__)
 #: Events read per question at most (a 2-hour stream at one event per 2 s is 3600).
