@@ -146,8 +146,10 @@ def test_now_includes_the_still_open_event(bank: MemoryBank, embedder: Any) -> N
         bank, Retriever(bank, embedder), None, settings, open_events=lambda scope: [open_row]
     )
     answer = ask.answer("what is happening now?", Scope(stream="cam"))
-    assert "20.0 s to 23.0 s [#-1] (still going on)" in answer.text
-    assert "golden retriever" in answer.text
+    assert answer.text.startswith("Right now (since 20.0 s, still going on): A golden retriever")
+    # the open event is not stored yet: the last stored one is cited, the open one is not
+    assert f"Before that, from 14.0 s to 20.0 s [#{latest.id}]" in answer.text
+    assert [c["id"] for c in answer.citations] == [latest.id]
 
 
 def test_bad_captions_are_retried_then_replaced(bank: MemoryBank, embedder: Any) -> None:

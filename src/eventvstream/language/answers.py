@@ -69,11 +69,18 @@ def summary(intent: Intent, rows: Sequence[EventRow], stream: str | None) -> str
 
 
 def now(rows: Sequence[EventRow]) -> str:
+    """The latest event; on a live stream the still-open one (id < 0, not stored yet, so not
+    cited) comes first, then the last stored event."""
     if not rows:
         return "I have no events in memory yet for this stream."
     row = rows[-1]
-    still = " (still going on)" if row.id < 0 else ""
-    return f"Most recently, from {_at(row)}{still}: {timeline.what(row)}"
+    if row.id >= 0:
+        return f"Most recently, from {_at(row)}: {timeline.what(row)}"
+    text = f"Right now (since {clock(row.start)}, still going on): {timeline.what(row)}"
+    stored = [r for r in rows if r.id >= 0]
+    if stored:
+        text += f" Before that, from {_at(stored[-1])}: {timeline.what(stored[-1])}"
+    return text
 
 
 def last(topic: str, hits: Sequence[EventRow], scope: str) -> str:

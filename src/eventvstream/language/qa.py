@@ -324,8 +324,9 @@ class Answerer:
         elif plan.request is None or self.problem(plan, text) is not None:
             text = plan.fixed or text
         text = text.strip()
-        by_id = {row.id: row for row in plan.events}
-        cited = [by_id[i] for i in prompts.cited_ids(text) if i in by_id] or plan.events
+        stored = [row for row in plan.events if row.id >= 0]  # an open event is not citable
+        by_id = {row.id: row for row in stored}
+        cited = [by_id[i] for i in prompts.cited_ids(text) if i in by_id] or stored
         citations = [citation(row, plan.relevance.get(row.id)) for row in cited]
         grounded = bool(plan.events) and plan.facts.get("present", True) is not False
         return Answer(text, plan.intent.kind, citations, grounded=grounded, phrased=plan.phrased)

@@ -53,4 +53,21 @@ class SessionInfo:
     limits: dict[str, int]
 
 
-Notice = StoredEvent | CaptionDelta | CaptionDone | SessionError | SessionStatus | SessionInfo
+@dataclass(frozen=True)
+class InputEnded:
+    """The open event was closed and stored on a client's ``input.end``: questions asked now
+    see everything sent so far."""
+
+    id: str | None
+    events: int  # events closed by it (0 when nothing was open)
+
+
+Notice = (
+    StoredEvent
+    | CaptionDelta
+    | CaptionDone
+    | SessionError
+    | SessionStatus
+    | SessionInfo
+    | InputEnded
+)
