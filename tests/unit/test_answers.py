@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from eventvstream.language import answers, caption_check, summary
-from eventvstream.language.grounding import clock, invented_times, span, stated_times
+from eventvstream.language.grounding import (
+    clock,
+    invented_times,
+    span,
+    stated_times,
+    stray_numbers,
+)
 from eventvstream.language.intent import Intent
 from eventvstream.memory.store import EventRow
 
@@ -58,6 +64,15 @@ def test_invented_times_are_caught() -> None:
     assert invented_times("around 7.5 s", [bike]) == []  # within rounding of its end
     assert invented_times("at 9 s", [bike]) == [9.0]
     assert invented_times("at 9 s", [bike], extra=[9.0]) == []  # the question said 9 s
+
+
+def test_stray_numbers() -> None:
+    assert stray_numbers("The answer is: 2014-01-01: a bicycle at 1.1 s [#36]") == [
+        "2014",
+        "01",
+        "01",
+    ]
+    assert stray_numbers("Seen 2 times, at 1:02 and 4.8 s [#12], #13", allowed=[2]) == []
 
 
 # -- templates ---------------------------------------------------------------------------------

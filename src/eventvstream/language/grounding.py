@@ -67,3 +67,12 @@ def invented_times(
     """The times ``text`` states that belong to no event in ``events`` and to no ``extra``."""
     extra = list(extra)
     return [t for t in stated_times(text) if not allowed(t, events, extra)]
+
+
+def stray_numbers(text: str, allowed: Iterable[int] = ()) -> list[str]:
+    """Numbers in ``text`` that are neither a time, an ``[#id]`` nor one of ``allowed`` (a
+    count): a small model's "The answer is: 2014-01-01" gives itself away here."""
+    rest = re.sub(r"\[#?\d+(?:,\s*#?\d+)*\]|#\d+", " ", text)
+    rest = _UNIT.sub(" ", _CLOCK.sub(" ", rest))
+    keep = {str(n) for n in allowed}
+    return [n for n in re.findall(r"\d+(?:\.\d+)?", rest) if n not in keep]

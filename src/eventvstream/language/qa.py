@@ -27,7 +27,7 @@ from typing import Any
 from eventvstream.config import LanguageSettings
 from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
-from eventvstream.language.grounding import invented_times, stated_times
+from eventvstream.language.grounding import invented_times, stated_times, stray_numbers
 from eventvstream.language.intent import Intent, parse, since_seconds
 from eventvstream.language.matching import Matcher, broader, subject_term
 from eventvstream.memory.bank import MemoryBank
@@ -308,6 +308,10 @@ class Answerer:
         rows = [row for row in plan.events if row.id in cited]
         if invented_times(text, rows, plan.question_times):
             return "states a time no cited event has"
+        if stray_numbers(text, [plan.facts["count"]] if "count" in plan.facts else []):
+            return "states a number memory did not give"
+        if "\n" in text.strip():
+            return "more than one paragraph"
         if plan.facts.get("needs_time") and not stated_times(text):
             return "a 'when' answer without a time"
         if "count" in plan.facts and not answers.states_count(text, plan.facts["count"]):
