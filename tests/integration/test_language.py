@@ -347,15 +347,18 @@ def test_failing_decoder_is_counted_and_the_worker_goes_on(
         assert captions[1] == captions[3] == captions[4] == "A scene."
 
 
-def test_empty_decoder_output_falls_back_to_labels(tmp_path, embedder, tiny_settings) -> None:
+def test_empty_decoder_output_falls_back_to_the_description(
+    tmp_path, embedder, tiny_settings
+) -> None:
     with open_bank(tmp_path) as bank:
         ids = fill(bank, n=1)
         worker = CaptionWorker(bank, ScriptedDecoder(text=""), embedder, tiny_settings)
         result = worker.caption(CaptionJob(ids[0]))
         worker.close()
         assert result is not None and result.fallback
-        assert result.caption == "Shows mountain bike, bicycle-built-for-two."
-        assert worker.stats.fallbacks == 1
+        assert result.caption == "A mountain bike (a bicycle, a vehicle)."
+        assert worker.stats.fallbacks == 1 and worker.stats.retries == 1
+        assert worker.stats.rejected == {"empty": 2}
 
 
 def test_related_events_are_earlier_events_of_the_same_stream(tmp_path) -> None:
