@@ -91,7 +91,7 @@ def test_count_joins_one_appearance_cut_into_events() -> None:
     runs = answers.occurrences(hits, rows)
     assert [[r.id for r in run] for run in runs] == [[1, 2], [4]]
     text = answers.count("a bird", runs, "")
-    assert text.startswith("I saw a bird 2 times") and "0.0 s to 4.0 s [#1]" in text
+    assert text.startswith("I saw a bird 2 times") and "0.0 s to 4.0 s [#1, #2]" in text
     assert answers.states_count(text, 2) and not answers.states_count("one bird [#1]", 2)
     assert answers.states_count("I saw it two times [#1]", 2)
     assert answers.count("a bird", [], "").endswith("0 times.")

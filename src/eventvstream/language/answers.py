@@ -121,9 +121,14 @@ def count(topic: str, runs: Sequence[Sequence[EventRow]], scope: str) -> str:
     topic = _with_article(topic)
     if not runs:
         return f"I did not see {topic}{scope}: 0 times."
-    listed = ", ".join(f"{span(r[0].start, r[-1].end)} [#{r[0].id}]" for r in runs[:MAX_LISTED])
+    listed = ", ".join(f"{span(r[0].start, r[-1].end)} [{_ids(r)}]" for r in runs[:MAX_LISTED])
     rest = f" and {len(runs) - MAX_LISTED} more" if len(runs) > MAX_LISTED else ""
     return f"I saw {topic} {_plural(len(runs), 'time')}{scope}: {listed}{rest}."
+
+
+def _ids(run: Sequence[EventRow]) -> str:
+    """A sighting's first and last events: the sources of the span it states."""
+    return ", ".join(f"#{i}" for i in dict.fromkeys((run[0].id, run[-1].id)))
 
 
 def presence(topic: str, hits: Sequence[EventRow], scope: str) -> str:

@@ -220,7 +220,8 @@ class Answerer:
             plan.fixed = answers.first(topic, hits, where)
         elif kind == "count":
             runs = answers.occurrences(hits, rows)
-            plan.events = [run[0] for run in runs][: answers.MAX_LISTED]
+            ends = [row for run in runs[: answers.MAX_LISTED] for row in (run[0], run[-1])]
+            plan.events = list({row.id: row for row in ends}.values())
             plan.facts["count"] = len(runs)
             plan.fixed = answers.count(topic, runs, where)
         elif kind == "presence":
