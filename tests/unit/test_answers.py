@@ -151,6 +151,7 @@ def test_summary_of_a_long_stream_is_bounded_periods_then_the_whole() -> None:
         ("A mountain bike is lit on a mountain bike.", [["mountain bike", 0.5]], "repeats"),
         ("A nematode (0.09) is eaten by a snowy mink (0.01).", [["nematode", 0.09]], "numbers"),
         ("A snoek fish is used to launch a tank.", [["mountain bike", 0.5]], "contradicts labels"),
+        ("The beginning of the video.", [["pig", 0.9]], "says nothing"),
         ("A parrot sits on a branch.", [["sulphur-crested cockatoo", 0.6]], None),
         ("A dark street scene, the camera panning.", [["streetcar", 0.05]], None),
     ],

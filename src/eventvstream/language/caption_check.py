@@ -24,13 +24,20 @@ _STOP = {
 }  # fmt: skip
 #: Vocabulary words a caption may use about the filming itself ("the camera pans").
 _ABOUT_FILMING = {"camera", "screen"}
+#: Words that describe the recording, not what is in it: a caption of only these says nothing
+#: ("The beginning of the video.").
+_ABOUT_VIDEO = {
+    "video", "beginning", "start", "end", "scene", "shot", "clip", "camera", "frame", "image",
+    "picture", "footage", "view", "begins", "starts", "ends", "shows", "showing",
+}  # fmt: skip
 _WORD = re.compile(r"[a-z][a-z'-]+")
 
 
 def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | None:
     """Why ``caption`` should not be stored for ``row`` ('empty', 'copies an example',
-    'repeats', 'numbers', 'contradicts labels'), or None when it is fine. ``examples`` are the
-    prompt's worked answers, which a small model copies when it has nothing to say."""
+    'numbers', 'says nothing', 'repeats', 'contradicts labels'), or None when it is fine.
+    ``examples`` are the prompt's worked answers, which a small model copies when it has
+    nothing to say."""
     text = caption.strip()
     words = _WORD.findall(text.lower())
     if not words:
@@ -41,6 +48,8 @@ def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | 
             return "copies an example"
     if re.search(r"\d", text):
         return "numbers"
+    if not [w for w in words if w not in _STOP and w not in _ABOUT_VIDEO and len(w) > 2]:
+        return "says nothing"
     content = Counter(w for w in words if w not in _STOP and len(w) > 2)
     if content and content.most_common(1)[0][1] >= 2:
         return "repeats"

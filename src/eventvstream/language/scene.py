@@ -81,8 +81,8 @@ def look_words(row: EventRow) -> list[str]:
 def transition(row: EventRow) -> str | None:
     """How the event began: a cut, a fade (from dark) or a gradual change (a dissolve)."""
     opened = row.boundaries.get("opened_by") or {}
-    if opened.get("reason") == "stream_start":
-        return "the start of the video"
+    # (The start of the stream is no transition; told "it began with the start of the video",
+    # the 135M model captioned every later event "The beginning of the video.")
     if opened.get("reason") != "cue":
         return None
     looks = [k.get("look") or {} for k in row.keyframes]
