@@ -88,7 +88,7 @@ class EncoderSettings(_Section):
         None, ge=1, description="torch CPU threads; null = the cores the decoder leaves free."
     )
     seed: int = 0
-    top_k_labels: int = Field(3, ge=0, le=20)
+    top_k_labels: int = Field(20, ge=0, le=50)
 
 
 class EventSettings(_Section):
@@ -226,6 +226,24 @@ class LanguageSettings(_Section):
         3, ge=0, le=50, description="Past events retrieved into each caption prompt."
     )
     answer_events: int = Field(6, ge=1, le=100, description="Events retrieved to answer with.")
+    match_threshold: float = Field(
+        0.45,
+        ge=-1,
+        le=1,
+        description="Text similarity at which an event counts as showing a thing the "
+        "classifier's vocabulary does not name (presence, counts, first/last).",
+    )
+    phrase_answers: bool = Field(
+        False,
+        description="Let the decoder rephrase the templated answer (checked; the template is "
+        "given when the phrasing invents a time, an id, a count or a yes/no). Off by default: "
+        "the packaged 135M model's phrasings were worse than the template (docs/benchmarks.md).",
+    )
+    intent_parser: Literal["rules", "decoder"] = Field(
+        "rules",
+        description="How questions are parsed: text rules, or the decoder's constrained JSON "
+        "(rules stay the fallback).",
+    )
     relevance_threshold: float = Field(
         0.35,
         ge=-1,

@@ -21,6 +21,7 @@ from eventvstream.pipeline.ingest import CaptionDone, StoredEvent
 from eventvstream.serving.notices import (
     AlertRaised,
     CaptionDelta,
+    InputEnded,
     Notice,
     SessionError,
     SessionInfo,
@@ -66,6 +67,14 @@ class ClientQuery(_Client):
     text: str = Field(min_length=1, max_length=2000, description="The question.")
     t0: float | None = Field(None, description="Only events ending after this time (s).")
     t1: float | None = Field(None, description="Only events starting before this time (s).")
+
+
+class ClientInputEnd(_Client):
+    """The input is over for now (a file ended, a pause): close the open event at once, so a
+    question asked next sees everything sent. Answered by `input.ended`."""
+
+    type: Literal["input.end"]
+    id: str | None = Field(None, max_length=128, description="Echoed in `input.ended`.")
 
 
 class ClientPing(_Client):
@@ -153,8 +162,11 @@ class ServerResponseDone(Message):
     type: Literal["response.done"] = "response.done"
     id: str
     text: str
-    intent: str = Field(description="now, range, last or search.")
+    intent: str = Field(description="summary, now, last, first, count, presence, range or search.")
     grounded: bool = Field(description="False: memory held nothing relevant.")
+    phrased: bool = Field(
+        False, description="True: a decoder's phrasing passed the checks (else the template)."
+    )
     citations: list[Citation]
 
 
@@ -185,6 +197,14 @@ class ServerAlert(Message):
     created: float = Field(description="Unix time the alert was raised.")
 
 
+class ServerInputEnded(Message):
+    """After `input.end`, once the open event is closed and stored."""
+
+    type: Literal["input.ended"] = "input.ended"
+    id: str | None = Field(None, description="The `input.end` it answers.")
+    events: int = Field(description="Events it closed (0: nothing was open).")
+
+
 class ServerPong(Message):
     """The answer to `ping`."""
 
@@ -195,6 +215,7 @@ CLIENT_MESSAGES: tuple[type[_Client], ...] = (
     ClientSessionConfig,
     ClientFrame,
     ClientQuery,
+    ClientInputEnd,
     ClientPing,
 )
 SERVER_MESSAGES: tuple[type[Message], ...] = (
@@ -207,6 +228,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     ServerResponseDone,
     ServerError,
     ServerAlert,
+    ServerInputEnded,
     ServerPong,
 )
 
@@ -238,6 +260,8 @@ def from_notice(notice: Notice) -> Message:
         return ServerSessionReady(**vars(notice))
     if isinstance(notice, AlertRaised):
         return ServerAlert.model_validate({k: v for k, v in notice.alert.items() if k != "type"})
+    if isinstance(notice, InputEnded):
+        return ServerInputEnded(id=notice.id, events=notice.events)
     raise TypeError(f"not a session notice: {type(notice).__name__}")
 
 

@@ -21,6 +21,7 @@ from eventvstream.media import VideoInfo, VideoStream, open_video
 from eventvstream.media.live import LiveSource
 from eventvstream.media.window import FrameWindowReader
 from eventvstream.perception import ImageEncoder, load_encoder
+from eventvstream.perception.appearance import camera_motion, look_of
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
 from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
@@ -183,16 +184,44 @@ class Segmenter:
     def attach_labels(
         event: Event, frame_labels: dict[int, list[tuple[str, float]]], keep_images: bool
     ) -> Event:
-        """Attach the keyframes' labels and drop the pixels; forget labels of frames that can no
-        longer become keyframes (events close in order)."""
+        """Pool the labels of every frame of the event, describe how its keyframes look, and
+        drop the pixels unless asked to keep them.
+
+        Events close in order and cover consecutive frames, so the event's frames are the
+        ``frame_count`` oldest ones still waiting in ``frame_labels``; they (and anything up to
+        the last keyframe) are forgotten afterwards. Pooling all frames rather than three
+        keyframes' top labels is what lets a thing seen for a few seconds be named at all.
+        """
+        pending = sorted(frame_labels)
+        last = max((kf.frame_index for kf in event.keyframes), default=-1)
+        frames = pending[: event.frame_count] if event.frame_count else []
+        frames = frames or [i for i in pending if i <= last]
+        event.pooled_labels = pool_labels([frame_labels[i] for i in frames])
+        previous = None
         for keyframe in event.keyframes:
-            keyframe.labels = frame_labels.get(keyframe.frame_index, [])
+            keyframe.labels = frame_labels.get(keyframe.frame_index, [])[:5]
+            if keyframe.image is not None:
+                keyframe.look = look_of(keyframe.image)
+                if previous is not None:
+                    keyframe.look["camera"] = camera_motion(previous, keyframe.image)
+                previous = keyframe.image
             if not keep_images:
                 keyframe.image = None
-        last = max((kf.frame_index for kf in event.keyframes), default=-1)
-        for index in [i for i in frame_labels if i <= last]:
+        cutoff = max(last, frames[-1] if frames else -1)
+        for index in [i for i in pending if i <= cutoff]:
             del frame_labels[index]
         return event
+
+
+def pool_labels(frames: list[list[tuple[str, float]]], limit: int = 20) -> list[tuple[str, float]]:
+    """Mean probability of each label over the frames (absent = 0), most likely first."""
+    totals: dict[str, float] = {}
+    for labels in frames:
+        for name, p in labels:
+            totals[name] = totals.get(name, 0.0) + p
+    count = max(1, len(frames))
+    pooled = sorted(((n, p / count) for n, p in totals.items()), key=lambda item: -item[1])
+    return pooled[:limit]
 
 
 def segment_file(

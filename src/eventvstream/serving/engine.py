@@ -27,11 +27,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from eventvstream.config import Settings
 from eventvstream.errors import EvsError
 from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
+from eventvstream.memory.rows import EventRow
 from eventvstream.pipeline.ingest import IngestListener
+from eventvstream.pipeline.segmenter import pool_labels
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.metrics import EngineMetrics, MetricsListener
 from eventvstream.serving.notices import SessionStatus
@@ -131,7 +135,9 @@ class Engine:
         self.streams = streams = StreamRegistry(bank)
         ingest = Ingest(bank, embedder, self.decoder, settings.language)
         self.retriever = Retriever(bank, embedder, encoder)
-        self.answerer = Answerer(bank, self.retriever, self.decoder, settings.language)
+        self.answerer = Answerer(
+            bank, self.retriever, self.decoder, settings.language, open_events=self.open_events
+        )
         self.jobs = UploadJobs(UploadRunner(settings, encoder, bank, ingest))
         self.live = live = LiveIngest(settings, self.metrics, encoder, bank, streams, ingest)
         self.pulls = PullSessions(settings, live)
@@ -239,6 +245,34 @@ class Engine:
     def close_session(self, session: LiveSession) -> None:
         if self.live is not None:
             self.live.close_session(session)
+
+    def end_input(self, session: LiveSession, query_id: str | None) -> None:
+        """A client's ``input.end``: close the open event once its queued frames are encoded
+        (answered by ``input.ended``)."""
+        self._parts()[0].end_input(session, query_id)
+
+    def open_events(self, scope: Scope) -> list[EventRow]:
+        """The still-open event of the live session in ``scope`` so far, as an unsaved row
+        (id -1) for "what is happening now?": its frames' labels pooled, spanning from the
+        stream's last stored event to the newest encoded frame."""
+        live = self.live
+        session = live.session(scope.owner or "", scope.stream) if live and scope.stream else None
+        if session is None or session.last_processed_t is None:
+            return []
+        frames = session.open_labels()
+        if not frames:
+            return []
+        assert self.bank is not None
+        last = self.bank.last_of_stream(session.stream, session.owner)
+        start = last.end if last is not None else 0.0
+        end = max(start, session.last_processed_t)
+        return [
+            EventRow(
+                -1, session.stream, session.owner, None, None, start, end, len(frames),
+                np.zeros(1, np.float32), [], [[n, p] for n, p in pool_labels(frames)], {},
+                None, None, None, 0, 0, 0.0, 0.0,
+            )
+        ]  # fmt: skip
 
     async def ingest_frame(
         self,

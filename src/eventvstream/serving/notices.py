@@ -62,6 +62,15 @@ class AlertRaised:
     alert: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class InputEnded:
+    """The open event was closed and stored on a client's ``input.end``: questions asked now
+    see everything sent so far."""
+
+    id: str | None
+    events: int  # events closed by it (0 when nothing was open)
+
+
 Notice = (
     StoredEvent
     | CaptionDelta
@@ -70,4 +79,5 @@ Notice = (
     | SessionStatus
     | SessionInfo
     | AlertRaised
+    | InputEnded
 )
