@@ -6,11 +6,15 @@ what ``session.config``, ``frame`` and ``query`` may contain (docs/protocol.md i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # match it with fullmatch: "$" allows a final \n
+# Timestamps beyond this (about 317 years, so Unix times fit) are refused: 1e308 overflows the
+# sampling arithmetic. Frame times, and the t0/t1 of questions and event lookups.
+MAX_TIME_S = 1e10
+TimeS = Annotated[float, Field(ge=-MAX_TIME_S, le=MAX_TIME_S)]
 
 
 class _Strict(BaseModel):
@@ -129,8 +133,8 @@ class Job(BaseModel):
 class QueryIn(_Strict):
     text: str = Field(min_length=1, max_length=2000, description="The question.")
     stream: str | None = Field(None, pattern=STREAM_ID_PATTERN, description="Limit to a stream.")
-    t0: float | None = Field(None, description="Only events ending after this time (s).")
-    t1: float | None = Field(None, description="Only events starting before this time (s).")
+    t0: TimeS | None = Field(None, description="Only events ending after this time (s).")
+    t1: TimeS | None = Field(None, description="Only events starting before this time (s).")
     stream_response: bool = Field(False, description="Answer as text/event-stream.")
 
 
@@ -161,7 +165,7 @@ class WsSessionConfig(_Strict):
 
 class WsFrame(_Strict):
     type: Literal["frame"]
-    t: float
+    t: TimeS
     data: str = Field(description="base64 JPEG/PNG bytes")
     mime: str | None = None
 
@@ -170,8 +174,8 @@ class WsQuery(_Strict):
     type: Literal["query"]
     id: str = Field(min_length=1, max_length=128)
     text: str = Field(min_length=1, max_length=2000)
-    t0: float | None = None
-    t1: float | None = None
+    t0: TimeS | None = None
+    t1: TimeS | None = None
 
 
 class WsPing(_Strict):

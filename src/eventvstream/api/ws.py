@@ -6,9 +6,12 @@ status and the JSON error envelope, so a client never mistakes a refused upgrade
 
 After accept, one task reads client messages and one task writes server messages; every outgoing
 message — status ticks, boundaries and captions from the engine threads, answers, errors — goes
-through one asyncio queue, so a single writer owns the socket. A bad message (corrupt frame,
-malformed JSON, unknown type) gets an ``error`` message and the session goes on; only a message
-over ``max_message_bytes`` closes it (1009).
+through one bounded :class:`Outbox`, so a single writer owns the socket. A bad message (corrupt
+frame, malformed JSON, unknown type) gets an ``error`` message (quoting at most a few dozen
+characters of what the client sent) and the session goes on; a message over
+``max_message_bytes`` closes it (1009), and so does a client that stops reading (1008, once its
+unsent backlog passes ``send_queue_messages`` / ``send_queue_bytes``) — the server's memory for a
+connection stays bounded whatever the client does.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 import re
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +37,16 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
-from eventvstream.api.errors import error_response, status_for
-from eventvstream.api.schemas import STREAM_ID_PATTERN, WsFrame, WsQuery, WsSessionConfig
+from eventvstream.api.errors import clip, deny_websocket, field_errors
+from eventvstream.api.guard import authenticate
+from eventvstream.api.schemas import (
+    MAX_TIME_S,
+    STREAM_ID_PATTERN,
+    WsFrame,
+    WsQuery,
+    WsSessionConfig,
+)
+from eventvstream.api.security import nesting_error, too_deep
 from eventvstream.errors import EvsError
 from eventvstream.memory.retrieval import Scope
 from eventvstream.pipeline.session import LiveSession, updated_config
@@ -46,6 +59,8 @@ CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY = 1000, 1001, 1008
 CLOSE_TOO_BIG, CLOSE_INTERNAL, CLOSE_TRY_LATER = 1009, 1011, 1013
 MAX_QUERIES_IN_FLIGHT = 4
 DROP_STATUS_GAP_S = 0.2  # at most this often, a status right after a drop
+OVERFLOW_CLOSE_WAIT_S = 10.0  # how long a close 1008 waits for a non-reading client to read
+MAX_ERROR_CHARS = 300  # an error message's longest text
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
 
 
@@ -63,27 +78,69 @@ class Close:
 
 
 async def _deny(websocket: WebSocket, code: str, message: str) -> None:
-    """Refuse an upgrade with an HTTP status and the envelope (or close 1008/1013 when the
-    server cannot send a denial response)."""
-    status = status_for(code)
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(error_response(code, message, status))
-    else:
-        await websocket.close(CLOSE_TRY_LATER if status in (429, 503) else CLOSE_POLICY)
+    """Refuse an upgrade (HTTP status + envelope), logged as one line."""
+    client = websocket.client.host if websocket.client else "?"
+    log.info("refused WebSocket %s from %s: %s", clip(websocket.url.path), client, code)
+    await deny_websocket(websocket, code, message)
+
+
+class Outbox:
+    """The messages waiting to go out on one connection, serialised as they are queued so
+    their size is known. ``put_nowait`` (also what :meth:`LiveSession.emit` calls, on the loop)
+    never blocks; past ``max_messages`` or ``max_bytes`` the backlog is dropped and
+    ``on_overflow`` runs once: the client is not reading, and the connection is closed."""
+
+    def __init__(self, max_messages: int, max_bytes: int, on_overflow: Any) -> None:
+        self.max_messages, self.max_bytes = max_messages, max_bytes
+        self._on_overflow = on_overflow
+        self._items: deque[str | Close] = deque()
+        self._bytes = 0
+        self._ready = asyncio.Event()
+        self.overflowed = False
+
+    def put_nowait(self, message: dict[str, Any] | Close | None) -> None:
+        if message is None or self.overflowed:
+            return
+        if isinstance(message, Close):
+            self._items.append(message)
+        else:
+            text = json.dumps(message, default=_plain)
+            self._items.append(text)
+            self._bytes += len(text)
+            if len(self._items) > self.max_messages or self._bytes > self.max_bytes:
+                self.overflowed = True
+                self._items.clear()
+                self._bytes = 0
+                self._on_overflow()
+                return
+        self._ready.set()
+
+    async def get(self) -> str | Close:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items.popleft()
+        if isinstance(item, str):
+            self._bytes -= len(item)
+        return item
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        return len(self._items), self._bytes
 
 
 @router.websocket("/v1/streams/{stream_id}/ws")
 async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
     state = websocket.app.state
     engine = state.engine
-    if not _STREAM_ID.match(stream_id):
+    if not _STREAM_ID.fullmatch(stream_id):
         await _deny(websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-]")
         return
     offered = list(websocket.scope.get("subprotocols") or [])
     key, wants_subprotocol = websocket_key(websocket.headers.get("authorization"), offered)
     try:
-        principal = state.auth.check(key)
         client = websocket.client.host if websocket.client else "?"
+        principal = authenticate(state, key, client)
         state.limiter.check(principal.owner if principal.authenticated else f"ip:{client}")
         engine.check_accepting()
         session = await asyncio.to_thread(
@@ -109,10 +166,14 @@ class Connection:
         self.session = session
         self.engine = state.engine
         self.server = state.settings.server
-        self.outbound: asyncio.Queue[dict[str, Any] | Close | None] = asyncio.Queue()
+        self.quotas = state.quotas
+        self.outbound = Outbox(
+            self.server.send_queue_messages, self.server.send_queue_bytes, self._overflow
+        )
         self.group: anyio.abc.TaskGroup | None = None
         self.queries_in_flight = 0
         self._last_drop_status = 0.0
+        self.overflow_reason: str | None = None
 
     def limits(self) -> dict[str, int]:
         return {
@@ -125,7 +186,7 @@ class Connection:
         self.outbound.put_nowait(message)
 
     def error(self, code: str, message: str, query_id: str | None = None) -> None:
-        body = {"type": "error", "code": code, "message": message}
+        body = {"type": "error", "code": code, "message": clip(message, MAX_ERROR_CHARS)}
         self.send(body | ({"id": query_id} if query_id is not None else {}))
 
     def close(self, code: int, reason: str = "") -> None:
@@ -152,19 +213,37 @@ class Connection:
         finally:
             session.detach()
             self.engine.live.close_session(session)
+        if self.overflow_reason is not None:  # sent once the client reads again, if ever
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.ws.close(CLOSE_POLICY, self.overflow_reason), OVERFLOW_CLOSE_WAIT_S
+                )
+
+    def _overflow(self) -> None:
+        """The client stopped reading: end the session now; a close 1008 follows."""
+        server = self.server
+        self.overflow_reason = "send backlog over the limit: the client is not reading"
+        client = self.ws.client.host if self.ws.client else "?"
+        log.warning(
+            "session %s (%s): closing, more than %d messages / %d bytes unsent",
+            self.session.id,
+            client,
+            server.send_queue_messages,
+            server.send_queue_bytes,
+        )
+        if self.group is not None:
+            self.group.cancel_scope.cancel()
 
     # -- writing -------------------------------------------------------------------------------
     async def _send_loop(self) -> None:
         while True:
             message = await self.outbound.get()
-            if message is None:
-                continue
             if isinstance(message, Close):
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await self.ws.close(message.code, message.reason)
                 return
             try:
-                await self.ws.send_text(json.dumps(message, default=_plain))
+                await self.ws.send_text(message)
             except (RuntimeError, WebSocketDisconnect, OSError):
                 return  # the client is gone
 
@@ -205,6 +284,11 @@ class Connection:
                 code="bad_frame",
             )
         (t,) = struct.unpack(">d", data[:8])
+        if not (math.isfinite(t) and abs(t) <= MAX_TIME_S):
+            raise EvsError(
+                f"frame time must be a finite number of seconds within ±{MAX_TIME_S:g}",
+                code="bad_frame",
+            )
         await self._frame(t, data[8:], received_at)
 
     async def _frame(self, t: float, payload: bytes, received_at: float) -> None:
@@ -218,10 +302,15 @@ class Connection:
             self.send(self.engine.status(self.session))
 
     async def _text(self, text: str, received_at: float) -> None:
+        depth = self.server.max_json_depth
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EvsError(f"not JSON: {exc}", code="bad_message") from None
+        except RecursionError:
+            raise nesting_error(depth) from None
+        if too_deep(data, depth):
+            raise nesting_error(depth)
         kind = data.get("type") if isinstance(data, dict) else None
         try:
             if kind == "frame":
@@ -238,15 +327,12 @@ class Connection:
             elif kind == "ping":
                 self.send({"type": "pong"})
             else:
-                raise EvsError(f"unknown message type {kind!r}", code="bad_message")
+                raise EvsError(f"unknown message type {clip(repr(kind))}", code="bad_message")
         except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or kind}: {e['msg']}" for e in exc.errors()
-            )
+            detail = field_errors(exc.errors(), prefix=str(kind))
             code = "bad_config" if kind == "session.config" else "bad_message"
-            query_id = (
-                data.get("id") if kind == "query" and isinstance(data.get("id"), str) else None
-            )
+            query_id = data.get("id") if kind == "query" else None
+            query_id = query_id if isinstance(query_id, str) and len(query_id) <= 128 else None
             self.error(code, f"{kind}: {detail}", query_id)
 
     async def _configure(self, message: WsSessionConfig) -> None:
@@ -266,10 +352,15 @@ class Connection:
             self.error("busy", f"at most {MAX_QUERIES_IN_FLIGHT} questions at a time", query.id)
             return
         assert self.group is not None
+        try:
+            release = self.quotas.start_question(self.session.owner)
+        except EvsError as exc:
+            self.error(exc.code, exc.message, query.id)
+            return
         self.queries_in_flight += 1
-        self.group.start_soon(self._answer, query)
+        self.group.start_soon(self._answer, query, release)
 
-    async def _answer(self, query: WsQuery) -> None:
+    async def _answer(self, query: WsQuery, release: Any) -> None:
         scope = Scope(self.session.stream, self.session.owner, query.t0, query.t1)
         try:
             async for kind, value in self.engine.answer(query.text, scope):
@@ -283,4 +374,5 @@ class Connection:
             log.exception("question %s failed", query.id)
             self.error("internal_error", "answering failed", query.id)
         finally:
+            release()
             self.queries_in_flight -= 1
