@@ -1,0 +1,275 @@
+"""Issue 11's attacks on the no-key loopback mode (the README's default), the WebSocket send
+queue, and the smaller findings (headers, offline docs, auth throttling, logs, temp files), each
+against a real `evs serve` process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from security_support import (
+    ALPHA,
+    KEYED_ENV,
+    OPEN_ENV,
+    bearer,
+    no_traceback,
+    open_slow_upload,
+    ws_refusal,
+    ws_until,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from api_support import binary_frame, cut_frames, jpeg
+
+pytestmark = pytest.mark.e2e
+websockets = pytest.importorskip("websockets")
+from websockets.asyncio.client import connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
+
+EVIL = "http://evil.example"
+HEADERS = (
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, server_launcher: Any) -> Iterator[Any]:
+    proc = server_launcher(tmp_path_factory.mktemp("open"), env=OPEN_ENV)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def ws_base(server: Any) -> str:
+    return server.url.replace("http", "ws")
+
+
+def test_7_open_mode_answers_only_its_own_origin_and_host(server) -> None:
+    """Attack 7: without keys, a page on evil.example could open a WebSocket (read and wipe a
+    stream), post a cross-origin multipart upload (202), and DNS rebinding was served."""
+    url = ws_base(server) + "/v1/streams/cam/ws"
+    own = f"http://{server.host}"
+    assert asyncio.run(ws_refusal(url, origin=EVIL)) == 403
+    assert asyncio.run(ws_refusal(url, origin="null")) == 403
+    assert asyncio.run(ws_refusal(url, origin=own)) is None  # the page itself
+    assert asyncio.run(ws_refusal(url)) is None  # a non-browser client sends no Origin
+    multipart = {"file": ("a.mp4", b"\x00" * 64, "video/mp4")}
+    streams = f"{server.url}/v1/streams"
+    assert httpx.post(streams, json={"id": "cam"}, headers={"Origin": own}).status_code in (
+        200,
+        201,
+    )
+    refused = httpx.post(f"{streams}/cam/uploads", files=multipart, headers={"Origin": EVIL})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "forbidden_origin"
+    gone = httpx.delete(f"{streams}/cam", headers={"Origin": EVIL})
+    assert gone.status_code == 403
+    rebound = {"Host": f"rebind.evil.example:{server.port}"}
+    for path in ("/", "/v1/streams", "/openapi.json"):
+        response = httpx.get(server.url + path, headers=rebound)
+        assert response.status_code == 403, (path, response.status_code)
+        assert response.json()["error"]["code"] == "bad_host"
+    assert asyncio.run(ws_refusal(url, additional_headers=rebound)) == 403
+    assert httpx.get(streams, headers={"Host": f"localhost:{server.port}"}).status_code == 200
+
+
+def test_security_headers_on_the_page_and_the_api(server) -> None:
+    for path in ("/", "/v1/streams", "/healthz", "/openapi.json", "/docs", "/v1/no-such"):
+        response = httpx.get(server.url + path)
+        missing = [h for h in HEADERS if h not in response.headers]
+        assert not missing, (path, missing)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    page = httpx.get(server.url + "/").headers["content-security-policy"]
+    assert "script-src 'self';" in page and "unsafe" not in page.split("style-src")[0]
+    assert "frame-ancestors 'none'" in page
+    api = httpx.get(server.url + "/v1/streams").headers["content-security-policy"]
+    assert api.startswith("default-src 'none'")
+
+
+def test_docs_and_redoc_are_served_from_local_assets(server) -> None:
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = httpx.get(server.url + page)
+        assert html.status_code == 200 and f"/docs-assets/{asset}" in html.text
+        assert "http" not in html.text.split("<body>")[1], html.text  # nothing from elsewhere
+        script = httpx.get(f"{server.url}/docs-assets/{asset}")
+        assert script.status_code == 200 and len(script.content) > 100_000
+    assert httpx.get(server.url + "/docs-assets/swagger-ui.css").status_code == 200
+    assert "SwaggerUIBundle" in httpx.get(server.url + "/static/docs/swagger-init.js").text
+
+
+def test_refused_handshakes_and_client_disconnects_log_one_line(server) -> None:
+    """Issue 11.8: each logged an ERROR with a traceback."""
+    url = ws_base(server) + "/v1/streams/bad%20id/ws"
+    assert asyncio.run(ws_refusal(url)) == 400
+    assert asyncio.run(ws_refusal(ws_base(server) + "/v1/streams/x/ws", origin=EVIL)) == 403
+    httpx.post(f"{server.url}/v1/streams", json={"id": "gone"})
+    sock = open_slow_upload(server.port, "gone", key="none")
+    time.sleep(0.5)
+    sock.close()  # the client leaves mid-upload
+    deadline = time.monotonic() + 10
+    while "disconnected during POST" not in server.log_text():
+        assert time.monotonic() < deadline, server.log_text()[-3000:]
+        time.sleep(0.2)
+    log = server.log_text()
+    assert "refused WebSocket" in log and "bad_request" in log
+    no_traceback(log)
+    assert not list((server.data_dir / "uploads").glob("evs-upload-*"))
+
+
+async def _victim(url: str, stop: asyncio.Event, lags: list[float]) -> int:
+    """A well-behaved 2-fps stream; collects the server's lag_s while it runs."""
+    frames = [jpeg(f) for f in cut_frames()]
+    async with connect(url, max_size=None) as ws:
+        await ws_until(ws, lambda m: m["type"] == "session.ready")
+
+        async def read() -> None:
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "status":
+                    lags.append(message["lag_s"])
+
+        reader = asyncio.create_task(read())
+        sent, started = 0, time.monotonic()
+        while not stop.is_set():
+            await ws.send(binary_frame(sent / 2.0, frames[sent % len(frames)]))
+            sent += 1
+            await asyncio.sleep(max(0.0, started + sent / 2.0 - time.monotonic()))
+        await asyncio.sleep(1.0)
+        reader.cancel()
+        return sent
+
+
+async def _non_reader(url: str, port: int, budget: int) -> tuple[int, int | None, str]:
+    """Send `budget` bytes of junk messages and never read; then read what is left. Returns
+    (bytes sent, close code, close reason)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    big = '{"type": "' + "A" * ((4 << 20) - 12) + '"}'
+    small = '{"type": "' + "B" * 1600 + '"}'
+    sent = 0
+    async with connect(url, sock=sock, max_queue=1, max_size=None, ping_interval=None) as ws:
+        try:
+            while sent < budget:
+                message = big if sent < 120 << 20 else small
+                await asyncio.wait_for(ws.send(message), 5)
+                sent += len(message)
+        except (TimeoutError, asyncio.TimeoutError, ConnectionClosed):
+            pass  # the server stopped reading us
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 20)
+        except ConnectionClosed as closed:
+            received = closed.rcvd
+            return sent, received.code if received else None, received.reason if received else ""
+    return sent, None, ""
+
+
+def test_6_a_client_that_never_reads_is_closed_and_others_keep_real_time(server) -> None:
+    """Attack 6: a non-reading client sending `{"type": "AAAA…"}` piled up echoed errors
+    (+500 MB). Now errors quote at most a few dozen characters, the send queue is bounded, the
+    client is closed with 1008, the server's memory stays flat and another stream keeps up."""
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], server.rss_mib())
+            time.sleep(0.05)
+
+    async def scenario() -> tuple[Any, int, list[float]]:
+        stop, lags = asyncio.Event(), []
+        victim = asyncio.create_task(_victim(ws_base(server) + "/v1/streams/victim/ws", stop, lags))
+        await asyncio.sleep(3)
+        attack = await _non_reader(
+            ws_base(server) + "/v1/streams/attacker/ws", server.port, 160 << 20
+        )
+        stop.set()
+        return attack, await victim, lags
+
+    time.sleep(1)
+    baseline = server.rss_mib()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        (sent, code, reason), frames, lags = asyncio.run(scenario())
+    finally:
+        done.set()
+        sampler.join()
+    growth = peak[0] - baseline
+    print(f"non-reader: sent {sent >> 20} MiB, closed {code} {reason!r}; server RSS "
+          f"{baseline:.0f} -> peak {peak[0]:.0f} MiB (+{growth:.0f}); victim {frames} frames, "
+          f"lag_s max {max(lags):.3f} p50 {sorted(lags)[len(lags) // 2]:.3f}")  # fmt: skip
+    assert code == 1008 and "not reading" in reason, (code, reason)
+    assert growth < 100, growth
+    assert lags and max(lags) < 2.0, lags
+    assert httpx.get(server.url + "/healthz").status_code == 200
+    assert asyncio.run(ws_refusal(ws_base(server) + "/v1/streams/after/ws")) is None
+
+
+def test_failed_authentication_is_throttled_per_address(tmp_path: Path, server_launcher) -> None:
+    """Issue 11.8: 750 wrong keys in a burst never got a 429."""
+    env = KEYED_ENV | {"EVS_SERVER__AUTH_FAILURES": "5", "EVS_SERVER__AUTH_FAILURE_WINDOW_S": "4"}
+    keyed = server_launcher(tmp_path, env=env)
+    try:
+        url = f"{keyed.url}/v1/streams"
+        statuses = [httpx.get(url, headers=bearer(f"guess-{i}")).status_code for i in range(8)]
+        assert statuses == [401] * 5 + [429] * 3, statuses
+        throttled = httpx.get(url, headers=bearer(ALPHA))  # nothing to learn while throttled
+        assert throttled.status_code == 429
+        assert throttled.json()["error"]["code"] == "auth_throttled"
+        assert 1 <= int(throttled.headers["Retry-After"]) <= 4
+        ws_url = keyed.url.replace("http", "ws") + "/v1/streams/s/ws"
+        assert asyncio.run(ws_refusal(ws_url, additional_headers=bearer("guess"))) == 429
+        time.sleep(4.5)
+        assert httpx.get(url, headers=bearer(ALPHA)).status_code == 200
+    finally:
+        keyed.stop()
+
+
+def test_upload_temp_files_left_by_a_kill_9_are_removed_at_start(
+    tmp_path: Path, server_launcher
+) -> None:
+    """Issue 11.8: `kill -9` during an upload left its `evs-upload-*` file behind forever."""
+    first = server_launcher(tmp_path / "first", env=OPEN_ENV, data_dir=tmp_path / "data")
+    try:
+        httpx.post(f"{first.url}/v1/streams", json={"id": "s"})
+        sock = open_slow_upload(first.port, "s", key="none", declared=4 << 20)
+        spool = tmp_path / "data" / "uploads"
+        deadline = time.monotonic() + 10
+        while not list(spool.glob("evs-upload-*")):
+            assert time.monotonic() < deadline, "the upload was never spooled"
+            time.sleep(0.1)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        sock.close()
+    finally:
+        first.stop()
+    left = list(spool.glob("evs-upload-*"))
+    assert left, "kill -9 should have left the spooled upload behind"
+    second = server_launcher(tmp_path / "second", env=OPEN_ENV, data_dir=tmp_path / "data")
+    try:
+        deadline = time.monotonic() + 10
+        while any(p.exists() for p in left):
+            assert time.monotonic() < deadline, [p.name for p in left]
+            time.sleep(0.1)
+        assert "removed 1 upload temp files" in second.log_text()
+    finally:
+        second.stop()
+    shutil.rmtree(tmp_path / "data", ignore_errors=True)
