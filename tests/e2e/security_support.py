@@ -67,10 +67,13 @@ def raw_request(port: int, head: str, body_chunks: Any = (), timeout: float = 10
                 sock.sendall(chunk)
             except OSError:
                 break
+        answer = b""
         try:
-            return sock.recv(65536)
+            while chunk := sock.recv(65536):  # the server closes after an early refusal
+                answer += chunk
         except OSError:
-            return b""
+            pass
+        return answer
 
 
 def open_slow_upload(port: int, stream: str, key: str, declared: int = 1 << 20) -> socket.socket:
