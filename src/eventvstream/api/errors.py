@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ECHO_CHARS = 64  # at most this much of any client-sent text is quoted back in an error
 MAX_FIELD_ERRORS = 8
+DEFAULT_RETRY_AFTER_S = 5  # a 429 whose cause does not know better (sessions, quotas)
 
 STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
@@ -91,9 +92,11 @@ def envelope(code: str, message: str) -> dict[str, Any]:
 def error_response(
     code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        envelope(code, message), status_code=status or status_for(code), headers=headers
-    )
+    """The envelope with its status; every 429 says when to come back (``Retry-After``)."""
+    status = status or status_for(code)
+    if status == 429 and "Retry-After" not in (headers or {}):
+        headers = {**(headers or {}), "Retry-After": str(DEFAULT_RETRY_AFTER_S)}
+    return JSONResponse(envelope(code, message), status_code=status, headers=headers)
 
 
 def clip(text: object, limit: int = ECHO_CHARS) -> str:

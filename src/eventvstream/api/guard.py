@@ -90,6 +90,8 @@ class Shield:
         self, kind: str, scope: Scope, headers: Headers, host: str | None
     ) -> tuple[str, str] | None:
         policy = self.state.hosts
+        if len(headers.getlist("host")) > 1:  # which one would a proxy or the app believe?
+            return "bad_host", "more than one Host header"
         if not policy.host_allowed(host):
             return "bad_host", f"this server does not answer to host {clip(host or '')!r}"
         checks_origin = kind == "websocket" or scope.get("method", "GET") in STATE_CHANGING

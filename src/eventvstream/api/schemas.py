@@ -10,10 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eventvstream.pipeline.session import MAX_CLIENT_TIME_S
+
 STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # match it with fullmatch: "$" allows a final \n
-# Timestamps beyond this (about 317 years, so Unix times fit) are refused: 1e308 overflows the
-# sampling arithmetic. Frame times, and the t0/t1 of questions and event lookups.
-MAX_TIME_S = 1e10
+# Frame times, and the t0/t1 of questions and event lookups, are bounded by the session's limit
+# (1e10 s: Unix times fit, 1e308 would overflow the sampling arithmetic).
+MAX_TIME_S = MAX_CLIENT_TIME_S
 TimeS = Annotated[float, Field(ge=-MAX_TIME_S, le=MAX_TIME_S)]
 
 

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
-from eventvstream.api.errors import clip, deny_websocket, field_errors
+from eventvstream.api.errors import ECHO_CHARS, clip, deny_websocket, field_errors
 from eventvstream.api.guard import authenticate
 from eventvstream.api.schemas import (
     MAX_TIME_S,
@@ -69,6 +69,14 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _quote(value: Any) -> str:
+    """A client-sent value for an error message, short whatever its size (never a repr of
+    the whole thing: a 4 MB ``type`` must cost nothing to describe)."""
+    if isinstance(value, str):
+        return repr(clip(value[: 2 * ECHO_CHARS]))
+    return "null" if value is None else f"of type {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -327,7 +335,7 @@ class Connection:
             elif kind == "ping":
                 self.send({"type": "pong"})
             else:
-                raise EvsError(f"unknown message type {clip(repr(kind))}", code="bad_message")
+                raise EvsError(f"unknown message type {_quote(kind)}", code="bad_message")
         except ValidationError as exc:
             detail = field_errors(exc.errors(), prefix=str(kind))
             code = "bad_config" if kind == "session.config" else "bad_message"
