@@ -164,19 +164,18 @@ async def _victim(url: str, stop: asyncio.Event, lags: list[tuple[float, float]]
         return sent
 
 
-async def _non_reader(url: str, port: int, budget: int) -> tuple[int, int | None, str]:
-    """Send `budget` bytes of junk messages and never read; then read what is left. Returns
-    (bytes sent, close code, close reason)."""
+async def _non_reader(url: str, port: int, messages: Any, budget: int) -> tuple[int, Any]:
+    """Send ``messages`` (up to ``budget`` bytes) and never read; then read what is left.
+    Returns (bytes sent, the close frame the server sent)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
-    big = '{"type": "' + "A" * ((4 << 20) - 12) + '"}'
-    small = '{"type": "' + "B" * 1600 + '"}'
     sent = 0
     async with connect(url, sock=sock, max_queue=1, max_size=None, ping_interval=None) as ws:
         try:
-            while sent < budget:
-                message = big if sent < 120 << 20 else small
+            for message in messages:
+                if sent >= budget:
+                    break
                 await asyncio.wait_for(ws.send(message), 5)
                 sent += len(message)
         except (TimeoutError, asyncio.TimeoutError, ConnectionClosed):
@@ -185,15 +184,16 @@ async def _non_reader(url: str, port: int, budget: int) -> tuple[int, int | None
             while True:
                 await asyncio.wait_for(ws.recv(), 20)
         except ConnectionClosed as closed:
-            received = closed.rcvd
-            return sent, received.code if received else None, received.reason if received else ""
-    return sent, None, ""
+            return sent, closed.rcvd
+    return sent, None
 
 
 def test_6_a_client_that_never_reads_is_closed_and_others_keep_real_time(server) -> None:
-    """Attack 6: a non-reading client sending `{"type": "AAAA…"}` piled up echoed errors
-    (+500 MB). Now errors quote at most a few dozen characters, the send queue is bounded, the
-    client is closed with 1008, the server's memory stays flat and another stream keeps up."""
+    """Attack 6: a non-reading client sending `{"type": "AAAA…"}` (4 MB) piled up echoed errors
+    (+500 MB). Now an error quotes at most a few dozen characters, a client whose messages are
+    all refused is closed (1008) after a few, a client that stops reading is closed (1008) once
+    its unsent backlog passes the limit, the server's memory stays flat and another stream keeps
+    up. 160 MB sent in all: 4 MB junk messages, then small valid ones (pings) never read."""
     peak = [0.0]
     done = threading.Event()
 
@@ -202,33 +202,44 @@ def test_6_a_client_that_never_reads_is_closed_and_others_keep_real_time(server)
             peak[0] = max(peak[0], server.rss_mib())
             time.sleep(0.05)
 
-    async def scenario() -> tuple[Any, int, list[float]]:
+    junk = ('{"type": "' + "A" * ((4 << 20) - 12) + '"}' for _ in range(40))
+    pings = (json.dumps({"type": "ping", "pad": "P" * 1000}) for _ in range(1_000_000))
+
+    async def scenario() -> tuple[Any, Any, int, list[float]]:
         stop, lags = asyncio.Event(), []
         victim = asyncio.create_task(_victim(ws_base(server) + "/v1/streams/victim/ws", stop, lags))
         await asyncio.sleep(4)  # past the session's warm-up
         started = time.monotonic()
-        attack = await _non_reader(
-            ws_base(server) + "/v1/streams/attacker/ws", server.port, 160 << 20
-        )
+        base = ws_base(server) + "/v1/streams"
+        junked = await _non_reader(f"{base}/junk/ws", server.port, junk, 160 << 20)
+        budget = (160 << 20) - junked[0]
+        pinged = await _non_reader(f"{base}/pings/ws", server.port, pings, budget)
         await asyncio.sleep(2)
         stop.set()
         frames = await victim
-        return attack, frames, [lag for when, lag in lags if when >= started]
+        return junked, pinged, frames, [lag for when, lag in lags if when >= started]
 
     time.sleep(1)
     baseline = server.rss_mib()
+    cpu = server.cpu_s()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        (sent, code, reason), frames, lags = asyncio.run(scenario())
+        (junk_sent, junk_close), (ping_sent, ping_close), frames, lags = asyncio.run(scenario())
     finally:
         done.set()
         sampler.join()
     growth = peak[0] - baseline
-    print(f"non-reader: sent {sent >> 20} MiB, closed {code} {reason!r}; server RSS "
-          f"{baseline:.0f} -> peak {peak[0]:.0f} MiB (+{growth:.0f}); victim {frames} frames, "
-          f"lag_s max {max(lags):.3f} p50 {sorted(lags)[len(lags) // 2]:.3f}")  # fmt: skip
-    assert code == 1008 and "not reading" in reason, (code, reason)
+    median = sorted(lags)[len(lags) // 2]
+    print(
+        f"non-readers: junk {junk_sent >> 20} MiB closed {junk_close}, pings "
+        f"{ping_sent >> 20} MiB closed {ping_close}; server RSS {baseline:.0f} -> peak "
+        f"{peak[0]:.0f} MiB (+{growth:.0f}), CPU {server.cpu_s() - cpu:.1f} s; victim "
+        f"{frames} frames, lag_s max {max(lags):.3f} p50 {median:.3f}"
+    )
+    assert junk_close.code == 1008 and "bad messages in a row" in junk_close.reason, junk_close
+    assert ping_close.code == 1008 and "not reading" in ping_close.reason, ping_close
+    assert junk_sent + ping_sent >= 120 << 20
     assert growth < 100, growth
     assert lags and max(lags) < 1.0, lags  # the victim stays live (its 2 fps are processed)
     assert httpx.get(server.url + "/healthz").status_code == 200

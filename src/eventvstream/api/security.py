@@ -76,8 +76,10 @@ class HostPolicy:
         self.any_host = "*" in settings.allowed_hosts or (
             not settings.allowed_hosts and bind in WILDCARD_HOSTS
         )
-        self.names = {_split_host(h)[0] for h in settings.allowed_hosts if h != "*"}
-        self.host_ports = {h.lower() for h in settings.allowed_hosts if _split_host(h)[1]}
+        listed = [h for h in settings.allowed_hosts if h != "*"]
+        # "name" allows any port; "name:port" only that port
+        self.names = {_split_host(h)[0] for h in listed if _split_host(h)[1] is None}
+        self.host_ports = {h.strip().lower() for h in listed if _split_host(h)[1] is not None}
         if not settings.allowed_hosts:
             self.names |= {*LOOPBACK_NAMES, bind}
         self.any_origin = "*" in settings.allowed_origins

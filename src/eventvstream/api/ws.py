@@ -10,8 +10,9 @@ through one bounded :class:`Outbox`, so a single writer owns the socket. A bad m
 frame, malformed JSON, unknown type) gets an ``error`` message (quoting at most a few dozen
 characters of what the client sent) and the session goes on; a message over
 ``max_message_bytes`` closes it (1009), and so does a client that stops reading (1008, once its
-unsent backlog passes ``send_queue_messages`` / ``send_queue_bytes``) — the server's memory for a
-connection stays bounded whatever the client does.
+unsent backlog passes ``send_queue_messages`` / ``send_queue_bytes``) or whose last
+``BAD_MESSAGES_IN_A_ROW`` messages were all refused (1008): the server's memory and time for a
+connection stay bounded whatever the client does.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ MAX_QUERIES_IN_FLIGHT = 4
 DROP_STATUS_GAP_S = 0.2  # at most this often, a status right after a drop
 OVERFLOW_CLOSE_WAIT_S = 10.0  # how long a close 1008 waits for a non-reading client to read
 MAX_ERROR_CHARS = 300  # an error message's longest text
+# A client whose last this-many messages were all refused is broken or hostile: each costs a
+# parse and an error; close it (1008) rather than keep answering.
+BAD_MESSAGES_IN_A_ROW = 32
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
 
 
@@ -182,6 +186,7 @@ class Connection:
         self.queries_in_flight = 0
         self._last_drop_status = 0.0
         self.overflow_reason: str | None = None
+        self.bad_in_a_row = 0
 
     def limits(self) -> dict[str, int]:
         return {
@@ -279,8 +284,15 @@ class Connection:
                     await self._binary_frame(data, received_at)
                 elif text is not None:
                     await self._text(text, received_at)
+                self.bad_in_a_row = 0
             except EvsError as exc:
-                self.error(exc.code, exc.message)
+                self.error(exc.code, exc.message, getattr(exc, "query_id", None))
+                self.bad_in_a_row += 1
+                if self.bad_in_a_row >= BAD_MESSAGES_IN_A_ROW:
+                    log.warning("session %s: closing after %d bad messages in a row",
+                                self.session.id, self.bad_in_a_row)  # fmt: skip
+                    self.close(CLOSE_POLICY, f"{BAD_MESSAGES_IN_A_ROW} bad messages in a row")
+                    return False
             except Exception:
                 log.exception("session %s: unexpected error", self.session.id)
                 self.error("internal_error", "internal server error")
@@ -339,9 +351,11 @@ class Connection:
         except ValidationError as exc:
             detail = field_errors(exc.errors(), prefix=str(kind))
             code = "bad_config" if kind == "session.config" else "bad_message"
+            error = EvsError(f"{kind}: {detail}", code=code)
             query_id = data.get("id") if kind == "query" else None
-            query_id = query_id if isinstance(query_id, str) and len(query_id) <= 128 else None
-            self.error(code, f"{kind}: {detail}", query_id)
+            valid_id = isinstance(query_id, str) and len(query_id) <= 128
+            error.query_id = query_id if valid_id else None  # type: ignore[attr-defined]
+            raise error from None
 
     async def _configure(self, message: WsSessionConfig) -> None:
         config = updated_config(
