@@ -48,9 +48,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "Malformed request (e.g. a body that is not JSON)",
         401: "Missing or invalid API key",
+        403: "Host or Origin not allowed (bad_host, forbidden_origin)",
         404: "Unknown stream / job / event (or another key's)",
+        413: "Body over the size limit (server.max_json_bytes for JSON)",
         422: "Invalid request",
-        429: "Rate limited (see Retry-After)",
+        429: "Rate limited, over a quota or throttled (see Retry-After)",
         503: "Not ready (models loading) or shutting down",
     }.items()
 }
