@@ -10,9 +10,9 @@ import time
 import pytest
 
 from eventvstream.api.errors import ApiError, clip, field_errors
+from eventvstream.api.outbox import Close, Outbox
 from eventvstream.api.quotas import Quotas
 from eventvstream.api.security import AuthThrottle, HostPolicy, csp_for, too_deep
-from eventvstream.api.ws import Close, Outbox
 from eventvstream.config import ServerSettings
 
 

@@ -27,8 +27,6 @@ import math
 import re
 import struct
 import time
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -40,6 +38,7 @@ from starlette.websockets import WebSocketDisconnect
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
 from eventvstream.api.errors import ECHO_CHARS, clip, deny_websocket, field_errors
 from eventvstream.api.guard import authenticate
+from eventvstream.api.outbox import Close, Outbox
 from eventvstream.api.schemas import (
     MAX_TIME_S,
     STREAM_ID_PATTERN,
@@ -68,13 +67,6 @@ BAD_MESSAGES_IN_A_ROW = 32
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars (and anything else with ``item``) as plain JSON numbers."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _quote(value: Any) -> str:
     """A client-sent value for an error message, short whatever its size (never a repr of
     the whole thing: a 4 MB ``type`` must cost nothing to describe)."""
@@ -83,62 +75,11 @@ def _quote(value: Any) -> str:
     return "null" if value is None else f"of type {type(value).__name__}"
 
 
-@dataclass(frozen=True)
-class Close:
-    code: int
-    reason: str = ""
-
-
 async def _deny(websocket: WebSocket, code: str, message: str) -> None:
     """Refuse an upgrade (HTTP status + envelope), logged as one line."""
     client = websocket.client.host if websocket.client else "?"
     log.info("refused WebSocket %s from %s: %s", clip(websocket.url.path), client, code)
     await deny_websocket(websocket, code, message)
-
-
-class Outbox:
-    """The messages waiting to go out on one connection, serialised as they are queued so
-    their size is known. ``put_nowait`` (also what :meth:`LiveSession.emit` calls, on the loop)
-    never blocks; past ``max_messages`` or ``max_bytes`` the backlog is dropped and
-    ``on_overflow`` runs once: the client is not reading, and the connection is closed."""
-
-    def __init__(self, max_messages: int, max_bytes: int, on_overflow: Any) -> None:
-        self.max_messages, self.max_bytes = max_messages, max_bytes
-        self._on_overflow = on_overflow
-        self._items: deque[str | Close] = deque()
-        self._bytes = 0
-        self._ready = asyncio.Event()
-        self.overflowed = False
-
-    def put_nowait(self, message: dict[str, Any] | Close | None) -> None:
-        if message is None or self.overflowed:
-            return
-        if isinstance(message, Close):
-            self._items.append(message)
-        else:
-            text = json.dumps(message, default=_plain)
-            self._items.append(text)
-            self._bytes += len(text)
-            if len(self._items) > self.max_messages or self._bytes > self.max_bytes:
-                self.overflowed = True
-                self._items.clear()
-                self._bytes = 0
-                self._on_overflow()
-                return
-        self._ready.set()
-
-    async def get(self) -> str | Close:
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        item = self._items.popleft()
-        if isinstance(item, str):
-            self._bytes -= len(item)
-        return item
-
-    @property
-    def backlog(self) -> tuple[int, int]:
-        return len(self._items), self._bytes
 
 
 @router.websocket("/v1/streams/{stream_id}/ws")
