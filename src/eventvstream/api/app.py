@@ -154,6 +154,7 @@ def _operations(app: FastAPI) -> None:
         extra = {
             "websocket_connections": len(app.state.connections),
             "rate_limited_requests": app.state.limiter.limited,
+            "auth_throttled_requests": app.state.auth_throttle.refused,
         }
         text = await asyncio.to_thread(metrics.render, engine, extra)
         return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
