@@ -38,13 +38,16 @@ def client_address(scope: Scope) -> str:
 
 
 def authenticate(state: Any, key: str | None, address: str) -> Principal:
-    """The caller behind ``key``, with failed attempts counted per address (429 past the budget,
-    whatever the key). Raises AuthError / ApiError."""
-    state.auth_throttle.check(address)
+    """The caller behind ``key``, with wrong keys counted per address (429 past the budget,
+    whatever the key). A missing key is a plain 401 and not counted: it guesses nothing.
+    Raises AuthError / ApiError."""
+    if key is not None:
+        state.auth_throttle.check(address)
     try:
         return state.auth.check(key)
     except AuthError:
-        state.auth_throttle.failed(address)
+        if key is not None:
+            state.auth_throttle.failed(address)
         raise
 
 
