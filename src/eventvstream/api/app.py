@@ -37,7 +37,8 @@ from eventvstream.api.schemas import ErrorEnvelope, Health, Readiness
 from eventvstream.api.security import AuthThrottle, HostPolicy
 from eventvstream.config import Settings
 from eventvstream.errors import EvsError
-from eventvstream.pipeline.engine import Engine
+from eventvstream.serving.engine import Engine
+from eventvstream.serving.facade import EngineFacade
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _static_page(app: FastAPI) -> None:
 
 
 def _operations(app: FastAPI) -> None:
-    engine: Engine = app.state.engine
+    engine: EngineFacade = app.state.engine
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -163,10 +164,10 @@ def _operations(app: FastAPI) -> None:
 async def _clean_spool_when_ready(app: FastAPI) -> None:
     """Once the engine holds the memory bank (one server per data directory), remove upload
     temp files a killed predecessor left behind; files this process spooled since start stay."""
-    engine: Engine = app.state.engine
+    engine: EngineFacade = app.state.engine
     started = time.time()
     while not engine.ready and engine.error is None:
-        await asyncio.to_thread(engine.wait_ready, 0.5)
+        await asyncio.sleep(0.5)
     if engine.ready:
         removed = await asyncio.to_thread(clean_spool, app.state.spool_dir, started)
         if removed:
@@ -181,7 +182,7 @@ async def graceful_drain(app: FastAPI) -> None:
         await state.drain_done.wait()
         return
     state.drain_started = True
-    engine: Engine = state.engine
+    engine: EngineFacade = state.engine
     budget = state.settings.server.drain_timeout_s
     deadline = time.monotonic() + budget
     log.info("draining (up to %.0f s)", budget)

@@ -17,13 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars (and anything else with ``item``) as plain JSON numbers."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 @dataclass(frozen=True)
 class Close:
     code: int
@@ -36,21 +29,28 @@ class Outbox:
     never blocks; past ``max_messages`` or ``max_bytes`` the backlog is dropped and
     ``on_overflow`` runs once: the client is not reading, and the connection is closed."""
 
-    def __init__(self, max_messages: int, max_bytes: int, on_overflow: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        max_messages: int,
+        max_bytes: int,
+        on_overflow: Callable[[], None],
+        serialise: Callable[[Any], str] = json.dumps,
+    ) -> None:
         self.max_messages, self.max_bytes = max_messages, max_bytes
         self._on_overflow = on_overflow
+        self._serialise = serialise
         self._items: deque[str | Close] = deque()
         self._bytes = 0
         self._ready = asyncio.Event()
         self.overflowed = False
 
-    def put_nowait(self, message: dict[str, Any] | Close | None) -> None:
+    def put_nowait(self, message: Any) -> None:
         if message is None or self.overflowed:
             return
         if isinstance(message, Close):
             self._items.append(message)
         else:
-            text = json.dumps(message, default=_plain)
+            text = self._serialise(message)
             self._items.append(text)
             self._bytes += len(text)
             if len(self._items) > self.max_messages or self._bytes > self.max_bytes:

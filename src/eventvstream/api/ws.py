@@ -6,9 +6,9 @@ status and the JSON error envelope, so a client never mistakes a refused upgrade
 
 After accept, one task reads client messages and one task writes server messages; every outgoing
 message — status ticks, boundaries and captions from the engine threads, answers, errors — goes
-through one bounded :class:`Outbox`, so a single writer owns the socket. A bad message (corrupt
-frame, malformed JSON, unknown type) gets an ``error`` message (quoting at most a few dozen
-characters of what the client sent) and the session goes on; a message over
+through one bounded :class:`~eventvstream.api.outbox.Outbox`, so a single writer owns the socket.
+A bad message (corrupt frame, malformed JSON, unknown type) gets an ``error`` message (quoting at
+most a few dozen characters of what the client sent) and the session goes on; a message over
 ``max_message_bytes`` closes it (1009), and so does a client that stops reading (1008, once its
 unsent backlog passes ``send_queue_messages`` / ``send_queue_bytes``) or whose last
 ``BAD_MESSAGES_IN_A_ROW`` messages were all refused (1008): the server's memory and time for a
@@ -35,21 +35,20 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
+from eventvstream.api import protocol
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
 from eventvstream.api.errors import ECHO_CHARS, clip, deny_websocket, field_errors
 from eventvstream.api.guard import authenticate
 from eventvstream.api.outbox import Close, Outbox
-from eventvstream.api.schemas import (
-    MAX_TIME_S,
-    STREAM_ID_PATTERN,
-    WsFrame,
-    WsQuery,
-    WsSessionConfig,
-)
+from eventvstream.api.protocol import ClientFrame, ClientPing, ClientQuery, ClientSessionConfig
+from eventvstream.api.schemas import MAX_TIME_S, STREAM_ID_PATTERN
 from eventvstream.api.security import nesting_error, too_deep
 from eventvstream.errors import EvsError
+from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
-from eventvstream.pipeline.session import LiveSession, updated_config
+from eventvstream.serving.facade import EngineFacade
+from eventvstream.serving.notices import Notice, SessionError
+from eventvstream.serving.session import LiveSession, updated_config
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,14 @@ MAX_ERROR_CHARS = 300  # an error message's longest text
 # parse and an error; close it (1008) rather than keep answering.
 BAD_MESSAGES_IN_A_ROW = 32
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
+
+Outgoing = Notice | protocol.Message | Close
+
+
+def _wire(message: Notice | protocol.Message) -> str:
+    """The JSON text of an outgoing message (serialised when queued, so its size is known)."""
+    wire = message if isinstance(message, protocol.Message) else protocol.from_notice(message)
+    return protocol.dump(wire)
 
 
 def _quote(value: Any) -> str:
@@ -85,7 +92,7 @@ async def _deny(websocket: WebSocket, code: str, message: str) -> None:
 @router.websocket("/v1/streams/{stream_id}/ws")
 async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
     state = websocket.app.state
-    engine = state.engine
+    engine: EngineFacade = state.engine
     if not _STREAM_ID.fullmatch(stream_id):
         await _deny(websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-]")
         return
@@ -97,7 +104,7 @@ async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
         state.limiter.check(principal.owner if principal.authenticated else f"ip:{client}")
         engine.check_accepting()
         session = await asyncio.to_thread(
-            engine.live.open_session, principal.owner, stream_id, websocket=True
+            engine.open_session, principal.owner, stream_id, websocket=True
         )
     except EvsError as exc:
         await _deny(websocket, exc.code, exc.message)
@@ -117,11 +124,11 @@ class Connection:
     def __init__(self, websocket: WebSocket, session: LiveSession, state: Any) -> None:
         self.ws = websocket
         self.session = session
-        self.engine = state.engine
+        self.engine: EngineFacade = state.engine
         self.server = state.settings.server
         self.quotas = state.quotas
         self.outbound = Outbox(
-            self.server.send_queue_messages, self.server.send_queue_bytes, self._overflow
+            self.server.send_queue_messages, self.server.send_queue_bytes, self._overflow, _wire
         )
         self.group: anyio.abc.TaskGroup | None = None
         self.queries_in_flight = 0
@@ -136,12 +143,11 @@ class Connection:
             "frame_queue": self.server.frame_queue,
         }
 
-    def send(self, message: dict[str, Any] | Close) -> None:
+    def send(self, message: Outgoing) -> None:
         self.outbound.put_nowait(message)
 
     def error(self, code: str, message: str, query_id: str | None = None) -> None:
-        body = {"type": "error", "code": code, "message": clip(message, MAX_ERROR_CHARS)}
-        self.send(body | ({"id": query_id} if query_id is not None else {}))
+        self.send(SessionError(code, clip(message, MAX_ERROR_CHARS), query_id))
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after everything already queued has been sent (used by the drain)."""
@@ -152,7 +158,7 @@ class Connection:
         leave, or the writer sends a close, the whole group is cancelled (queries included)."""
         session = self.session
         session.attach(asyncio.get_running_loop(), self.outbound)
-        self.send(session.ready_message(self.limits()))
+        self.send(session.info(self.limits()))
         try:
             async with anyio.create_task_group() as group:
                 self.group = group
@@ -166,7 +172,7 @@ class Connection:
                 group.start_soon(self._status_loop)
         finally:
             session.detach()
-            self.engine.live.close_session(session)
+            self.engine.close_session(session)
         if self.overflow_reason is not None:  # sent once the client reads again, if ever
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
@@ -204,7 +210,7 @@ class Connection:
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.server.status_interval_s)
-            self.send(self.engine.status(self.session))
+            self.send(self.engine.session_status(self.session))
 
     # -- reading -------------------------------------------------------------------------------
     async def _receive_loop(self) -> bool:
@@ -230,8 +236,11 @@ class Connection:
                 self.error(exc.code, exc.message, getattr(exc, "query_id", None))
                 self.bad_in_a_row += 1
                 if self.bad_in_a_row >= BAD_MESSAGES_IN_A_ROW:
-                    log.warning("session %s: closing after %d bad messages in a row",
-                                self.session.id, self.bad_in_a_row)  # fmt: skip
+                    log.warning(
+                        "session %s: closing after %d bad messages in a row",
+                        self.session.id,
+                        self.bad_in_a_row,
+                    )
                     self.close(CLOSE_POLICY, f"{BAD_MESSAGES_IN_A_ROW} bad messages in a row")
                     return False
             except Exception:
@@ -256,11 +265,11 @@ class Connection:
         limit = self.server.max_frame_bytes
         if len(payload) > limit:
             raise EvsError(f"frame is {len(payload)} bytes, over {limit}", code="frame_too_large")
-        _, dropped = await self.engine.live.ingest_frame(self.session, t, payload, received_at)
+        _, dropped = await self.engine.ingest_frame(self.session, t, payload, received_at)
         now = time.monotonic()
         if dropped and now - self._last_drop_status >= DROP_STATUS_GAP_S:
             self._last_drop_status = now
-            self.send(self.engine.status(self.session))
+            self.send(self.engine.session_status(self.session))
 
     async def _text(self, text: str, received_at: float) -> None:
         depth = self.server.max_json_depth
@@ -275,18 +284,19 @@ class Connection:
         kind = data.get("type") if isinstance(data, dict) else None
         try:
             if kind == "frame":
-                frame = WsFrame.model_validate(data)
+                frame = ClientFrame.model_validate(data)
                 try:
                     payload = base64.b64decode(frame.data, validate=True)
                 except (binascii.Error, ValueError):
                     raise EvsError("frame data is not valid base64", code="bad_frame") from None
                 await self._frame(frame.t, payload, received_at)
             elif kind == "session.config":
-                await self._configure(WsSessionConfig.model_validate(data))
+                await self._configure(ClientSessionConfig.model_validate(data))
             elif kind == "query":
-                self._start_query(WsQuery.model_validate(data))
+                self._start_query(ClientQuery.model_validate(data))
             elif kind == "ping":
-                self.send({"type": "pong"})
+                ClientPing.model_validate(data)
+                self.send(protocol.ServerPong())
             else:
                 raise EvsError(f"unknown message type {_quote(kind)}", code="bad_message")
         except ValidationError as exc:
@@ -298,7 +308,7 @@ class Connection:
             error.query_id = query_id if valid_id else None  # type: ignore[attr-defined]
             raise error from None
 
-    async def _configure(self, message: WsSessionConfig) -> None:
+    async def _configure(self, message: ClientSessionConfig) -> None:
         config = updated_config(
             self.session.config,
             fps=message.fps,
@@ -306,11 +316,11 @@ class Connection:
             events=message.events,
             resume=message.resume,
         )
-        await asyncio.to_thread(self.engine.live.configure, self.session, config)
-        self.send(self.session.ready_message(self.limits()))
+        await asyncio.to_thread(self.engine.configure_session, self.session, config)
+        self.send(self.session.info(self.limits()))
 
     # -- questions -------------------------------------------------------------------------------
-    def _start_query(self, query: WsQuery) -> None:
+    def _start_query(self, query: ClientQuery) -> None:
         if self.queries_in_flight >= MAX_QUERIES_IN_FLIGHT:
             self.error("busy", f"at most {MAX_QUERIES_IN_FLIGHT} questions at a time", query.id)
             return
@@ -323,14 +333,14 @@ class Connection:
         self.queries_in_flight += 1
         self.group.start_soon(self._answer, query, release)
 
-    async def _answer(self, query: WsQuery, release: Any) -> None:
+    async def _answer(self, query: ClientQuery, release: Any) -> None:
         scope = Scope(self.session.stream, self.session.owner, query.t0, query.t1)
         try:
-            async for kind, value in self.engine.answer(query.text, scope):
-                if kind == "delta":
-                    self.send({"type": "response.delta", "id": query.id, "delta": value})
+            async for part in self.engine.answer(query.text, scope):
+                if isinstance(part, Answer):
+                    self.send(protocol.response_done(query.id, part))
                 else:
-                    self.send({"type": "response.done", "id": query.id, **value})
+                    self.send(protocol.ServerResponseDelta(id=query.id, delta=part))
         except EvsError as exc:
             self.error(exc.code, exc.message, query.id)
         except Exception:
