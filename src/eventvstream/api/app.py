@@ -26,12 +26,7 @@ from eventvstream.api import docs, errors, metrics, routes, ws
 from eventvstream.api.auth import Authenticator, resolve_mode
 from eventvstream.api.errors import envelope
 from eventvstream.api.guard import Shield, V1Guard
-from eventvstream.api.limits import (
-    RateLimiter,
-    clean_spool,
-    return_big_buffers_to_the_os,
-    spool_dir,
-)
+from eventvstream.api.limits import RateLimiter, clean_spool, spool_dir
 from eventvstream.api.quotas import Quotas
 from eventvstream.api.schemas import ErrorEnvelope, Health, Readiness
 from eventvstream.api.security import AuthThrottle, HostPolicy
@@ -49,7 +44,6 @@ def create_app(settings: Settings, *, host: str | None = None) -> FastAPI:
     """The app for ``settings``; ``host`` is where it will listen (decides the default auth
     mode: no-auth only on loopback with no keys). Raises ConfigError for an unsafe setup."""
     mode = resolve_mode(settings.server, host)
-    return_big_buffers_to_the_os()
     auth = Authenticator(settings.server, mode)
     engine = Engine(settings)
 

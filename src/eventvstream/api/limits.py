@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import math
 import os
@@ -28,8 +27,6 @@ from eventvstream.errors import EvsError
 
 MAX_BUCKETS = 10_000  # forget idle callers beyond this many (bounded memory)
 SPOOL_PREFIX = "evs-upload-"
-M_MMAP_THRESHOLD = -3  # mallopt parameter (glibc malloc.h)
-MMAP_THRESHOLD = 1 << 20
 
 
 class RateLimiter:
@@ -66,19 +63,6 @@ class RateLimiter:
                 code="rate_limited",
                 headers={"Retry-After": str(retry)},
             )
-
-
-def return_big_buffers_to_the_os(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Pin glibc's mmap threshold so every buffer of ``threshold`` bytes or more is its own
-    mapping, handed back to the OS when freed. Why: glibc raises the threshold after the first
-    big free (up to 32 MB), after which multi-MB frames and WebSocket messages are carved from
-    the heap, and a burst of them (a client sending 4 MB junk messages) leaves the process
-    resident set tens of MB larger for good. True when applied (glibc only)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
-    except (OSError, AttributeError):
-        return False
 
 
 def declared_length(request: Request) -> int | None:
