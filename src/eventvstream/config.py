@@ -345,11 +345,78 @@ class ServerSettings(_Section):
     drain_timeout_s: float = Field(
         20.0, gt=0, description="On SIGTERM, how long in-flight work may take before exit."
     )
+    # -- who may reach the server (docs/security.md) --------------------------------------------
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header names (or host:port) served; empty = the loopback names and "
+        "the bind address (any name when binding a wildcard address such as 0.0.0.0); '*' = any. "
+        "Anything else is refused (403 bad_host): DNS rebinding cannot reach a loopback server.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) allowed to open a WebSocket or send "
+        "a state-changing request, besides the server's own origin; '*' = any.",
+    )
+    # -- bodies and messages ----------------------------------------------------------------------
+    max_json_bytes: int = Field(
+        64 << 10, ge=1024, description="Largest JSON request body (REST); bigger ones get 413."
+    )
+    max_json_depth: int = Field(
+        32, ge=2, le=256, description="Deepest nesting of a JSON body or message."
+    )
+    send_queue_messages: int = Field(
+        1024,
+        ge=16,
+        description="Messages waiting to go out on one WebSocket; past it the "
+        "client is not reading and is closed (1008).",
+    )
+    send_queue_bytes: int = Field(
+        4 << 20, ge=64 << 10, description="Bytes waiting to go out on one WebSocket (as above)."
+    )
+    # -- per-key quotas inside the global limits ------------------------------------------------
+    max_sessions_per_key: int = Field(
+        4, ge=1, description="Live sessions one API key may hold (of max_sessions)."
+    )
+    max_uploads: int = Field(
+        16, ge=1, description="Uploads receiving, queued or running, all keys together."
+    )
+    max_uploads_per_key: int = Field(4, ge=1, description="Of max_uploads, for one key.")
+    max_upload_queue_bytes: int = Field(
+        8 << 30, ge=1, description="Bytes of uploads waiting or running, all keys together."
+    )
+    max_upload_queue_bytes_per_key: int = Field(
+        4 << 30, ge=1, description="Of max_upload_queue_bytes, for one key."
+    )
+    max_questions: int = Field(16, ge=1, description="Questions being answered at once.")
+    max_questions_per_key: int = Field(4, ge=1, description="Of max_questions, for one key.")
+    # -- failed authentication --------------------------------------------------------------------
+    auth_failures: int = Field(
+        20,
+        ge=1,
+        description="Failed authentications one client address may make per "
+        "auth_failure_window_s; past it every request from it gets 429 until the window passes.",
+    )
+    auth_failure_window_s: float = Field(60.0, gt=0, description="See auth_failures.")
+    upload_dir: Path | None = Field(
+        None,
+        description="Where uploads are spooled (null: <memory.data_dir>/uploads); "
+        "leftovers are removed at start.",
+    )
 
     @model_validator(mode="after")
     def _message_holds_a_frame(self) -> ServerSettings:
         if self.max_message_bytes < self.max_frame_bytes:
             raise ValueError("max_message_bytes must be at least max_frame_bytes")
+        for share, whole in (
+            ("max_sessions_per_key", "max_sessions"),
+            ("max_uploads_per_key", "max_uploads"),
+            ("max_upload_queue_bytes_per_key", "max_upload_queue_bytes"),
+            ("max_questions_per_key", "max_questions"),
+        ):
+            if getattr(self, share) > getattr(self, whole):
+                if share in self.model_fields_set:
+                    raise ValueError(f"{share} must not exceed {whole}")
+                setattr(self, share, getattr(self, whole))  # a default follows a lowered whole
         return self
 
 

@@ -17,7 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,49 +91,112 @@ def _status(url: str) -> int | None:
         return None
 
 
+@dataclass
+class ServerProcess:
+    """A running ``evs serve``: its URL, process, log and data directory."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    data_dir: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server process now (Linux)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def launch_server(
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    data_dir: Path | None = None,
+    profile: str | None = None,
+    wait: bool = True,
+) -> ServerProcess:
+    """Start `evs serve` (the ``tiny`` profile unless told) on a free loopback port, with extra
+    environment (``EVS_SERVER__...`` settings), and wait until /readyz is 200."""
+    if importlib.util.find_spec("eventvstream.cli.serve") is None:
+        pytest.skip("evs serve not available (eventvstream.cli.serve is missing)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log_path = workdir / f"server-{port}.log"
+    data_dir = data_dir or workdir / "data"
+    cmd = [
+        sys.executable, "-m", "eventvstream.cli", "serve",
+        "--config", profile or os.environ.get("BROWSER_TEST_PROFILE", "tiny"),
+        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=workdir
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", port, proc, log_path, data_dir)
+    if wait:
+        wait_until_ready(server)
+    return server
+
+
+def wait_until_ready(server: ServerProcess) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while _status(f"{server.url}/readyz") != 200:
+        if server.proc.poll() is not None:
+            pytest.fail(
+                f"evs serve exited with {server.proc.returncode} before ready:\n"
+                + server.log_text()[-4000:]
+            )
+        if time.monotonic() > deadline:
+            server.stop()
+            pytest.fail(
+                f"evs serve not ready after {READY_TIMEOUT_S:.0f} s:\n" + server.log_text()[-4000:]
+            )
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="session")
+def server_launcher() -> Any:
+    """:func:`launch_server` for tests that need their own settings (keys, limits) or the
+    process itself (its memory, a kill -9, a restart on the same data directory)."""
+    return launch_server
+
+
 @pytest.fixture
 def evs_server(tmp_path: Path) -> Iterator[str]:
     """`evs serve --config tiny` on a free loopback port; yields its URL once /readyz is 200.
     BROWSER_TEST_PROFILE=default runs it on the real packaged models instead (the issue's
     "keeps up with a 2-fps camera on the default profile" check; slower to start)."""
-    if importlib.util.find_spec("eventvstream.cli.serve") is None:
-        pytest.skip("evs serve not available (eventvstream.cli.serve is missing)")
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    cmd = [
-        sys.executable, "-m", "eventvstream.cli", "serve",
-        "--config", os.environ.get("BROWSER_TEST_PROFILE", "tiny"),
-        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
+    server = launch_server(tmp_path)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while _status(f"{base}/readyz") != 200:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"evs serve exited with {proc.returncode} before ready:\n"
-                    + log_path.read_text(errors="replace")[-4000:]
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"evs serve not ready after {READY_TIMEOUT_S:.0f} s:\n"
-                    + log_path.read_text(errors="replace")[-4000:]
-                )
-            time.sleep(0.25)
-        yield base
+        yield server.url
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        server.stop()
         ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copyfile(log_path, ARTIFACTS / "browser-server.log")
+        shutil.copyfile(server.log, ARTIFACTS / "browser-server.log")
 
 
 @pytest.fixture

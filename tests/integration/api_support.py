@@ -30,6 +30,8 @@ LANGUAGE: dict[str, Any] = {
 # The tiny random encoder makes weak features; a lower threshold makes its cuts reliable.
 EVENTS = {"tau0": 3.0}
 KEYS = ("key-a", "key-b")
+# Starlette's TestClient sends ``Host: testserver``; the server answers only names it knows.
+TEST_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
 
 def tiny_settings(data_dir: Path, **server: Any) -> Settings:
@@ -38,6 +40,7 @@ def tiny_settings(data_dir: Path, **server: Any) -> Settings:
         "status_interval_s": 0.2,
         "rate_per_s": 1000.0,
         "burst": 1000,
+        "allowed_hosts": TEST_HOSTS,
     }
     return load_settings(
         "tiny",

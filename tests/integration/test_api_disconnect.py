@@ -26,13 +26,18 @@ QUESTION = "what is happening now?"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     pytest.importorskip("skimage")
-    from api_support import LANGUAGE
+    from api_support import LANGUAGE, TEST_HOSTS
 
     settings = load_settings(
         "tiny",
         language=LANGUAGE | {"answer_max_tokens": 1500},  # a long answer to walk away from
         memory={"data_dir": str(tmp_path_factory.mktemp("disconnect"))},
-        server={"api_keys": ["key-a"], "status_interval_s": 0.2, "rate_per_s": 1000.0},
+        server={
+            "api_keys": ["key-a"],
+            "status_interval_s": 0.2,
+            "rate_per_s": 1000.0,
+            "allowed_hosts": TEST_HOSTS,
+        },
     )
     with TestClient(create_app(settings)) as test_client:
         wait_ready(test_client)

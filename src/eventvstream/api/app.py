@@ -16,20 +16,20 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventvstream import __version__
-from eventvstream.api import alerts, errors, metrics, routes, ws
-from eventvstream.api.auth import Authenticator, bearer, resolve_mode
-from eventvstream.api.errors import envelope, error_response
-from eventvstream.api.limits import RateLimiter
+from eventvstream.api import alerts, docs, errors, metrics, routes, ws
+from eventvstream.api.auth import Authenticator, resolve_mode
+from eventvstream.api.errors import envelope
+from eventvstream.api.guard import Shield, V1Guard
+from eventvstream.api.limits import RateLimiter, clean_spool, spool_dir
+from eventvstream.api.quotas import Quotas
 from eventvstream.api.schemas import ErrorEnvelope, Health, Readiness
+from eventvstream.api.security import AuthThrottle, HostPolicy
 from eventvstream.config import Settings
 from eventvstream.errors import EvsError
 from eventvstream.serving.engine import Engine
@@ -56,9 +56,11 @@ def create_app(settings: Settings, *, host: str | None = None) -> FastAPI:
         app.state.loop = asyncio.get_running_loop()
         app.state.drain_done = asyncio.Event()
         engine.start()
+        cleaner = asyncio.create_task(_clean_spool_when_ready(app))
         try:
             yield
         finally:
+            cleaner.cancel()
             await graceful_drain(app)
             await asyncio.to_thread(engine.close)
 
@@ -69,20 +71,30 @@ def create_app(settings: Settings, *, host: str | None = None) -> FastAPI:
         "a persistent event memory and questions answered with cited events. The WebSocket "
         "protocol is described in docs/protocol.md.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets (api/docs.py), never from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.auth = auth
     app.state.limiter = RateLimiter(settings.server.rate_per_s, settings.server.burst)
+    app.state.hosts = HostPolicy(settings.server, host or settings.server.host)
+    app.state.auth_throttle = AuthThrottle(
+        settings.server.auth_failures, settings.server.auth_failure_window_s
+    )
+    app.state.quotas = Quotas(settings.server)
+    app.state.spool_dir = spool_dir(settings)
     app.state.connections = set()
     app.state.drain_started = False
     errors.install(app)
     app.add_middleware(V1Guard, state=app.state)
+    app.add_middleware(Shield, state=app.state)  # added last: runs first
     app.include_router(routes.router)
     app.include_router(alerts.router)
     app.include_router(ws.router)
     _operations(app)
     _static_page(app)
+    docs.install(app)
     if mode == "off":
         log.warning("auth: OFF (no API keys; loopback only)")
     else:
@@ -90,33 +102,6 @@ def create_app(settings: Settings, *, host: str | None = None) -> FastAPI:
             "auth: API keys required (%d keys: %s)", len(auth.key_ids), ", ".join(auth.key_ids)
         )
     return app
-
-
-class V1Guard:
-    """Authenticates and rate-limits every HTTP request under ``/v1/`` before anything else
-    reads it, so a caller without a valid key gets 401 whatever its body or path (and learns
-    nothing from validation errors). Plain ASGI, so streamed bodies stay streamed."""
-
-    def __init__(self, app: ASGIApp, state: Any) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            headers = Headers(scope=scope)
-            try:
-                principal = self.state.auth.check(bearer(headers.get("authorization")))
-                client = scope.get("client") or ("?", 0)
-                bucket = principal.owner if principal.authenticated else f"ip:{client[0]}"
-                self.state.limiter.check(bucket)
-            except EvsError as exc:
-                response = error_response(
-                    exc.code, exc.message, headers=getattr(exc, "headers", None)
-                )
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
 
 
 def _static_page(app: FastAPI) -> None:
@@ -165,9 +150,23 @@ def _operations(app: FastAPI) -> None:
         extra = {
             "websocket_connections": len(app.state.connections),
             "rate_limited_requests": app.state.limiter.limited,
+            "auth_throttled_requests": app.state.auth_throttle.refused,
         }
         text = await asyncio.to_thread(metrics.render, engine, extra)
         return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
+
+
+async def _clean_spool_when_ready(app: FastAPI) -> None:
+    """Once the engine holds the memory bank (one server per data directory), remove upload
+    temp files a killed predecessor left behind; files this process spooled since start stay."""
+    engine: EngineFacade = app.state.engine
+    started = time.time()
+    while not engine.ready and engine.error is None:
+        await asyncio.sleep(0.5)
+    if engine.ready:
+        removed = await asyncio.to_thread(clean_spool, app.state.spool_dir, started)
+        if removed:
+            log.info("removed %d upload temp files left by an earlier run", removed)
 
 
 async def graceful_drain(app: FastAPI) -> None:

@@ -13,15 +13,23 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.websockets import WebSocket
 
 from eventvstream.errors import EvsError
 
 log = logging.getLogger(__name__)
 
+ECHO_CHARS = 64  # at most this much of any client-sent text is quoted back in an error
+MAX_FIELD_ERRORS = 8
+DEFAULT_RETRY_AFTER_S = 5  # a 429 whose cause does not know better (sessions, quotas)
+
 STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
+    "bad_message": 400,
+    "too_deep": 400,
     "bad_config": 400,
     "bad_frame": 400,
     "bad_source": 400,
@@ -29,6 +37,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_config": 400,
     "unauthorized": 401,
     "forbidden": 403,
+    "bad_host": 403,
+    "forbidden_origin": 403,
     "not_found": 404,
     "stream_busy": 409,
     "too_many_watches": 409,
@@ -41,6 +51,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": 422,
     "rate_limited": 429,
     "too_many_sessions": 429,
+    "quota_exceeded": 429,
+    "auth_throttled": 429,
     "internal_error": 500,
     "decoder_error": 502,
     "decoder_unavailable": 503,
@@ -82,17 +94,40 @@ def envelope(code: str, message: str) -> dict[str, Any]:
 def error_response(
     code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        envelope(code, message), status_code=status or status_for(code), headers=headers
-    )
+    """The envelope with its status; every 429 says when to come back (``Retry-After``)."""
+    status = status or status_for(code)
+    if status == 429 and "Retry-After" not in (headers or {}):
+        headers = {**(headers or {}), "Retry-After": str(DEFAULT_RETRY_AFTER_S)}
+    return JSONResponse(envelope(code, message), status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def clip(text: object, limit: int = ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (marked), for quoting client input in an error:
+    an error never echoes unbounded input (a 4 MB field name must not come back 4 MB long)."""
+    value = str(text)
+    return value if len(value) <= limit else value[:limit] + f"…(+{len(value) - limit} chars)"
+
+
+def field_errors(errors: list[Any], prefix: str = "") -> str:
+    """``loc: msg; …`` for pydantic errors, the client-chosen parts of ``loc`` clipped and at
+    most ``MAX_FIELD_ERRORS`` listed."""
     parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ())) or "request"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    for err in errors[:MAX_FIELD_ERRORS]:
+        where = ".".join(clip(p, 40) for p in err.get("loc", ())) or prefix or "request"
+        parts.append(f"{where}: {clip(err.get('msg', 'invalid'), 200)}")
+    if len(errors) > MAX_FIELD_ERRORS:
+        parts.append(f"and {len(errors) - MAX_FIELD_ERRORS} more")
     return "; ".join(parts) or "invalid request"
+
+
+async def deny_websocket(websocket: WebSocket, code: str, message: str) -> None:
+    """Refuse an upgrade with an HTTP status and the envelope (or close 1008/1013 when the
+    server cannot send a denial response)."""
+    status = status_for(code)
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error_response(code, message, status))
+    else:
+        await websocket.close(1013 if status in (429, 503) else 1008)
 
 
 def install(app: FastAPI) -> None:
@@ -105,13 +140,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response("invalid_request", _validation_message(exc), 422)
+        return error_response("invalid_request", field_errors(exc.errors()), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODE_BY_STATUS.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(code, message, exc.status_code, getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left mid-body (e.g. an upload cancelled): one line, no traceback; the
+        # response goes nowhere.
+        client = request.client.host if request.client else "?"
+        log.info("client %s disconnected during %s %s", client, request.method, request.url.path)
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

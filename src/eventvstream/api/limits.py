@@ -9,20 +9,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from fastapi import Request
 
 from eventvstream.api.errors import ApiError
+from eventvstream.config import Settings
+from eventvstream.errors import EvsError
 
 MAX_BUCKETS = 10_000  # forget idle callers beyond this many (bounded memory)
+SPOOL_PREFIX = "evs-upload-"
 
 
 class RateLimiter:
@@ -87,12 +91,41 @@ async def read_limited(request: Request, limit: int, *, what: str, code: str) ->
     return b"".join(chunks)
 
 
+def spool_dir(settings: Settings) -> Path:
+    """Where uploads are spooled: ``server.upload_dir``, else ``<memory.data_dir>/uploads`` —
+    inside the data directory, which one server at a time owns, so leftovers can be removed at
+    start without touching another server's files."""
+    configured = settings.server.upload_dir
+    return (configured or settings.memory.data_dir / "uploads").expanduser()
+
+
+def clean_spool(directory: Path, before: float) -> int:
+    """Remove ``evs-upload-*`` files last written before ``before`` (a killed run's leftovers);
+    returns how many. Blocking."""
+    removed = 0
+    for path in directory.glob(f"{SPOOL_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 async def spool_to_file(
-    chunks: AsyncIterator[bytes], limit: int, *, what: str, suffix: str = ""
+    chunks: AsyncIterator[bytes],
+    limit: int,
+    *,
+    what: str,
+    directory: Path | None = None,
+    suffix: str = "",
+    over_limit: Callable[[], EvsError] | None = None,
 ) -> tuple[Path, str, int]:
-    """Write a streamed body to a temp file: (path, sha256 hex, size). Past ``limit`` the file
-    is deleted and 413 raised. Disk writes are small and sequential; they stay on the loop."""
-    fd, name = tempfile.mkstemp(prefix="evs-upload-", suffix=suffix)
+    """Write a streamed body to a temp file in ``directory``: (path, sha256 hex, size). Past
+    ``limit`` the file is deleted and ``over_limit()`` raised (default 413). Disk writes are
+    small and sequential; they stay on the loop."""
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=suffix, dir=directory)
     path = Path(name)
     digest = hashlib.sha256()
     size = 0
@@ -101,7 +134,7 @@ async def spool_to_file(
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
-                    raise _too_large(what, limit, "upload_too_large")
+                    raise (over_limit or (lambda: _too_large(what, limit, "upload_too_large")))()
                 digest.update(chunk)
                 handle.write(chunk)
     except BaseException:

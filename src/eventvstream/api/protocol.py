@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventvstream.api.schemas import Citation
+from eventvstream.api.schemas import Citation, TimeS
 from eventvstream.language.qa import Answer
 from eventvstream.pipeline.ingest import CaptionDone, StoredEvent
 from eventvstream.serving.notices import (
@@ -54,7 +54,7 @@ class ClientFrame(_Client):
     """A frame as JSON (or send binary: 8-byte big-endian float64 time, then the image bytes)."""
 
     type: Literal["frame"]
-    t: float = Field(description="Client timestamp, seconds.")
+    t: TimeS = Field(description="Client timestamp, seconds (within ±1e10).")
     data: str = Field(description="base64 JPEG/PNG bytes")
     mime: str | None = Field(None, description="image/jpeg or image/png (sniffed anyway).")
 
@@ -65,8 +65,8 @@ class ClientQuery(_Client):
     type: Literal["query"]
     id: str = Field(min_length=1, max_length=128, description="Echoed in the replies.")
     text: str = Field(min_length=1, max_length=2000, description="The question.")
-    t0: float | None = Field(None, description="Only events ending after this time (s).")
-    t1: float | None = Field(None, description="Only events starting before this time (s).")
+    t0: TimeS | None = Field(None, description="Only events ending after this time (s).")
+    t1: TimeS | None = Field(None, description="Only events starting before this time (s).")
 
 
 class ClientInputEnd(_Client):

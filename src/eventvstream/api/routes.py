@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,10 +24,12 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from eventvstream.api.auth import Principal, bearer
-from eventvstream.api.errors import ApiError
+from eventvstream.api.errors import ApiError, clip
 from eventvstream.api.limits import read_limited, spool_to_file
+from eventvstream.api.quotas import Quotas, UploadTicket
 from eventvstream.api.schemas import (
     ERROR_RESPONSES,
+    MAX_TIME_S,
     STREAM_ID_PATTERN,
     AnswerOut,
     EventList,
@@ -154,7 +157,10 @@ async def post_frame(
     request: Request,
     who: Caller,
     stream_id: StreamId,
-    t: Annotated[float, Query(description="Client timestamp of the frame, seconds.")],
+    t: Annotated[
+        float,
+        Query(ge=-MAX_TIME_S, le=MAX_TIME_S, description="Client timestamp of the frame, seconds."),
+    ],
 ) -> dict[str, Any]:
     """One JPEG/PNG frame (the body) into the stream's live session."""
     received_at = time.monotonic()
@@ -187,34 +193,77 @@ async def upload_video(request: Request, who: Caller, stream_id: StreamId) -> di
     engine = _engine(request, writing=True)
     if not await asyncio.to_thread(engine.stream_exists, who.owner, stream_id):
         raise _not_found(stream_id)
-    limit = request.app.state.settings.server.max_upload_bytes
+    state = request.app.state
+    limit = state.settings.server.max_upload_bytes
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    size = int(declared) if declared and declared.isdigit() else None
+    if size is not None and size > limit:
         raise ApiError(f"upload is larger than the {limit} byte limit", code="upload_too_large")
-    if content_type == "multipart/form-data":
-        path, digest, filename = await _multipart_upload(request, limit)
-    elif content_type.startswith("video/") or content_type == "application/octet-stream":
-        path, digest, _ = await spool_to_file(request.stream(), limit, what="upload")
-        filename = request.headers.get("x-filename")
-    else:
+    multipart = content_type == "multipart/form-data"
+    if not (
+        multipart or content_type.startswith("video/") or content_type == "application/octet-stream"
+    ):
         raise EvsError(
             "send the video as Content-Type video/* or multipart/form-data",
             code="unsupported_media_type",
         )
+    quotas = state.quotas
+    ticket = quotas.start_upload(who.owner, size)
+    spool = Spool(quotas, ticket, state.spool_dir, limit)
     try:
-        job = await asyncio.to_thread(
-            engine.submit_upload, UploadJob(who.owner, stream_id, path, digest, filename)
-        )
+        if multipart:
+            path, digest, filename = await _multipart_upload(request, spool)
+        else:
+            path, digest = await spool.write(request.stream())
+            filename = request.headers.get("x-filename")
+        try:
+            job = await asyncio.to_thread(
+                engine.submit_upload, UploadJob(who.owner, stream_id, path, digest, filename)
+            )
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
     except BaseException:
-        path.unlink(missing_ok=True)
+        quotas.release(ticket)
         raise
+    ticket.job = job  # the claim now lasts until the job ends
     return {"job_id": job.id}
 
 
-async def _multipart_upload(request: Request, limit: int) -> tuple[Path, str, str | None]:
+class Spool:
+    """An upload's bytes to a temp file, counted against its quota ticket as they arrive."""
+
+    def __init__(self, quotas: Quotas, ticket: UploadTicket, directory: Path, limit: int) -> None:
+        self.quotas, self.ticket, self.directory, self.limit = quotas, ticket, directory, limit
+
+    async def write(self, chunks: AsyncIterator[bytes]) -> tuple[Path, str]:
+        ticket, quotas = self.ticket, self.quotas
+
+        async def counted() -> AsyncIterator[bytes]:
+            size = 0
+            async for chunk in chunks:
+                size += len(chunk)
+                quotas.grew(ticket, size)
+                yield chunk
+
+        def over_limit() -> EvsError:
+            if ticket.room < self.limit:
+                return quotas.bytes_refusal()
+            return ApiError(
+                f"upload is larger than the {self.limit} byte limit", code="upload_too_large"
+            )
+
+        room = min(self.limit, ticket.room)
+        path, digest, _ = await spool_to_file(
+            counted(), room, what="upload", directory=self.directory, over_limit=over_limit
+        )
+        return path, digest
+
+
+async def _multipart_upload(request: Request, spool: Spool) -> tuple[Path, str, str | None]:
     """Spool the whole multipart body (size-limited), then pull out its one file part."""
-    raw, _, _ = await spool_to_file(request.stream(), limit, what="upload")
+    raw, _ = await spool.write(request.stream())
     try:
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -226,7 +275,7 @@ async def _multipart_upload(request: Request, limit: int) -> tuple[Path, str, st
         try:
             form = await parser.parse()
         except MultiPartException as exc:
-            raise EvsError(f"bad multipart body: {exc.message}", code="bad_request") from None
+            raise EvsError(f"bad multipart body: {clip(exc.message)}", code="bad_request") from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
@@ -237,7 +286,9 @@ async def _multipart_upload(request: Request, limit: int) -> tuple[Path, str, st
             while chunk := await upload.read(1 << 20):
                 yield chunk
 
-        path, digest, _ = await spool_to_file(file_chunks(), limit, what="upload")
+        path, digest, _ = await spool_to_file(
+            file_chunks(), spool.limit, what="upload", directory=spool.directory
+        )
         await form.close()
         return path, digest, upload.filename
     finally:
@@ -249,7 +300,7 @@ async def get_job(request: Request, who: Caller, job_id: str) -> dict[str, Any]:
     engine = _engine(request, writing=False)
     job = engine.get_job(who.owner, job_id)
     if job is None:
-        raise EvsError(f"no job {job_id!r}", code="not_found")
+        raise EvsError(f"no job {clip(job_id)!r}", code="not_found")
     return job.to_dict()
 
 
@@ -259,8 +310,13 @@ async def list_events(
     request: Request,
     who: Caller,
     stream_id: StreamId,
-    t0: Annotated[float | None, Query(description="Events ending after (s).")] = None,
-    t1: Annotated[float | None, Query(description="Events starting before (s).")] = None,
+    t0: Annotated[
+        float | None, Query(ge=-MAX_TIME_S, le=MAX_TIME_S, description="Events ending after (s).")
+    ] = None,
+    t1: Annotated[
+        float | None,
+        Query(ge=-MAX_TIME_S, le=MAX_TIME_S, description="Events starting before (s)."),
+    ] = None,
     q: Annotated[str | None, Query(max_length=2000, description="Text search.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -288,14 +344,21 @@ async def query(request: Request, who: Caller, body: QueryIn) -> Any:
     ):
         raise _not_found(body.stream)
     scope = Scope(body.stream, who.owner, body.t0, body.t1)
-    answers = engine.answer(body.text, scope)
-    wants_sse = body.stream_response or "text/event-stream" in request.headers.get("accept", "")
-    if not wants_sse:
-        async for part in answers:
-            if isinstance(part, Answer):
-                return part.to_dict()
-        raise EvsError("no answer", code="internal_error")
-    first = await anext(answers)  # errors before the first byte still get a proper status
+    release = request.app.state.quotas.start_question(who.owner)
+    streaming = False
+    try:
+        answers = engine.answer(body.text, scope)
+        wants_sse = body.stream_response or "text/event-stream" in request.headers.get("accept", "")
+        if not wants_sse:
+            async for part in answers:
+                if isinstance(part, Answer):
+                    return part.to_dict()
+            raise EvsError("no answer", code="internal_error")
+        first = await anext(answers)  # errors before the first byte still get a proper status
+        streaming = True
+    finally:
+        if not streaming:
+            release()
 
     async def events() -> AsyncIterator[str]:
         item = first
@@ -310,5 +373,9 @@ async def query(request: Request, who: Caller, body: QueryIn) -> Any:
             return
         except EvsError as exc:
             yield f"event: error\ndata: {json.dumps(exc.to_dict())}\n\n"
+        finally:
+            release()
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    body_iter = events()
+    weakref.finalize(body_iter, release)  # a client gone before the first byte: still released
+    return StreamingResponse(body_iter, media_type="text/event-stream")

@@ -5,11 +5,17 @@ The WebSocket messages are in ``api/protocol.py``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+from eventvstream.serving.session import MAX_CLIENT_TIME_S
+
+STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # match it with fullmatch: "$" allows a final \n
+# Frame times, and the t0/t1 of questions and event lookups, are bounded by the session's limit
+# (1e10 s: Unix times fit, 1e308 would overflow the sampling arithmetic).
+MAX_TIME_S = MAX_CLIENT_TIME_S
+TimeS = Annotated[float, Field(ge=-MAX_TIME_S, le=MAX_TIME_S)]
 
 
 class _Strict(BaseModel):
@@ -41,9 +47,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "Malformed request (e.g. a body that is not JSON)",
         401: "Missing or invalid API key",
+        403: "Host or Origin not allowed (bad_host, forbidden_origin)",
         404: "Unknown stream / job / event (or another key's)",
+        413: "Body over the size limit (server.max_json_bytes for JSON)",
         422: "Invalid request",
-        429: "Rate limited (see Retry-After)",
+        429: "Rate limited, over a quota or throttled (see Retry-After)",
         503: "Not ready (models loading) or shutting down",
     }.items()
 }
@@ -164,8 +172,8 @@ class Job(BaseModel):
 class QueryIn(_Strict):
     text: str = Field(min_length=1, max_length=2000, description="The question.")
     stream: str | None = Field(None, pattern=STREAM_ID_PATTERN, description="Limit to a stream.")
-    t0: float | None = Field(None, description="Only events ending after this time (s).")
-    t1: float | None = Field(None, description="Only events starting before this time (s).")
+    t0: TimeS | None = Field(None, description="Only events ending after this time (s).")
+    t1: TimeS | None = Field(None, description="Only events starting before this time (s).")
     stream_response: bool = Field(False, description="Answer as text/event-stream.")
 
 

@@ -6,9 +6,13 @@ status and the JSON error envelope, so a client never mistakes a refused upgrade
 
 After accept, one task reads client messages and one task writes server messages; every outgoing
 message — status ticks, boundaries and captions from the engine threads, answers, errors — goes
-through one asyncio queue, so a single writer owns the socket. A bad message (corrupt frame,
-malformed JSON, unknown type) gets an ``error`` message and the session goes on; only a message
-over ``max_message_bytes`` closes it (1009).
+through one bounded :class:`~eventvstream.api.outbox.Outbox`, so a single writer owns the socket.
+A bad message (corrupt frame, malformed JSON, unknown type) gets an ``error`` message (quoting at
+most a few dozen characters of what the client sent) and the session goes on; a message over
+``max_message_bytes`` closes it (1009), and so does a client that stops reading (1008, once its
+unsent backlog passes ``send_queue_messages`` / ``send_queue_bytes``) or whose last
+``BAD_MESSAGES_IN_A_ROW`` messages were all refused (1008): the server's memory and time for a
+connection stay bounded whatever the client does.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 import re
 import struct
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -33,7 +37,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from eventvstream.api import protocol
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
-from eventvstream.api.errors import error_response, status_for
+from eventvstream.api.errors import ECHO_CHARS, clip, deny_websocket, field_errors
+from eventvstream.api.guard import authenticate
+from eventvstream.api.outbox import Close, Outbox
 from eventvstream.api.protocol import (
     ClientFrame,
     ClientInputEnd,
@@ -41,7 +47,8 @@ from eventvstream.api.protocol import (
     ClientQuery,
     ClientSessionConfig,
 )
-from eventvstream.api.schemas import STREAM_ID_PATTERN
+from eventvstream.api.schemas import MAX_TIME_S, STREAM_ID_PATTERN
+from eventvstream.api.security import nesting_error, too_deep
 from eventvstream.errors import EvsError
 from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
@@ -57,40 +64,49 @@ CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY = 1000, 1001, 1008
 CLOSE_TOO_BIG, CLOSE_INTERNAL, CLOSE_TRY_LATER = 1009, 1011, 1013
 MAX_QUERIES_IN_FLIGHT = 4
 DROP_STATUS_GAP_S = 0.2  # at most this often, a status right after a drop
+OVERFLOW_CLOSE_WAIT_S = 10.0  # how long a close 1008 waits for a non-reading client to read
+MAX_ERROR_CHARS = 300  # an error message's longest text
+# A client whose last this-many messages were all refused is broken or hostile: each costs a
+# parse and an error; close it (1008) rather than keep answering.
+BAD_MESSAGES_IN_A_ROW = 32
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
-
-
-@dataclass(frozen=True)
-class Close:
-    code: int
-    reason: str = ""
-
 
 Outgoing = Notice | protocol.Message | Close
 
 
+def _wire(message: Notice | protocol.Message) -> str:
+    """The JSON text of an outgoing message (serialised when queued, so its size is known)."""
+    wire = message if isinstance(message, protocol.Message) else protocol.from_notice(message)
+    return protocol.dump(wire)
+
+
+def _quote(value: Any) -> str:
+    """A client-sent value for an error message, short whatever its size (never a repr of
+    the whole thing: a 4 MB ``type`` must cost nothing to describe)."""
+    if isinstance(value, str):
+        return repr(clip(value[: 2 * ECHO_CHARS]))
+    return "null" if value is None else f"of type {type(value).__name__}"
+
+
 async def _deny(websocket: WebSocket, code: str, message: str) -> None:
-    """Refuse an upgrade with an HTTP status and the envelope (or close 1008/1013 when the
-    server cannot send a denial response)."""
-    status = status_for(code)
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(error_response(code, message, status))
-    else:
-        await websocket.close(CLOSE_TRY_LATER if status in (429, 503) else CLOSE_POLICY)
+    """Refuse an upgrade (HTTP status + envelope), logged as one line."""
+    client = websocket.client.host if websocket.client else "?"
+    log.info("refused WebSocket %s from %s: %s", clip(websocket.url.path), client, code)
+    await deny_websocket(websocket, code, message)
 
 
 @router.websocket("/v1/streams/{stream_id}/ws")
 async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
     state = websocket.app.state
     engine: EngineFacade = state.engine
-    if not _STREAM_ID.match(stream_id):
+    if not _STREAM_ID.fullmatch(stream_id):
         await _deny(websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-]")
         return
     offered = list(websocket.scope.get("subprotocols") or [])
     key, wants_subprotocol = websocket_key(websocket.headers.get("authorization"), offered)
     try:
-        principal = state.auth.check(key)
         client = websocket.client.host if websocket.client else "?"
+        principal = authenticate(state, key, client)
         state.limiter.check(principal.owner if principal.authenticated else f"ip:{client}")
         engine.check_accepting()
         session = await asyncio.to_thread(
@@ -116,10 +132,15 @@ class Connection:
         self.session = session
         self.engine: EngineFacade = state.engine
         self.server = state.settings.server
-        self.outbound: asyncio.Queue[Outgoing | None] = asyncio.Queue()
+        self.quotas = state.quotas
+        self.outbound = Outbox(
+            self.server.send_queue_messages, self.server.send_queue_bytes, self._overflow, _wire
+        )
         self.group: anyio.abc.TaskGroup | None = None
         self.queries_in_flight = 0
         self._last_drop_status = 0.0
+        self.overflow_reason: str | None = None
+        self.bad_in_a_row = 0
 
     def limits(self) -> dict[str, int]:
         return {
@@ -132,7 +153,7 @@ class Connection:
         self.outbound.put_nowait(message)
 
     def error(self, code: str, message: str, query_id: str | None = None) -> None:
-        self.send(SessionError(code, message, query_id))
+        self.send(SessionError(code, clip(message, MAX_ERROR_CHARS), query_id))
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after everything already queued has been sent (used by the drain)."""
@@ -159,22 +180,37 @@ class Connection:
             session.detach()
             if not session.pulled:  # a pulled stream goes on when its watcher leaves
                 self.engine.close_session(session)
+        if self.overflow_reason is not None:  # sent once the client reads again, if ever
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.ws.close(CLOSE_POLICY, self.overflow_reason), OVERFLOW_CLOSE_WAIT_S
+                )
+
+    def _overflow(self) -> None:
+        """The client stopped reading: end the session now; a close 1008 follows."""
+        server = self.server
+        self.overflow_reason = "send backlog over the limit: the client is not reading"
+        client = self.ws.client.host if self.ws.client else "?"
+        log.warning(
+            "session %s (%s): closing, more than %d messages / %d bytes unsent",
+            self.session.id,
+            client,
+            server.send_queue_messages,
+            server.send_queue_bytes,
+        )
+        if self.group is not None:
+            self.group.cancel_scope.cancel()
 
     # -- writing -------------------------------------------------------------------------------
     async def _send_loop(self) -> None:
         while True:
             message = await self.outbound.get()
-            if message is None:
-                continue
             if isinstance(message, Close):
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await self.ws.close(message.code, message.reason)
                 return
-            wire = (
-                message if isinstance(message, protocol.Message) else protocol.from_notice(message)
-            )
             try:
-                await self.ws.send_text(protocol.dump(wire))
+                await self.ws.send_text(message)
             except (RuntimeError, WebSocketDisconnect, OSError):
                 return  # the client is gone
 
@@ -202,8 +238,18 @@ class Connection:
                     await self._binary_frame(data, received_at)
                 elif text is not None:
                     await self._text(text, received_at)
+                self.bad_in_a_row = 0
             except EvsError as exc:
-                self.error(exc.code, exc.message)
+                self.error(exc.code, exc.message, getattr(exc, "query_id", None))
+                self.bad_in_a_row += 1
+                if self.bad_in_a_row >= BAD_MESSAGES_IN_A_ROW:
+                    log.warning(
+                        "session %s: closing after %d bad messages in a row",
+                        self.session.id,
+                        self.bad_in_a_row,
+                    )
+                    self.close(CLOSE_POLICY, f"{BAD_MESSAGES_IN_A_ROW} bad messages in a row")
+                    return False
             except Exception:
                 log.exception("session %s: unexpected error", self.session.id)
                 self.error("internal_error", "internal server error")
@@ -215,6 +261,11 @@ class Connection:
                 code="bad_frame",
             )
         (t,) = struct.unpack(">d", data[:8])
+        if not (math.isfinite(t) and abs(t) <= MAX_TIME_S):
+            raise EvsError(
+                f"frame time must be a finite number of seconds within ±{MAX_TIME_S:g}",
+                code="bad_frame",
+            )
         await self._frame(t, data[8:], received_at)
 
     async def _frame(self, t: float, payload: bytes, received_at: float) -> None:
@@ -228,10 +279,15 @@ class Connection:
             self.send(self.engine.session_status(self.session))
 
     async def _text(self, text: str, received_at: float) -> None:
+        depth = self.server.max_json_depth
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EvsError(f"not JSON: {exc}", code="bad_message") from None
+        except RecursionError:
+            raise nesting_error(depth) from None
+        if too_deep(data, depth):
+            raise nesting_error(depth)
         kind = data.get("type") if isinstance(data, dict) else None
         try:
             if kind == "frame":
@@ -252,16 +308,15 @@ class Connection:
                 ClientPing.model_validate(data)
                 self.send(protocol.ServerPong())
             else:
-                raise EvsError(f"unknown message type {kind!r}", code="bad_message")
+                raise EvsError(f"unknown message type {_quote(kind)}", code="bad_message")
         except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or kind}: {e['msg']}" for e in exc.errors()
-            )
+            detail = field_errors(exc.errors(), prefix=str(kind))
             code = "bad_config" if kind == "session.config" else "bad_message"
-            query_id = (
-                data.get("id") if kind == "query" and isinstance(data.get("id"), str) else None
-            )
-            self.error(code, f"{kind}: {detail}", query_id)
+            error = EvsError(f"{kind}: {detail}", code=code)
+            query_id = data.get("id") if kind == "query" else None
+            valid_id = isinstance(query_id, str) and len(query_id) <= 128
+            error.query_id = query_id if valid_id else None  # type: ignore[attr-defined]
+            raise error from None
 
     async def _configure(self, message: ClientSessionConfig) -> None:
         config = updated_config(
@@ -280,10 +335,15 @@ class Connection:
             self.error("busy", f"at most {MAX_QUERIES_IN_FLIGHT} questions at a time", query.id)
             return
         assert self.group is not None
+        try:
+            release = self.quotas.start_question(self.session.owner)
+        except EvsError as exc:
+            self.error(exc.code, exc.message, query.id)
+            return
         self.queries_in_flight += 1
-        self.group.start_soon(self._answer, query)
+        self.group.start_soon(self._answer, query, release)
 
-    async def _answer(self, query: ClientQuery) -> None:
+    async def _answer(self, query: ClientQuery, release: Any) -> None:
         scope = Scope(self.session.stream, self.session.owner, query.t0, query.t1)
         try:
             async for part in self.engine.answer(query.text, scope):
@@ -297,4 +357,5 @@ class Connection:
             log.exception("question %s failed", query.id)
             self.error("internal_error", "answering failed", query.id)
         finally:
+            release()
             self.queries_in_flight -= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -98,6 +99,21 @@ async def replay(args: argparse.Namespace) -> int:
         "ready": asyncio.Event(),
         "ended": asyncio.Event(),
     }
+    gone = asyncio.Event()  # the listener ended: the server closed or the connection dropped
+
+    async def until(event: asyncio.Event, timeout: float) -> None:
+        """Wait for ``event`` — or stop at once when the server is gone."""
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(gone.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if gone.is_set() and not event.is_set():
+            await state["listener"]  # raises ConnectionClosed with the server's close code
+            raise EvsError("the server closed the connection", code="disconnected")
+        if not event.is_set():
+            raise asyncio.TimeoutError
 
     def show(message: dict[str, Any]) -> None:
         if args.json:
@@ -108,6 +124,12 @@ async def replay(args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     async def receive(ws: Any) -> None:
+        try:
+            await _listen(ws)
+        finally:
+            gone.set()
+
+    async def _listen(ws: Any) -> None:
         async for raw in ws:
             if isinstance(raw, bytes):
                 continue
@@ -135,9 +157,10 @@ async def replay(args: argparse.Namespace) -> int:
         )
         async with connection as ws:
             listener = asyncio.create_task(receive(ws))
+            state["listener"] = listener
             config = {"type": "session.config", "fps": args.fps, "generate": not args.no_generate}
             await ws.send(json.dumps(config))
-            await asyncio.wait_for(state["ready"].wait(), 30)
+            await until(state["ready"], 30)
             sent = 0
             started = time.perf_counter()
             with open_video(args.video, fps=args.fps, short_side=args.short_side) as video:
@@ -153,25 +176,42 @@ async def replay(args: argparse.Namespace) -> int:
             deadline = time.perf_counter() + args.wait
             # The file is over: close its last event now, so a question sees all of it.
             await ws.send(json.dumps({"type": "input.end", "id": "end"}))
-            await asyncio.wait_for(state["ended"].wait(), max(5.0, args.wait))
+            await until(state["ended"], max(5.0, args.wait))
             await asyncio.sleep(1.5)  # let the last status report arrive
             while (state["pending"] or 0) > 0 and time.perf_counter() < deadline:
+                if gone.is_set():
+                    await until(asyncio.Event(), 0)  # reports how the server left
                 await asyncio.sleep(0.5)
             if args.ask:
                 await ws.send(json.dumps({"type": "query", "id": "ask", "text": args.ask}))
-                await asyncio.wait_for(
-                    state["answered"].wait(), max(5.0, deadline - time.perf_counter())
-                )
+                await until(state["answered"], max(5.0, deadline - time.perf_counter()))
             await ws.close()
             listener.cancel()
-    except (OSError, asyncio.TimeoutError) as exc:
-        raise EvsError(
-            f"cannot stream to {args.url}: {exc or type(exc).__name__}", code="unreachable"
-        ) from None
     except websockets.exceptions.InvalidStatus as exc:
         status = exc.response.status_code
         raise EvsError(f"server refused the stream (HTTP {status})", code="refused") from None
+    except websockets.exceptions.ConnectionClosed as exc:
+        raise EvsError(_closed_message(exc), code="disconnected") from None
+    except (OSError, asyncio.TimeoutError, websockets.exceptions.InvalidHandshake) as exc:
+        raise EvsError(
+            f"cannot stream to {args.url}: {exc or type(exc).__name__}", code="unreachable"
+        ) from None
+    finally:
+        listener = state.get("listener")
+        if listener is not None:  # never leave it to print "exception never retrieved"
+            listener.cancel()
+            with contextlib.suppress(BaseException):
+                await listener
     return 0
+
+
+def _closed_message(exc: Any) -> str:
+    """Why the server went away, in one line (e.g. a 1001 drain, a 1008 from the server)."""
+    received = getattr(exc, "rcvd", None)
+    if received is None:
+        return "the server went away (the connection was lost)"
+    reason = f": {received.reason}" if received.reason else ""
+    return f"the server closed the connection (code {received.code}{reason})"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -59,7 +59,21 @@ class UploadJob:
 
     @property
     def source(self) -> str:
-        return f"upload:{self.stream}:{self.digest[:32]}"
+        """The dedupe id of this file in this stream *of this owner*: two keys uploading the
+        same bytes to their own streams of the same name are two sources, so neither is told
+        the file was "already ingested" nor can discard the other's half-ingested events. (Ids
+        without an owner part, as before, are those of the no-key owner "".)"""
+        scope = f"{self.owner}/{self.stream}" if self.owner else self.stream
+        return f"upload:{scope}:{self.digest[:32]}"
+
+    def public_error(self, error: dict[str, str]) -> dict[str, str]:
+        """``error`` with the server's temp path replaced by the client's file name: a job
+        error is shown to the client and must not describe the server's disk."""
+        name = repr(self.filename) if self.filename else "the uploaded file"
+        message = error.get("message", "")
+        for secret in (str(self.path), self.path.name, str(self.path.parent)):
+            message = message.replace(secret, name)
+        return {**error, "message": message}
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -178,10 +192,11 @@ class UploadJobs:
                 job.events = self._run(job, self._cancel)
                 job.progress, job.state = 1.0, "done"
             except EvsError as exc:
-                self._fail(job, exc.to_dict())
+                self._fail(job, job.public_error(exc.to_dict()))
             except Exception:  # a bad file must not take the job thread down
                 log.exception("upload job %s failed", job.id)
-                self._fail(job, {"code": "internal_error", "message": "ingesting the file failed"})
+                message = "ingest failed (the details are in the server log)"
+                self._fail(job, {"code": "internal_error", "message": message})
             finally:
                 job.finished = time.time()
                 job.path.unlink(missing_ok=True)

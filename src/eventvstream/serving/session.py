@@ -35,6 +35,9 @@ from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
 from eventvstream.serving.notices import Notice, SessionInfo, SessionStatus
 
 LAG_WINDOW = 256  # frames in the sliding window of the lag p95
+# Client frame times beyond this (about 317 years, so Unix times fit) are refused: 1e308
+# overflows the sampling arithmetic (floor(t * fps)).
+MAX_CLIENT_TIME_S = 1e10
 
 
 @dataclass(frozen=True)
@@ -197,8 +200,12 @@ class LiveSession:
     def admit(self, t_client: float) -> float | None:
         """The stream time of a frame sent at ``t_client``, or None when it falls in a sampling
         tick already taken (frames faster than the session's fps are skipped, by timestamp)."""
-        if not math.isfinite(t_client):
-            raise EvsError(f"frame time must be a finite number, got {t_client}", code="bad_frame")
+        if not (math.isfinite(t_client) and abs(t_client) <= MAX_CLIENT_TIME_S):
+            raise EvsError(
+                f"frame time must be a finite number within ±{MAX_CLIENT_TIME_S:g} s, "
+                f"got {t_client:g}",
+                code="bad_frame",
+            )
         with self.lock:
             self.received += 1
             self.last_activity = time.monotonic()
