@@ -119,7 +119,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
 
 # Exec form, no shell in between: `docker stop` delivers SIGTERM to evs itself, which drains
 # in-flight work (server.drain_timeout_s, 20 s by default) before exiting; give the container
-# a longer stop timeout (compose: stop_grace_period 30s). Run with an init (`docker run --init`,
+# a longer stop timeout (`docker stop -t 45`; compose: stop_grace_period 45s). Run with an init (`docker run --init`,
 # compose `init: true`) so the decoder's child processes are reaped.
 ENTRYPOINT ["evs", "serve"]
 CMD ["--config", "gpu", "--host", "0.0.0.0", "--port", "8000"]
