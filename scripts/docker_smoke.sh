@@ -269,7 +269,7 @@ count() { grep -c . <<<"$1" || true; }
 # Closing the session stores its last, open event; the question then comes over REST.
 t=$(now)
 "$EVS" stream "$CLIP" --url "$URL" --key "$KEY" --stream smoke --speed 1 --json \
-  --ask "What happened in the video?" --wait 120 >"$ART/stream.jsonl" 2>"$ART/stream.err"
+  --ask "What happened in the first 10 seconds?" --wait 120 >"$ART/stream.jsonl" 2>"$ART/stream.err"
 rc=$?
 stream_s=$(since "$t")
 boundaries=$(grep -c '"type": "event.boundary"' "$ART/stream.jsonl")
@@ -289,7 +289,7 @@ else
 fi
 ask() {
   curl -fsS -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
-    -d '{"text": "What happened in the video?", "stream": "smoke"}' "$URL/v1/query" |
+    -d '{"text": "What happened in the first 10 seconds?", "stream": "smoke"}' "$URL/v1/query" |
     python3 -c 'import json, sys
 a = json.load(sys.stdin)
 print(len(a["citations"]), "citations:", " ".join(a["text"].split())[:100])'
