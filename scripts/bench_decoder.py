@@ -25,7 +25,7 @@ import numpy as np
 
 from eventvstream.config import load_settings
 from eventvstream.language import load_decoder, prompts
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 
 LLAMA3_8B = {
     "model_type": "llama",

@@ -46,11 +46,9 @@ import numpy as np
 from eventvstream.config import Settings, load_settings
 from eventvstream.language import load_decoder
 from eventvstream.memory import MemoryBank
-from eventvstream.memory.bank import event_values
-from eventvstream.memory.retrieval import describe_labels
 from eventvstream.perception import load_text_embedder
 from eventvstream.pipeline import Segmenter
-from eventvstream.pipeline.captioner import CaptionJob, CaptionResult, CaptionWorker
+from eventvstream.pipeline.ingest import BaseListener, CaptionDone, Ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT / ".bench" / "videos"
@@ -74,14 +72,20 @@ def run_policy(
 ) -> dict[str, Any]:
     """Segment ``video`` under ``settings.language.trigger``, caption every unit, return the
     calls, captions (time order), decoder seconds and latencies."""
-    results: list[CaptionResult] = []
+    results: list[CaptionDone] = []
+
+    class Collect(BaseListener):
+        def caption_done(self, caption: CaptionDone) -> None:
+            results.append(caption)
+
     segmenter.settings = settings
     with tempfile.TemporaryDirectory() as tmp:
         memory = settings.memory.model_copy(update={"data_dir": Path(tmp)})
         with MemoryBank(memory, visual_dim=segmenter.encoder.info.dim) as bank:
-            worker = CaptionWorker(
-                bank, decoder, embedder, settings.language, on_caption=results.append
-            )
+            # The same ingest step as `evs run` and the server (store, describe, caption).
+            ingest = Ingest(bank, embedder, decoder, settings.language, (Collect(),))
+            worker = ingest.captioner
+            assert worker is not None
             units = 0
             started = time.perf_counter()
             for event in segmenter.segment(video):
@@ -89,15 +93,11 @@ def run_policy(
                     delay = event.end - (time.perf_counter() - started)
                     if delay > 0:
                         time.sleep(delay)
-                values = event_values(event)
-                stored = bank.add(values, stream=video.stem)
-                text = describe_labels(values["labels"])
-                bank.set_text(stored.id, text, embedder.embed([text])[0])
-                worker.submit(CaptionJob(stored.id, context=(event.start, event.end)))
+                ingest.store(event, stream=video.stem)
                 units += 1
-            worker.close(drain=True)
+            ingest.close(drain=True)
             stats = worker.stats
-    results.sort(key=lambda r: r.job.context[0])
+    results.sort(key=lambda r: r.event.event.start)
     captions = [r.caption for r in results]
     return {
         "units": units,
@@ -204,11 +204,11 @@ def bench_realtime(
 
 
 def bench_long10(args: argparse.Namespace) -> dict[str, Any]:
-    from eventvstream.media import synthetic
+    from eventvstream import testdata
 
     video = VIDEOS / "long_10min.mp4"
     if not video.is_file():
-        synthetic.make_long_video(video, hours=10 / 60, truth_path=VIDEOS / "long_10min.json")
+        testdata.make_long_video(video, hours=10 / 60, truth_path=VIDEOS / "long_10min.json")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable,

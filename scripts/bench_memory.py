@@ -250,7 +250,7 @@ def reopen_child(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         store = EventStore(path / "evs.sqlite3")
         result["store_open_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()  # the row count _open_index checks the index against
+        t0 = time.perf_counter()  # the row count IndexCaches.open checks the index against
         store.conn.execute("SELECT COUNT(*) FROM events WHERE embedding IS NOT NULL").fetchone()
         result["count_s"] = time.perf_counter() - t0
         store.close()

@@ -28,7 +28,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from eventvstream.media import synthetic
+from eventvstream import testdata
 
 ROOT = Path(__file__).resolve().parent
 TRUTH_DIR = ROOT / "ground_truth"
@@ -44,7 +44,7 @@ SYNTHETIC: list[tuple[str, int, dict[str, Any]]] = [
     ("fades", 1, {"fade_s": 1.0}),
     ("fades", 2, {"fade_s": 1.0}),
     ("fades", 3, {"fade_s": (0.8, 1.2)}),
-    *[(cat, s, {}) for cat in synthetic.DISTRACTOR_CATEGORIES for s in (1, 2)],
+    *[(cat, s, {}) for cat in testdata.DISTRACTOR_CATEGORIES for s in (1, 2)],
 ]
 
 
@@ -129,14 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         counts[category] = counts.get(category, 0) + 1
         stem = f"{category}_{counts[category]:02d}"
         if category == "cuts_720p":
-            truth = synthetic.make_throughput_clip(out / f"{stem}.mp4", seed=seed)
+            truth = testdata.make_throughput_clip(out / f"{stem}.mp4", seed=seed)
             truth["category"] = category
         else:
-            spec = synthetic.BUILDERS[category](seed, **kwargs)
-            truth = synthetic.render_clip(
+            spec = testdata.BUILDERS[category](seed, **kwargs)
+            truth = testdata.render_clip(
                 spec, out / f"{stem}.mp4", args.width, args.height, args.fps
             )
-        synthetic.write_truth(truth, out / f"{stem}.json")
+        testdata.write_truth(truth, out / f"{stem}.json")
         source = f"synthetic seed={seed}" + (f" {kwargs}" if kwargs else "")
         videos.append(_entry(truth, f"{stem}.json", source))
 
@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         hours = args.long_hours
         name = f"long_{hours:g}h"
         print(f"writing {name}.mp4 ({hours:g} h) ...", file=sys.stderr)
-        truth = synthetic.make_long_video(
+        truth = testdata.make_long_video(
             out / f"{name}.mp4", hours=hours, truth_path=out / f"{name}.json"
         )
         truth["category"] = "long"
-        synthetic.write_truth(truth, out / f"{name}.json")
+        testdata.write_truth(truth, out / f"{name}.json")
         long_entry = _entry(truth, f"{name}.json", f"make_long_video(hours={hours:g})")
         long_entry["seconds_to_make"] = round(time.perf_counter() - t0, 1)
 

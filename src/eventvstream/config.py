@@ -10,7 +10,6 @@ silently doing nothing; every error names the dotted key it is about.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -407,9 +406,3 @@ def load_settings(profile: str | os.PathLike[str] | None = None, **overrides: An
         raise ConfigError(_describe(exc, path)) from None
     finally:
         Settings._yaml_data = {}
-
-
-@lru_cache(maxsize=1)
-def default_settings() -> Settings:
-    """The default profile, loaded once (for library users who never pass settings)."""
-    return load_settings("default")

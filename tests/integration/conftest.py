@@ -63,19 +63,19 @@ def corrupt_video(video_dir: Path, testsrc_video: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_clips(video_dir: Path) -> dict[str, tuple[Path, dict]]:
-    """Small clips with known boundaries, from real photographs (see media/synthetic.py)."""
+    """Small clips with known boundaries, from real photographs (see eventvstream/testdata/)."""
     pytest.importorskip("skimage")
-    from eventvstream.media import synthetic
+    from eventvstream import testdata
 
     specs = {
-        "cuts": synthetic.cuts_clip(7, n_shots=4, shot_s=(3.0, 4.0)),
-        "fades": synthetic.fades_clip(7, n_shots=3, shot_s=(3.0, 4.0)),
-        "flicker": synthetic.flicker_clip(7, duration_s=12.0),
+        "cuts": testdata.cuts_clip(7, n_shots=4, shot_s=(3.0, 4.0)),
+        "fades": testdata.fades_clip(7, n_shots=3, shot_s=(3.0, 4.0)),
+        "flicker": testdata.flicker_clip(7, duration_s=12.0),
     }
     clips = {}
     for name, spec in specs.items():
         path = video_dir / f"synthetic_{name}.mp4"
-        clips[name] = (path, synthetic.render_clip(spec, path, 320, 180, 10.0))
+        clips[name] = (path, testdata.render_clip(spec, path, 320, 180, 10.0))
     return clips
 
 

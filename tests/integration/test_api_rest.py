@@ -50,11 +50,11 @@ def client(started: Any) -> Any:
 @pytest.fixture(scope="module")
 def small_video(video_dir: Path) -> Path:
     pytest.importorskip("skimage")
-    from eventvstream.media import synthetic
+    from eventvstream import testdata
 
-    spec = synthetic.cuts_clip(11, n_shots=3, shot_s=(2.5, 3.0))
+    spec = testdata.cuts_clip(11, n_shots=3, shot_s=(2.5, 3.0))
     path = video_dir / "api_upload.mp4"
-    synthetic.render_clip(spec, path, 128, 72, 5.0)
+    testdata.render_clip(spec, path, 128, 72, 5.0)
     return path
 
 

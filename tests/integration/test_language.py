@@ -26,7 +26,7 @@ from eventvstream.language.prompts import caption_request
 from eventvstream.language.qa import Answerer
 from eventvstream.memory import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 from eventvstream.pipeline.captioner import (
     CaptionJob,
     CaptionResult,
@@ -509,10 +509,11 @@ def test_trigger_policies_count_units(segmenter, settings: Settings, synthetic_c
         policy = Segmenter(
             settings.model_copy(update={"language": language}), encoder=segmenter.encoder
         )
-        units = list(policy.segment(path))
+        result = policy.segment(path)
+        units = list(result)
         counts[trigger] = len(units)
-        assert policy.last_info is not None
-        sampled = policy.last_info.sampled_frames
+        assert result.info is not None
+        sampled = result.info.sampled_frames
         assert units[0].start == 0.0
         for before, after in itertools.pairwise(units):
             assert after.start == pytest.approx(before.end, abs=1e-6)

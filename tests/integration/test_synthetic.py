@@ -19,16 +19,16 @@ import pytest
 pytest.importorskip("skimage")
 decord = pytest.importorskip("decord")
 
-from eventvstream.media import synthetic  # noqa: E402
+from eventvstream import testdata  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 W, H, FPS = 160, 90, 10.0
 
 
-def _render(spec: synthetic.ClipSpec, tmp_path: Path) -> tuple[np.ndarray, dict]:
+def _render(spec: testdata.ClipSpec, tmp_path: Path) -> tuple[np.ndarray, dict]:
     path = tmp_path / f"{spec.category}.mp4"
-    truth = synthetic.render_clip(spec, path, W, H, FPS, truth_path=tmp_path / "truth.json")
+    truth = testdata.render_clip(spec, path, W, H, FPS, truth_path=tmp_path / "truth.json")
     vr = decord.VideoReader(str(path))
     assert vr.get_avg_fps() == pytest.approx(FPS)
     assert (tmp_path / "truth.json").is_file()
@@ -36,7 +36,7 @@ def _render(spec: synthetic.ClipSpec, tmp_path: Path) -> tuple[np.ndarray, dict]
     return frames, truth
 
 
-def _check_length(frames: np.ndarray, truth: dict, spec: synthetic.ClipSpec) -> None:
+def _check_length(frames: np.ndarray, truth: dict, spec: testdata.ClipSpec) -> None:
     assert frames.shape[1:] == (H, W, 3)
     assert len(frames) == truth["frames"] == round(spec.duration * FPS)
     assert truth["duration"] == pytest.approx(len(frames) / FPS)
@@ -53,7 +53,7 @@ def _centred_diff(frames: np.ndarray, w: int) -> np.ndarray:
 
 
 def test_cuts_peak_at_the_truth(tmp_path: Path) -> None:
-    spec = synthetic.cuts_clip(3, n_shots=3, shot_s=(2.0, 3.0))
+    spec = testdata.cuts_clip(3, n_shots=3, shot_s=(2.0, 3.0))
     frames, truth = _render(spec, tmp_path)
     _check_length(frames, truth, spec)
     d = _centred_diff(frames, 1)  # d[i] = |F[i] - F[i-1]|: a cut at frame i
@@ -64,7 +64,7 @@ def test_cuts_peak_at_the_truth(tmp_path: Path) -> None:
 
 
 def test_dissolves_are_half_way_at_the_truth(tmp_path: Path) -> None:
-    spec = synthetic.dissolves_clip(4, n_shots=3, shot_s=(2.5, 3.0), dissolve_s=1.0)
+    spec = testdata.dissolves_clip(4, n_shots=3, shot_s=(2.5, 3.0), dissolve_s=1.0)
     frames, truth = _render(spec, tmp_path)
     _check_length(frames, truth, spec)
     span = round(1.0 * FPS)
@@ -80,7 +80,7 @@ def test_dissolves_are_half_way_at_the_truth(tmp_path: Path) -> None:
 
 
 def test_fades_are_black_at_the_truth(tmp_path: Path) -> None:
-    spec = synthetic.fades_clip(5, n_shots=3, shot_s=(2.0, 3.0), fade_s=1.0)
+    spec = testdata.fades_clip(5, n_shots=3, shot_s=(2.0, 3.0), fade_s=1.0)
     frames, truth = _render(spec, tmp_path)
     _check_length(frames, truth, spec)
     brightness = frames.mean(axis=(1, 2, 3))
@@ -98,25 +98,25 @@ def test_fades_are_black_at_the_truth(tmp_path: Path) -> None:
 
 
 def test_shots_are_never_frozen(tmp_path: Path) -> None:
-    spec = replace(synthetic.cuts_clip(6, n_shots=2, shot_s=(2.0, 2.0)), noise_sigma=0.0)
+    spec = replace(testdata.cuts_clip(6, n_shots=2, shot_s=(2.0, 2.0)), noise_sigma=0.0)
     frames, _ = _render(spec, tmp_path)
     first, last = frames[0], frames[round(1.9 * FPS)]
     assert np.abs(first - last).mean() > 1.0, "the Ken-Burns drift must move the picture"
 
 
 def test_distractors_have_no_boundaries_and_render() -> None:
-    for category in synthetic.DISTRACTOR_CATEGORIES:
-        spec = synthetic.BUILDERS[category](1)
-        truth = synthetic.ground_truth(spec, 25.0, "x.mp4")
+    for category in testdata.DISTRACTOR_CATEGORIES:
+        spec = testdata.BUILDERS[category](1)
+        truth = testdata.ground_truth(spec, 25.0, "x.mp4")
         assert truth["boundaries"] == [] and truth["category"] == category
         assert 20.0 <= truth["duration"] <= 30.0
-        assert spec == synthetic.BUILDERS[category](1), "builders must be deterministic"
-        short = synthetic.BUILDERS[category](1, duration_s=0.5)
-        frames = list(synthetic.iter_frames(short, W, H, FPS))
+        assert spec == testdata.BUILDERS[category](1), "builders must be deterministic"
+        short = testdata.BUILDERS[category](1, duration_s=0.5)
+        frames = list(testdata.iter_frames(short, W, H, FPS))
         assert len(frames) == 5 and frames[0].shape == (H, W, 3)
 
 
 def test_missing_ffmpeg_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic.shutil, "which", lambda name: None)
-    with pytest.raises(synthetic.FFmpegNotFoundError, match="ffmpeg not found"):
-        synthetic.render_clip(synthetic.cuts_clip(0, n_shots=2), tmp_path / "x.mp4", W, H, FPS)
+    monkeypatch.setattr(testdata.render.shutil, "which", lambda name: None)
+    with pytest.raises(testdata.FFmpegNotFoundError, match="ffmpeg not found"):
+        testdata.render_clip(testdata.cuts_clip(0, n_shots=2), tmp_path / "x.mp4", W, H, FPS)

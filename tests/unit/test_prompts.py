@@ -19,7 +19,7 @@ from eventvstream.language.prompts import (
     evidence_text,
     fallback_caption,
 )
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 
 SCORES = {
     "semantic": 0.41,

@@ -32,7 +32,8 @@ from eventvstream.api.limits import RateLimiter
 from eventvstream.api.schemas import ErrorEnvelope, Health, Readiness
 from eventvstream.config import Settings
 from eventvstream.errors import EvsError
-from eventvstream.pipeline.engine import Engine
+from eventvstream.serving.engine import Engine
+from eventvstream.serving.facade import EngineFacade
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _static_page(app: FastAPI) -> None:
 
 
 def _operations(app: FastAPI) -> None:
-    engine: Engine = app.state.engine
+    engine: EngineFacade = app.state.engine
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -176,7 +177,7 @@ async def graceful_drain(app: FastAPI) -> None:
         await state.drain_done.wait()
         return
     state.drain_started = True
-    engine: Engine = state.engine
+    engine: EngineFacade = state.engine
     budget = state.settings.server.drain_timeout_s
     deadline = time.monotonic() + budget
     log.info("draining (up to %.0f s)", budget)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventvstream.pipeline.engine import Engine
+from eventvstream.serving.facade import EngineFacade
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -41,8 +41,8 @@ def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
     return f"{name}{tag} {float(value):.6g}"
 
 
-def render(engine: Engine, extra: dict[str, Any]) -> str:
-    counters, summaries = engine.metrics.snapshot()
+def render(engine: EngineFacade, extra: dict[str, Any]) -> str:
+    counters, summaries = engine.metrics_snapshot()
     out: list[str] = []
     for key, help_text in COUNTERS.items():
         name = f"evs_{key}_total"
@@ -68,7 +68,7 @@ def render(engine: Engine, extra: dict[str, Any]) -> str:
         "evs_lag_p95_seconds": ("Worst per-session p95 lag.", p95),
         "evs_sessions": ("Live sessions.", engine.session_count),
         "evs_ready": ("1 when models are loaded and not draining.", ready),
-        "evs_model_load_seconds": ("Seconds the engine took to load.", engine.metrics.load_s),
+        "evs_model_load_seconds": ("Seconds the engine took to load.", engine.load_s),
     }
     for name, value in extra.items():
         gauges[f"evs_{name}"] = (name.replace("_", " ").capitalize() + ".", value)

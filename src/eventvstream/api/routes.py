@@ -40,9 +40,10 @@ from eventvstream.api.schemas import (
     errors,
 )
 from eventvstream.errors import EvsError
+from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
-from eventvstream.pipeline.engine import Engine
-from eventvstream.pipeline.jobs import UploadJob
+from eventvstream.serving.facade import EngineFacade
+from eventvstream.serving.jobs import UploadJob
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 StreamId = Annotated[str, PathParam(pattern=STREAM_ID_PATTERN, description="Stream id.")]
@@ -61,12 +62,12 @@ Caller = Annotated[Principal, Depends(caller)]
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
-def _engine(request: Request, *, writing: bool) -> Engine:
-    engine: Engine = request.app.state.engine
+def _engine(request: Request, *, writing: bool) -> EngineFacade:
+    engine: EngineFacade = request.app.state.engine
     if writing:
         engine.check_accepting()
-    elif not engine.ready:
-        raise EvsError(engine.error or "the models are still loading", code="not_ready")
+    else:
+        engine.check_ready()
     return engine
 
 
@@ -74,13 +75,13 @@ def _not_found(stream: str) -> EvsError:
     return EvsError(f"no stream {stream!r}", code="not_found")
 
 
-def _describe(engine: Engine, owner: str, stream: str) -> dict[str, Any] | None:
-    if not engine.streams.exists(owner, stream):
+def _describe(engine: EngineFacade, owner: str, stream: str) -> dict[str, Any] | None:
+    if not engine.stream_exists(owner, stream):
         return None
-    found = engine.streams.describe(owner, stream)
-    info = found[0] if found else {"id": stream, "created": None, "events": 0}
-    session = engine.live.session(owner, stream)
-    return info | {"live": session is not None and not session.closing}
+    found = engine.describe_streams(owner, stream)
+    if found:
+        return found[0]
+    return {"id": stream, "created": None, "events": 0, "live": engine.is_live(owner, stream)}
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ async def create_stream(
     """Create a stream (201), or return the caller's existing stream of that id (200)."""
     engine = _engine(request, writing=True)
     stream = (body.id if body else None) or uuid.uuid4().hex[:12]
-    created = await asyncio.to_thread(engine.streams.ensure, who.owner, stream)
+    created = await asyncio.to_thread(engine.ensure_stream, who.owner, stream)
     info = await asyncio.to_thread(_describe, engine, who.owner, stream)
     return JSONResponse(info, status_code=201 if created else 200)
 
@@ -106,10 +107,7 @@ async def create_stream(
 async def list_streams(request: Request, who: Caller) -> dict[str, Any]:
     """The caller's streams (never another key's)."""
     engine = _engine(request, writing=False)
-    streams = await asyncio.to_thread(engine.streams.describe, who.owner)
-    for info in streams:
-        session = engine.live.session(who.owner, info["id"])
-        info["live"] = session is not None and not session.closing
+    streams = await asyncio.to_thread(engine.describe_streams, who.owner)
     return {"streams": streams}
 
 
@@ -126,12 +124,9 @@ async def get_stream(request: Request, who: Caller, stream_id: StreamId) -> dict
 async def delete_stream(request: Request, who: Caller, stream_id: StreamId) -> Response:
     """Forget the stream and all its events (409 while a session is live on it)."""
     engine = _engine(request, writing=False)
-    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+    if not await asyncio.to_thread(engine.stream_exists, who.owner, stream_id):
         raise _not_found(stream_id)
-    session = engine.live.session(who.owner, stream_id)
-    if session is not None and not session.closing:
-        raise EvsError("the stream is live; disconnect it first", code="stream_busy")
-    await asyncio.to_thread(engine.streams.delete, who.owner, stream_id)
+    await asyncio.to_thread(engine.delete_stream, who.owner, stream_id)
     return Response(status_code=204)
 
 
@@ -160,12 +155,10 @@ async def post_frame(
         )
     limit = request.app.state.settings.server.max_frame_bytes
     data = await read_limited(request, limit, what="frame", code="frame_too_large")
-    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+    if not await asyncio.to_thread(engine.stream_exists, who.owner, stream_id):
         raise _not_found(stream_id)
-    session = await asyncio.to_thread(
-        engine.live.open_session, who.owner, stream_id, websocket=False
-    )
-    queued, _ = await engine.live.ingest_frame(session, t, data, received_at, decode_now=True)
+    session = await asyncio.to_thread(engine.open_session, who.owner, stream_id, websocket=False)
+    queued, _ = await engine.ingest_frame(session, t, data, received_at, decode_now=True)
     return {"queued": queued, "frames_dropped": session.dropped}
 
 
@@ -180,7 +173,7 @@ async def upload_video(request: Request, who: Caller, stream_id: StreamId) -> di
     """A video file (raw body with Content-Type video/*, or multipart field ``file``), ingested
     as a background job; poll ``GET /v1/jobs/{job_id}``."""
     engine = _engine(request, writing=True)
-    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+    if not await asyncio.to_thread(engine.stream_exists, who.owner, stream_id):
         raise _not_found(stream_id)
     limit = request.app.state.settings.server.max_upload_bytes
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -242,7 +235,7 @@ async def _multipart_upload(request: Request, limit: int) -> tuple[Path, str, st
 @router.get("/jobs/{job_id}", response_model=Job, tags=["ingest"])
 async def get_job(request: Request, who: Caller, job_id: str) -> dict[str, Any]:
     engine = _engine(request, writing=False)
-    job = engine.jobs.get(who.owner, job_id) if engine.jobs is not None else None
+    job = engine.get_job(who.owner, job_id)
     if job is None:
         raise EvsError(f"no job {job_id!r}", code="not_found")
     return job.to_dict()
@@ -260,7 +253,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     engine = _engine(request, writing=False)
-    if not await asyncio.to_thread(engine.streams.exists, who.owner, stream_id):
+    if not await asyncio.to_thread(engine.stream_exists, who.owner, stream_id):
         raise _not_found(stream_id)
     events = await asyncio.to_thread(
         engine.find_events, who.owner, stream_id, t0=t0, t1=t1, q=q, limit=limit
@@ -279,16 +272,16 @@ async def query(request: Request, who: Caller, body: QueryIn) -> Any:
     text/event-stream``) streams ``event: delta`` lines, then one ``event: done``."""
     engine = _engine(request, writing=True)
     if body.stream is not None and not await asyncio.to_thread(
-        engine.streams.exists, who.owner, body.stream
+        engine.stream_exists, who.owner, body.stream
     ):
         raise _not_found(body.stream)
     scope = Scope(body.stream, who.owner, body.t0, body.t1)
     answers = engine.answer(body.text, scope)
     wants_sse = body.stream_response or "text/event-stream" in request.headers.get("accept", "")
     if not wants_sse:
-        async for kind, value in answers:
-            if kind == "done":
-                return value
+        async for part in answers:
+            if isinstance(part, Answer):
+                return part.to_dict()
         raise EvsError("no answer", code="internal_error")
     first = await anext(answers)  # errors before the first byte still get a proper status
 
@@ -296,9 +289,10 @@ async def query(request: Request, who: Caller, body: QueryIn) -> Any:
         item = first
         try:
             while True:
-                kind, value = item
-                data = {"delta": value} if kind == "delta" else value
-                yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+                if isinstance(item, Answer):
+                    yield f"event: done\ndata: {json.dumps(item.to_dict())}\n\n"
+                else:
+                    yield f"event: delta\ndata: {json.dumps({'delta': item})}\n\n"
                 item = await anext(answers)
         except StopAsyncIteration:
             return

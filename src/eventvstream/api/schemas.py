@@ -1,7 +1,6 @@
 """Request and response models: what the REST API accepts and returns (and what /docs shows).
 
-The WebSocket messages are validated with the ``Ws*`` models here too, so one definition says
-what ``session.config``, ``frame`` and ``query`` may contain (docs/protocol.md is the prose).
+The WebSocket messages are in ``api/protocol.py``.
 """
 
 from __future__ import annotations
@@ -148,31 +147,3 @@ class AnswerOut(BaseModel):
     intent: str
     grounded: bool = Field(description="False: memory held nothing relevant.")
     citations: list[Citation]
-
-
-# -- WebSocket client messages ---------------------------------------------------------------
-class WsSessionConfig(_Strict):
-    type: Literal["session.config"]
-    fps: float | None = Field(None, gt=0, le=120)
-    generate: bool | None = None
-    events: dict[str, Any] | None = None
-    resume: bool | None = None
-
-
-class WsFrame(_Strict):
-    type: Literal["frame"]
-    t: float
-    data: str = Field(description="base64 JPEG/PNG bytes")
-    mime: str | None = None
-
-
-class WsQuery(_Strict):
-    type: Literal["query"]
-    id: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=2000)
-    t0: float | None = None
-    t1: float | None = None
-
-
-class WsPing(_Strict):
-    type: Literal["ping"]

@@ -31,12 +31,17 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
+from eventvstream.api import protocol
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
 from eventvstream.api.errors import error_response, status_for
-from eventvstream.api.schemas import STREAM_ID_PATTERN, WsFrame, WsQuery, WsSessionConfig
+from eventvstream.api.protocol import ClientFrame, ClientPing, ClientQuery, ClientSessionConfig
+from eventvstream.api.schemas import STREAM_ID_PATTERN
 from eventvstream.errors import EvsError
+from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
-from eventvstream.pipeline.session import LiveSession, updated_config
+from eventvstream.serving.facade import EngineFacade
+from eventvstream.serving.notices import Notice, SessionError
+from eventvstream.serving.session import LiveSession, updated_config
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +54,13 @@ DROP_STATUS_GAP_S = 0.2  # at most this often, a status right after a drop
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars (and anything else with ``item``) as plain JSON numbers."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 @dataclass(frozen=True)
 class Close:
     code: int
     reason: str = ""
+
+
+Outgoing = Notice | protocol.Message | Close
 
 
 async def _deny(websocket: WebSocket, code: str, message: str) -> None:
@@ -75,7 +76,7 @@ async def _deny(websocket: WebSocket, code: str, message: str) -> None:
 @router.websocket("/v1/streams/{stream_id}/ws")
 async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
     state = websocket.app.state
-    engine = state.engine
+    engine: EngineFacade = state.engine
     if not _STREAM_ID.match(stream_id):
         await _deny(websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-]")
         return
@@ -87,7 +88,7 @@ async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
         state.limiter.check(principal.owner if principal.authenticated else f"ip:{client}")
         engine.check_accepting()
         session = await asyncio.to_thread(
-            engine.live.open_session, principal.owner, stream_id, websocket=True
+            engine.open_session, principal.owner, stream_id, websocket=True
         )
     except EvsError as exc:
         await _deny(websocket, exc.code, exc.message)
@@ -107,9 +108,9 @@ class Connection:
     def __init__(self, websocket: WebSocket, session: LiveSession, state: Any) -> None:
         self.ws = websocket
         self.session = session
-        self.engine = state.engine
+        self.engine: EngineFacade = state.engine
         self.server = state.settings.server
-        self.outbound: asyncio.Queue[dict[str, Any] | Close | None] = asyncio.Queue()
+        self.outbound: asyncio.Queue[Outgoing | None] = asyncio.Queue()
         self.group: anyio.abc.TaskGroup | None = None
         self.queries_in_flight = 0
         self._last_drop_status = 0.0
@@ -121,12 +122,11 @@ class Connection:
             "frame_queue": self.server.frame_queue,
         }
 
-    def send(self, message: dict[str, Any] | Close) -> None:
+    def send(self, message: Outgoing) -> None:
         self.outbound.put_nowait(message)
 
     def error(self, code: str, message: str, query_id: str | None = None) -> None:
-        body = {"type": "error", "code": code, "message": message}
-        self.send(body | ({"id": query_id} if query_id is not None else {}))
+        self.send(SessionError(code, message, query_id))
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after everything already queued has been sent (used by the drain)."""
@@ -137,7 +137,7 @@ class Connection:
         leave, or the writer sends a close, the whole group is cancelled (queries included)."""
         session = self.session
         session.attach(asyncio.get_running_loop(), self.outbound)
-        self.send(session.ready_message(self.limits()))
+        self.send(session.info(self.limits()))
         try:
             async with anyio.create_task_group() as group:
                 self.group = group
@@ -151,7 +151,7 @@ class Connection:
                 group.start_soon(self._status_loop)
         finally:
             session.detach()
-            self.engine.live.close_session(session)
+            self.engine.close_session(session)
 
     # -- writing -------------------------------------------------------------------------------
     async def _send_loop(self) -> None:
@@ -163,15 +163,18 @@ class Connection:
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await self.ws.close(message.code, message.reason)
                 return
+            wire = (
+                message if isinstance(message, protocol.Message) else protocol.from_notice(message)
+            )
             try:
-                await self.ws.send_text(json.dumps(message, default=_plain))
+                await self.ws.send_text(protocol.dump(wire))
             except (RuntimeError, WebSocketDisconnect, OSError):
                 return  # the client is gone
 
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.server.status_interval_s)
-            self.send(self.engine.status(self.session))
+            self.send(self.engine.session_status(self.session))
 
     # -- reading -------------------------------------------------------------------------------
     async def _receive_loop(self) -> bool:
@@ -211,11 +214,11 @@ class Connection:
         limit = self.server.max_frame_bytes
         if len(payload) > limit:
             raise EvsError(f"frame is {len(payload)} bytes, over {limit}", code="frame_too_large")
-        _, dropped = await self.engine.live.ingest_frame(self.session, t, payload, received_at)
+        _, dropped = await self.engine.ingest_frame(self.session, t, payload, received_at)
         now = time.monotonic()
         if dropped and now - self._last_drop_status >= DROP_STATUS_GAP_S:
             self._last_drop_status = now
-            self.send(self.engine.status(self.session))
+            self.send(self.engine.session_status(self.session))
 
     async def _text(self, text: str, received_at: float) -> None:
         try:
@@ -225,18 +228,19 @@ class Connection:
         kind = data.get("type") if isinstance(data, dict) else None
         try:
             if kind == "frame":
-                frame = WsFrame.model_validate(data)
+                frame = ClientFrame.model_validate(data)
                 try:
                     payload = base64.b64decode(frame.data, validate=True)
                 except (binascii.Error, ValueError):
                     raise EvsError("frame data is not valid base64", code="bad_frame") from None
                 await self._frame(frame.t, payload, received_at)
             elif kind == "session.config":
-                await self._configure(WsSessionConfig.model_validate(data))
+                await self._configure(ClientSessionConfig.model_validate(data))
             elif kind == "query":
-                self._start_query(WsQuery.model_validate(data))
+                self._start_query(ClientQuery.model_validate(data))
             elif kind == "ping":
-                self.send({"type": "pong"})
+                ClientPing.model_validate(data)
+                self.send(protocol.ServerPong())
             else:
                 raise EvsError(f"unknown message type {kind!r}", code="bad_message")
         except ValidationError as exc:
@@ -249,7 +253,7 @@ class Connection:
             )
             self.error(code, f"{kind}: {detail}", query_id)
 
-    async def _configure(self, message: WsSessionConfig) -> None:
+    async def _configure(self, message: ClientSessionConfig) -> None:
         config = updated_config(
             self.session.config,
             fps=message.fps,
@@ -257,11 +261,11 @@ class Connection:
             events=message.events,
             resume=message.resume,
         )
-        await asyncio.to_thread(self.engine.live.configure, self.session, config)
-        self.send(self.session.ready_message(self.limits()))
+        await asyncio.to_thread(self.engine.configure_session, self.session, config)
+        self.send(self.session.info(self.limits()))
 
     # -- questions -------------------------------------------------------------------------------
-    def _start_query(self, query: WsQuery) -> None:
+    def _start_query(self, query: ClientQuery) -> None:
         if self.queries_in_flight >= MAX_QUERIES_IN_FLIGHT:
             self.error("busy", f"at most {MAX_QUERIES_IN_FLIGHT} questions at a time", query.id)
             return
@@ -269,14 +273,14 @@ class Connection:
         self.queries_in_flight += 1
         self.group.start_soon(self._answer, query)
 
-    async def _answer(self, query: WsQuery) -> None:
+    async def _answer(self, query: ClientQuery) -> None:
         scope = Scope(self.session.stream, self.session.owner, query.t0, query.t1)
         try:
-            async for kind, value in self.engine.answer(query.text, scope):
-                if kind == "delta":
-                    self.send({"type": "response.delta", "id": query.id, "delta": value})
+            async for part in self.engine.answer(query.text, scope):
+                if isinstance(part, Answer):
+                    self.send(protocol.response_done(query.id, part))
                 else:
-                    self.send({"type": "response.done", "id": query.id, **value})
+                    self.send(protocol.ServerResponseDelta(id=query.id, delta=part))
         except EvsError as exc:
             self.error(exc.code, exc.message, query.id)
         except Exception:

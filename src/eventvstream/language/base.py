@@ -51,16 +51,6 @@ class DecoderInfo:
     accepts_images: bool
 
 
-@dataclass
-class GenerationStats:
-    """What one generation cost; filled in by :func:`generate` and the caption worker."""
-
-    prompt_tokens: int | None = None
-    completion_chunks: int = 0
-    first_token_s: float | None = None
-    total_s: float = 0.0
-
-
 @runtime_checkable
 class Decoder(Protocol):
     info: DecoderInfo

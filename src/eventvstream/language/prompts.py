@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from eventvstream.language.base import ChatMessage, GenerationRequest
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 
 CAPTION_SYSTEM = (
     "You caption events in a video stream. Reply with one short, plain sentence saying what "

@@ -21,7 +21,7 @@ from eventvstream.language.base import Decoder, GenerationRequest
 from eventvstream.language.intent import Intent, parse
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 
 
 @dataclass

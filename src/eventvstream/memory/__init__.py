@@ -2,6 +2,7 @@
 and retrieval."""
 
 from eventvstream.memory.bank import Hit, MemoryBank, Stored
-from eventvstream.memory.store import EventRow, MemoryCorruptError
+from eventvstream.memory.rows import EventRow
+from eventvstream.memory.schema import MemoryCorruptError
 
 __all__ = ["EventRow", "Hit", "MemoryBank", "MemoryCorruptError", "Stored"]

@@ -1,13 +1,10 @@
 """The memory bank: every event of every stream, durable, consolidated and searchable.
 
-One data directory holds ``evs.sqlite3`` (the source of truth), ``visual.faiss`` and
-``text.faiss`` (caches of the event and caption/label-text embeddings) and ``index.json`` (the
-sequence number each cache is complete up to). Opening replays rows changed since then; a
-missing, corrupt or inconsistent cache is rebuilt from SQL with a log line. An event handed to
-``add`` is durable when ``add`` returns.
-
-Only one process may open a data directory for writing (an exclusive ``flock`` on ``.lock``),
-because the FAISS caches live in that process's memory.
+One data directory holds ``evs.sqlite3`` (the source of truth: ``store.py``), the FAISS caches
+``visual.faiss`` and ``text.faiss`` with ``index.json`` (their lifecycle: ``caches.py``) and
+``.lock``. An event handed to ``add`` is durable when ``add`` returns. Only one process may open
+a data directory for writing (an exclusive ``flock`` on ``.lock``), because the FAISS caches
+live in that process's memory.
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +23,14 @@ import numpy as np
 from eventvstream.config import MemorySettings
 from eventvstream.errors import EvsError
 from eventvstream.events.types import Event
+from eventvstream.memory.caches import INDEXES, IndexCaches
 from eventvstream.memory.consolidation import SlotSummary, decide, merged
 from eventvstream.memory.index import VectorIndex
-from eventvstream.memory.store import EventRow, EventStore
+from eventvstream.memory.rows import EventRow, event_values
+from eventvstream.memory.search import nearest_ids
+from eventvstream.memory.store import EventStore
 
 log = logging.getLogger(__name__)
-
-INDEXES = {"visual": "embedding", "text": "text_embedding"}
 
 
 class MemoryLockedError(EvsError):
@@ -57,23 +54,6 @@ class Hit:
     source: str  # which index matched: visual, text, time
 
 
-def event_values(event: Event) -> dict[str, Any]:
-    """The columns an :class:`~eventvstream.events.Event` fills (captions come later)."""
-    labels = [[name, round(p, 4)] for name, p in event.labels[:5]]
-    return {
-        "start": event.start,
-        "end": event.end,
-        "frames": event.frame_count,
-        "embedding": event.embedding,
-        "keyframes": [k.to_dict() for k in event.keyframes],
-        "labels": labels,
-        "boundaries": {
-            "opened_by": event.opened_by.to_dict(),
-            "closed_by": event.closed_by.to_dict(),
-        },
-    }
-
-
 class MemoryBank:
     def __init__(self, settings: MemorySettings, *, visual_dim: int | None = None) -> None:
         self.settings = settings
@@ -92,11 +72,15 @@ class MemoryBank:
         # saved index is never missing a change older than the sequence number saved with it.
         self._write_lock = threading.RLock()
         self.dims = self._dims(visual_dim)
-        self.indexes: dict[str, VectorIndex] = {}
-        self._changes = 0
+        self.caches = IndexCaches(self.dir, self.store, settings)
         for name in INDEXES:
             if self.dims.get(name):
-                self.indexes[name] = self._open_index(name, self.dims[name])
+                self.caches.open(name, self.dims[name])
+
+    @property
+    def indexes(self) -> dict[str, VectorIndex]:
+        """The open FAISS caches by name (``visual``, ``text``)."""
+        return self.caches.indexes
 
     # -- opening -------------------------------------------------------------------------------
     def _dims(self, visual_dim: int | None) -> dict[str, int]:
@@ -111,56 +95,6 @@ class MemoryBank:
             stored["visual"] = visual_dim
             self.store.set_meta("dims", json.dumps(stored))
         return stored
-
-    def _index_path(self, name: str) -> Path:
-        return self.dir / f"{name}.faiss"
-
-    def _open_index(self, name: str, dim: int) -> VectorIndex:
-        saved = _read_state(self.dir / "index.json")
-        path = self._index_path(name)
-        index: VectorIndex | None = None
-        if path.exists() and name in saved:
-            try:
-                index = VectorIndex.load(
-                    path, dim, exact_max=self.settings.exact_max, nprobe=self.settings.ivf_nprobe
-                )
-            except (RuntimeError, ValueError) as exc:
-                log.warning("%s is unreadable (%s); rebuilding it from the database", path, exc)
-        elif path.exists():
-            log.warning("%s has no saved state; rebuilding it from the database", path)
-        if index is None:
-            return self._rebuild(name, dim)
-        replayed = self._replay(index, name, int(saved[name]))
-        if len(index) != self._vector_count(name):
-            log.warning("%s disagrees with the database after replay; rebuilding it", path)
-            return self._rebuild(name, dim)
-        if replayed:
-            log.info("%s: replayed %d changes made after its last save", path.name, replayed)
-            self._changes += replayed  # the saved file is stale: save it again on close
-        return index
-
-    def _vector_count(self, name: str) -> int:
-        column = INDEXES[name]
-        sql = f"SELECT COUNT(*) FROM events WHERE {column} IS NOT NULL"
-        return int(self.store.conn.execute(sql).fetchone()[0])
-
-    def _replay(self, index: VectorIndex, name: str, since: int) -> int:
-        ids, vectors = [], []
-        for event_id, blob in self.store.changed_since(since, INDEXES[name]):
-            if blob is not None:
-                ids.append(event_id)
-                vectors.append(np.frombuffer(blob, dtype=np.float32))
-        if ids:
-            index.upsert(np.array(ids), np.stack(vectors))
-        return len(ids)
-
-    def _rebuild(self, name: str, dim: int) -> VectorIndex:
-        index = VectorIndex(dim, exact_max=self.settings.exact_max, nprobe=self.settings.ivf_nprobe)
-        count = self._replay(index, name, -1)
-        self._changes += max(count, 1)  # never saved in this form: save it on close
-        if count:
-            log.info("rebuilt the %s index from the database: %d vectors", name, count)
-        return index
 
     # -- writing -------------------------------------------------------------------------------
     def add(
@@ -205,7 +139,7 @@ class MemoryBank:
         dim = len(values[0]["embedding"])
         if "visual" not in self.indexes:
             self.dims = self._dims(dim)
-            self.indexes["visual"] = self._rebuild("visual", dim)
+            self.caches.rebuild("visual", dim)
         elif dim != self.dims["visual"]:
             raise EvsError(
                 f"event embedding is {dim}-d; this memory holds {self.dims['visual']}-d ones",
@@ -269,26 +203,26 @@ class MemoryBank:
                     }
                 )
                 touched[event_id] = new.embedding
-                last = EventRow(
-                    event_id,
-                    stream,
-                    owner,
-                    source,
-                    None,
-                    new.start,
-                    new.end,
-                    new.frames,
-                    new.embedding,
-                    value["keyframes"],
-                    value["labels"],
-                    value["boundaries"],
-                    None,
-                    None,
-                    None,
-                    0,
-                    tx.seq,
-                    0.0,
-                    0.0,
+                last = EventRow(  # what the stream's last slot now is, for the next event
+                    id=event_id,
+                    stream=stream,
+                    owner=owner,
+                    source=source,
+                    source_index=None,
+                    start=new.start,
+                    end=new.end,
+                    frames=new.frames,
+                    embedding=new.embedding,
+                    keyframes=value["keyframes"],
+                    labels=value["labels"],
+                    boundaries=value["boundaries"],
+                    caption=None,
+                    text=None,
+                    text_embedding=None,
+                    merge_count=0,
+                    seq=tx.seq,
+                    created=0.0,
+                    updated=0.0,
                 )
                 results.append(Stored(event_id, False, decision.similarity, decision.reason))
         ids = np.fromiter(touched, dtype=np.int64)
@@ -308,7 +242,7 @@ class MemoryBank:
             dims = json.loads(self.store.meta("dims") or "{}") | {"text": len(vector)}
             self.store.set_meta("dims", json.dumps(dims))
             self.dims = dims
-            self.indexes["text"] = self._rebuild("text", len(vector))
+            self.caches.rebuild("text", len(vector))
         else:
             with self._write_lock:
                 self.indexes["text"].upsert(np.array([event_id]), vector[None])
@@ -335,8 +269,7 @@ class MemoryBank:
         with self._write_lock:
             with self.store.transaction() as tx:
                 removed = tx.delete_source(source)
-            for index in self.indexes.values():
-                index.remove(np.array(removed, dtype=np.int64))
+            self.caches.remove(removed)
         return len(removed)
 
     def forget_stream(self, stream: str, owner: str = "") -> int:
@@ -345,8 +278,7 @@ class MemoryBank:
         with self._write_lock:
             with self.store.transaction() as tx:
                 removed = tx.delete_stream(stream, owner)
-            for index in self.indexes.values():
-                index.remove(np.array(removed, dtype=np.int64))
+            self.caches.remove(removed)
         return len(removed)
 
     def finish_source(self, source: str, events: int) -> None:
@@ -354,24 +286,13 @@ class MemoryBank:
             tx.finish_source(source, events)
 
     def _changed(self, count: int) -> None:
-        """Checkpoint after ``checkpoint_every`` changes, or 5% of the index if that is more:
-        a save rewrites the whole index (about 1 GB at 1M x 256-d), and replay on open covers
-        whatever came after the last one."""
-        self._changes += count
-        size = max((len(index) for index in self.indexes.values()), default=0)
-        if self._changes >= max(self.settings.checkpoint_every, size // 20):
+        if self.caches.note_changes(count):
             self.checkpoint()
 
     def checkpoint(self) -> None:
         """Save the FAISS caches atomically, then record the sequence they are complete to."""
         with self._write_lock:
-            seq = self.store.current_seq()
-            state = {}
-            for name, index in self.indexes.items():
-                index.save(self._index_path(name))
-                state[name] = seq
-            _write_state(self.dir / "index.json", state)
-            self._changes = 0
+            self.caches.save(self.store.current_seq())
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, event_id: int) -> EventRow | None:
@@ -419,42 +340,20 @@ class MemoryBank:
             return []
         query = np.asarray(vector, np.float32)
         with self._write_lock:  # FAISS indexes are not safe to read while another thread writes
-            found = self._search_ids(query, index, k, stream, owner, t0, t1)
+            found = nearest_ids(
+                self.store,
+                self.indexes[index],
+                INDEXES[index],
+                query,
+                k,
+                stream=stream,
+                owner=owner,
+                t0=t0,
+                t1=t1,
+                exact_scope_max=self.settings.exact_scope_max,
+            )
         rows = self.store.get_many([i for i, _ in found])
         return [Hit(rows[i], s, index) for i, s in found if i in rows]
-
-    def _search_ids(
-        self,
-        query: np.ndarray,
-        index: str,
-        k: int,
-        stream: str | None,
-        owner: str | None,
-        t0: float | None,
-        t1: float | None,
-    ) -> list[tuple[int, float]]:
-        """Unscoped: the FAISS index. A small scope (a stream's hour, a user's events): exact
-        search over that scope's own vectors, read from SQL — exact recall, and no id selector
-        to build. A large scope: FAISS restricted to the scope's ids."""
-        faiss_index = self.indexes[index]
-        if any(v is not None for v in (stream, owner, t0, t1)):
-            in_scope = self.store.count_in_scope(stream, owner, t0, t1)
-            if in_scope == 0:
-                return []
-            if in_scope <= self.settings.exact_scope_max:
-                ids, blobs = self.store.vectors_in_scope(INDEXES[index], stream, owner, t0, t1)
-                if not blobs:
-                    return []
-                matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
-                scores = matrix @ query
-                top = np.argsort(-scores)[:k]
-                return [(int(ids[i]), float(scores[i])) for i in top]
-            if in_scope < len(faiss_index):
-                allowed = self.store.ids_in_scope(stream, owner, t0, t1)
-                scores, found = faiss_index.search(query[None], k, allowed_ids=allowed)
-                return _pairs(found[0], scores[0])
-        scores, found = faiss_index.search(query[None], k)
-        return _pairs(found[0], scores[0])
 
     def export(
         self, *, stream: str | None = None, owner: str | None = None, with_embedding: bool = False
@@ -481,7 +380,7 @@ class MemoryBank:
         if self._lock_file.closed:
             return
         try:
-            if self._changes:  # nothing new since the last save: leave the files alone
+            if self.caches.unsaved:  # nothing new since the last save: leave the files alone
                 self.checkpoint()
         finally:
             self.store.close()
@@ -495,26 +394,5 @@ class MemoryBank:
         self.close()
 
 
-def _pairs(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
-    return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
-
-
 def _index(first: int | None, offset: int) -> int | None:
     return None if first is None else first + offset
-
-
-def _read_state(path: Path) -> dict[str, int]:
-    try:
-        data = json.loads(path.read_text())
-        return {k: int(v) for k, v in data.items()}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def _write_state(path: Path, state: dict[str, int]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

@@ -7,18 +7,19 @@
   searched with ``nprobe`` lists — sub-linear search at a small recall cost.
 - One ``RLock`` guards every call: FAISS indexes are not safe for a write concurrent with
   anything, and a save must not race a search.
-- ``save`` writes to a temporary file, fsyncs it, renames it over the old one and fsyncs the
-  directory, so a crash leaves either the old index or the new one, never half of one.
+- ``save`` replaces the file atomically (``fsutil.atomic_path``): a crash leaves either the old
+  index or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from eventvstream.fsutil import atomic_path
 
 
 def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -112,17 +113,8 @@ class VectorIndex:
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with self._lock:
+        with atomic_path(path) as tmp, self._lock:
             faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
     @classmethod
     def load(cls, path: Path, dim: int, *, exact_max: int, nprobe: int) -> VectorIndex:

@@ -1,4 +1,5 @@
-"""Pipeline: wiring media, perception and events (later memory and language) per stream."""
+"""The file path: segmenter, trigger policies, caption worker, timeline report, and the one
+ingest step (store -> describe -> caption -> tell listeners) that every path shares."""
 
 from eventvstream.pipeline.segmenter import Segmenter, segment_file
 

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,8 +25,11 @@ from eventvstream.errors import EvsError
 from eventvstream.language import prompts
 from eventvstream.language.base import Decoder
 from eventvstream.memory.bank import MemoryBank
-from eventvstream.memory.store import EventRow
+from eventvstream.memory.rows import EventRow
 from eventvstream.perception.text import TextEmbedder
+
+if TYPE_CHECKING:
+    from eventvstream.pipeline.ingest import StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ class CaptionJob:
     event_id: int
     images: list[np.ndarray] = field(default_factory=list, repr=False)
     closed_at: float = field(default_factory=time.perf_counter)  # when the boundary was known
-    context: object = None  # caller's tag (e.g. a session), handed back in callbacks
+    record: StoredEvent | None = None  # what ingest stored: handed back to its listeners
 
 
 @dataclass

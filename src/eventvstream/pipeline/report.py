@@ -13,13 +13,14 @@ import html
 import io
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from eventvstream.fsutil import write_atomic
 
 THUMB_MAX_SIDE = 240
 THUMB_QUALITY = 80
@@ -67,12 +68,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def encode_thumbnail(image: np.ndarray) -> bytes:
     """JPEG bytes of ``image`` with the long side at most THUMB_MAX_SIDE (never upscaled).
     Callers that keep many keyframes (``evs run`` on a long video) store these small bytes
@@ -92,10 +87,7 @@ def encode_thumbnail(image: np.ndarray) -> bytes:
 
 def _save_thumb(image: np.ndarray | bytes, path: Path) -> None:
     """Save a thumbnail: pixels are encoded, bytes from :func:`encode_thumbnail` kept as is."""
-    data = image if isinstance(image, bytes) else encode_thumbnail(image)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, image if isinstance(image, bytes) else encode_thumbnail(image))
 
 
 def _num(x: float) -> str:
@@ -263,8 +255,8 @@ def write_report(
         "html": out_dir / "timeline.html",
     }
     text = json.dumps(_jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
-    _atomic_write(paths["json"], (text + "\n").encode())
-    _atomic_write(paths["markdown"], _markdown(entries, thumbs).encode())
+    write_atomic(paths["json"], (text + "\n").encode())
+    write_atomic(paths["markdown"], _markdown(entries, thumbs).encode())
     html_text = _html(video, duration_s, elapsed_s, entries, thumbs)
-    _atomic_write(paths["html"], html_text.encode())
+    write_atomic(paths["html"], html_text.encode())
     return paths

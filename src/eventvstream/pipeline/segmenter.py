@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,27 @@ from eventvstream.media import VideoInfo, open_video
 from eventvstream.perception import ImageEncoder, load_encoder
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
-from eventvstream.pipeline.triggers import make_unit_maker
+from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Segmentation:
+    """What :meth:`Segmenter.segment` returns (like faster-whisper's ``(segments, info)``):
+    iterate it for events as they close; ``info`` is the video's info once it is open (after
+    the first ``next``), ``detector`` the event detector of this run (its per-frame ``traces``
+    with ``trace=True``; None under the interval/frame trigger policies)."""
+
+    detector: EventDetector | None
+    info: VideoInfo | None = None
+    _events: Iterator[Event] = field(default_factory=lambda: iter(()), repr=False)
+
+    def __iter__(self) -> Segmentation:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
 
 
 class Segmenter:
@@ -38,8 +57,6 @@ class Segmenter:
             settings = settings.model_copy(update={"encoder": encoder_settings})
         self.settings = settings
         self.encoder = encoder or load_encoder(settings.encoder, settings.device)
-        self.last_detector: EventDetector | None = None
-        self.last_info: VideoInfo | None = None
 
     def segment(
         self,
@@ -49,12 +66,25 @@ class Segmenter:
         trace: bool = False,
         keep_images: bool = False,
         on_info: Callable[[VideoInfo], None] | None = None,
-    ) -> Iterator[Event]:
-        """Yield events as they close. Raises :class:`~eventvstream.errors.MediaError` for an
-        unreadable video — after yielding the events decoded before the damage, if any."""
-        sampling = self.settings.sampling
+    ) -> Segmentation:
+        """Events as they close, in a :class:`Segmentation`. Iterating raises
+        :class:`~eventvstream.errors.MediaError` for an unreadable video — after the events
+        decoded before the damage, if any. ``on_info`` is called once the video is open."""
         detector = make_unit_maker(self.settings, trace=trace)
-        self.last_detector = detector if isinstance(detector, EventDetector) else None
+        result = Segmentation(detector if isinstance(detector, EventDetector) else None)
+        result._events = self._events(path, detector, result, progress, keep_images, on_info)
+        return result
+
+    def _events(
+        self,
+        path: str | Path,
+        detector: UnitMaker,
+        result: Segmentation,
+        progress: bool,
+        keep_images: bool,
+        on_info: Callable[[VideoInfo], None] | None,
+    ) -> Iterator[Event]:
+        sampling = self.settings.sampling
         frame_labels: dict[int, list[tuple[str, float]]] = {}
         with open_video(
             path,
@@ -64,7 +94,7 @@ class Segmenter:
             timeout_s=sampling.decode_timeout_s,
             threads=self.cpu_plan.decode_threads,
         ) as video:
-            self.last_info = video.info
+            result.info = video.info
             if on_info is not None:
                 on_info(video.info)
             bar = tqdm(

@@ -1,23 +1,17 @@
-"""``evs memory stats|search|export``, and the argument helpers ``evs run``/``query`` share.
-
-Kept apart from ``cli.py`` so each file has one job; ``cli.py`` builds the parser and calls in.
-"""
+"""``evs memory stats|search|export``: inspect the memory bank."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from eventvstream.config import Settings, load_settings
+from eventvstream.cli.common import Subparsers, common_args, scope_args, settings_from_args
+from eventvstream.config import Settings
 
-_FINGERPRINT_BYTES = 1 << 20
 
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: Subparsers) -> None:
     memory = sub.add_parser("memory", help="inspect the memory bank")
     msub = memory.add_subparsers(dest="memory_command", required=True, metavar="ACTION")
     stats = msub.add_parser("stats", help="counts per stream, indexes, database size")
@@ -36,46 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     export.add_argument("--embeddings", action="store_true", help="include visual embeddings")
 
 
-def common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", default=None, help="profile name or YAML path")
-    parser.add_argument("--data-dir", type=Path, help="memory directory (memory.data_dir)")
-    parser.add_argument("--owner", default=None, help="owner of the events (default: none)")
-
-
-def scope_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stream")
-    parser.add_argument("--from", dest="t0", type=float, metavar="SECONDS")
-    parser.add_argument("--to", dest="t1", type=float, metavar="SECONDS")
-
-
-def settings_from_args(
-    args: argparse.Namespace, *, language: dict[str, Any] | None = None
-) -> Settings:
-    """The profile named by ``--config`` with ``--data-dir`` and any language overrides."""
-    settings = load_settings(args.config)
-    if args.data_dir is not None:
-        memory = settings.memory.model_copy(update={"data_dir": args.data_dir})
-        settings = settings.model_copy(update={"memory": memory})
-    if language:
-        updated = settings.language.model_validate(settings.language.model_dump() | language)
-        settings = settings.model_copy(update={"language": updated})
-    return settings
-
-
-def fingerprint(path: Path) -> str:
-    """Identifies a file's content cheaply: size + first and last MiB. Re-running ``evs run`` on
-    the same file (even renamed) is then recognised and skipped."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_BYTES))
-        if size > _FINGERPRINT_BYTES:
-            handle.seek(max(_FINGERPRINT_BYTES, size - _FINGERPRINT_BYTES))
-            digest.update(handle.read(_FINGERPRINT_BYTES))
-    return digest.hexdigest()[:32]
-
-
-def memory(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     from eventvstream.memory import MemoryBank
 
     settings = settings_from_args(args)

@@ -23,10 +23,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from eventvstream.cli.common import Subparsers
+
 log = logging.getLogger("eventvstream.serve")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: Subparsers) -> None:
     serve = sub.add_parser("serve", help="run the HTTP + WebSocket API server")
     serve.add_argument("--config", "-c", default=None, help="profile name or YAML path")
     serve.add_argument("--host", default=None, help="interface (default server.host, 127.0.0.1)")
@@ -39,11 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
 
 
-def serve(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     import uvicorn
 
     from eventvstream.api import create_app
-    from eventvstream.cli_memory import settings_from_args
+    from eventvstream.cli.common import settings_from_args
 
     args.owner = None
     settings = settings_from_args(args)
@@ -60,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"server": server_settings})
     logging.getLogger().setLevel(settings.log_level)
     lifecycle = min(logging.INFO, logging.getLevelName(settings.log_level))
-    for name in ("eventvstream.serve", "eventvstream.api", "eventvstream.pipeline.engine"):
+    for name in ("eventvstream.serve", "eventvstream.api", "eventvstream.serving.engine"):
         logging.getLogger(name).setLevel(lifecycle)  # start, auth mode, ready, drain: always
     app = create_app(settings)
     auth = app.state.auth

@@ -4,8 +4,9 @@ Why one at a time: an upload is decoded and encoded as fast as the machine allow
 image encoder with live sessions; two at once would only split the same cores and delay both.
 The job reuses :class:`~eventvstream.pipeline.segmenter.Segmenter` (decoder subprocess, crash
 isolation, labels) with the engine's shared encoder wrapped to count frames, which gives the
-progress fraction. Its events go through the same store path as live events (memory bank, label
-text, captions). A file already ingested into the stream (same content hash) is not ingested twice.
+progress fraction. Its events go through the one ingest step
+(:mod:`eventvstream.pipeline.ingest`), like live events. A file already ingested into the
+stream (same content hash) is not ingested twice.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from eventvstream.config import Settings
 from eventvstream.errors import EvsError
-from eventvstream.events.types import Event
+from eventvstream.events.types import Boundary, Event
+from eventvstream.media import VideoInfo
+from eventvstream.memory.bank import MemoryBank
 from eventvstream.perception.base import ImageEncoder
+from eventvstream.pipeline.ingest import Ingest
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +109,7 @@ def shift_event(event: Event, offset: float) -> Event:
     if offset == 0:
         return event
 
-    def move(boundary: Any) -> Any:
+    def move(boundary: Boundary) -> Boundary:
         fired = None if boundary.fired_at is None else boundary.fired_at + offset
         return replace(boundary, t=boundary.t + offset, fired_at=fired)
 
@@ -174,9 +179,9 @@ class UploadJobs:
                 job.progress, job.state = 1.0, "done"
             except EvsError as exc:
                 self._fail(job, exc.to_dict())
-            except Exception as exc:  # a bad file must not take the job thread down
+            except Exception:  # a bad file must not take the job thread down
                 log.exception("upload job %s failed", job.id)
-                self._fail(job, {"code": "internal_error", "message": f"ingest failed: {exc}"})
+                self._fail(job, {"code": "internal_error", "message": "ingesting the file failed"})
             finally:
                 job.finished = time.time()
                 job.path.unlink(missing_ok=True)
@@ -187,37 +192,54 @@ class UploadJobs:
         job.path.unlink(missing_ok=True)
 
 
-def run_upload(engine: Any, job: UploadJob, cancel: threading.Event) -> int:
-    """Ingest ``job``'s file into its stream; returns how many events were stored. The events
-    are appended after the stream's last one (one timeline per stream)."""
-    from eventvstream.pipeline.segmenter import Segmenter
+class UploadRunner:
+    """Runs one upload job: the file through a :class:`Segmenter` on the shared encoder, each
+    event shifted after the stream's last one (one timeline per stream) and handed to the one
+    ingest step."""
 
-    bank = engine.bank
-    if not bank.begin_source(job.source, stream=job.stream, owner=job.owner, path=job.filename):
-        job.note = "this file was already ingested into this stream"
-        return 0
-    last = bank.last_of_stream(job.stream, job.owner)
-    offset = last.end if last is not None else 0.0
-    total = [0]
-    done = [0]
+    def __init__(
+        self, settings: Settings, encoder: ImageEncoder, bank: MemoryBank, ingest: Ingest
+    ) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.bank = bank
+        self.ingest = ingest
 
-    def on_frames(n: int) -> None:
-        done[0] += n
-        if total[0]:
-            job.progress = min(0.99, done[0] / total[0])
+    def __call__(self, job: UploadJob, cancel: threading.Event) -> int:
+        """Ingest ``job``'s file into its stream; returns how many events were stored."""
+        from eventvstream.pipeline.segmenter import Segmenter
 
-    def on_info(info: Any) -> None:
-        total[0] = max(1, int(info.sampled_frames))
+        bank = self.bank
+        if not bank.begin_source(job.source, stream=job.stream, owner=job.owner, path=job.filename):
+            job.note = "this file was already ingested into this stream"
+            return 0
+        last = bank.last_of_stream(job.stream, job.owner)
+        offset = last.end if last is not None else 0.0
+        total = [0]
+        done = [0]
 
-    segmenter = Segmenter(engine.settings, encoder=CountingEncoder(engine.encoder, on_frames))
-    count = 0
-    for index, event in enumerate(segmenter.segment(job.path, keep_images=True, on_info=on_info)):
-        if cancel.is_set():
-            raise JobCancelled("the server shut down during the upload")
-        engine.store_event(
-            shift_event(event, offset), job.stream, job.owner, job.source, source_index=index
-        )
-        count += 1
-        job.events = count
-    bank.finish_source(job.source, count)
-    return count
+        def on_frames(n: int) -> None:
+            done[0] += n
+            if total[0]:
+                job.progress = min(0.99, done[0] / total[0])
+
+        def on_info(info: VideoInfo) -> None:
+            total[0] = max(1, int(info.sampled_frames))
+
+        segmenter = Segmenter(self.settings, encoder=CountingEncoder(self.encoder, on_frames))
+        count = 0
+        events = segmenter.segment(job.path, keep_images=True, on_info=on_info)
+        for index, event in enumerate(events):
+            if cancel.is_set():
+                raise JobCancelled("the server shut down during the upload")
+            self.ingest.store(
+                shift_event(event, offset),
+                stream=job.stream,
+                owner=job.owner,
+                source=job.source,
+                source_index=index,
+            )
+            count += 1
+            job.events = count
+        bank.finish_source(job.source, count)
+        return count

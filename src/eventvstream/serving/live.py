@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+import weakref
 from typing import Any
 
 import numpy as np
@@ -26,16 +26,16 @@ from eventvstream.events.types import Event
 from eventvstream.media.images import decode_image, resize_short_side, sniff_image_format
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.perception.base import ImageEncoder
-from eventvstream.pipeline.engine_support import EngineMetrics
+from eventvstream.pipeline.ingest import Ingest
 from eventvstream.pipeline.segmenter import Segmenter
-from eventvstream.pipeline.session import LiveSession, QueuedFrame, SessionConfig
-from eventvstream.pipeline.streams import StreamRegistry
+from eventvstream.serving.metrics import EngineMetrics
+from eventvstream.serving.notices import SessionError
+from eventvstream.serving.session import LiveSession, QueuedFrame, SessionConfig
+from eventvstream.serving.streams import StreamRegistry
 
 log = logging.getLogger(__name__)
 
 REST_IDLE_S = 30.0  # a session fed only by REST frames is closed after this long without one
-
-StoreEvent = Callable[[Event, LiveSession], None]
 
 
 class LiveIngest:
@@ -46,16 +46,19 @@ class LiveIngest:
         encoder: ImageEncoder,
         bank: MemoryBank,
         streams: StreamRegistry,
-        store_event: StoreEvent,
+        ingest: Ingest,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.encoder = encoder
         self.bank = bank
         self.streams = streams
-        self._store_event = store_event
+        self.ingest = ingest
         self._cond = threading.Condition()
         self._sessions: dict[tuple[str, str], LiveSession] = {}
+        # Every session still referenced (by its socket, or by events not yet stored), by id:
+        # how ingest listeners find the session an event or caption belongs to.
+        self._by_id: weakref.WeakValueDictionary[str, LiveSession] = weakref.WeakValueDictionary()
         # Closed sessions whose last events the writer has not stored yet: a reconnect to the
         # same stream waits for them, so its timeline starts after them.
         self._flushing: dict[tuple[str, str], LiveSession] = {}
@@ -99,6 +102,7 @@ class LiveIngest:
                 events_in_memory=stored,
             )
             self._sessions[key] = session
+            self._by_id[session.id] = session
         self.streams.ensure(owner, stream)
         self.metrics.add("sessions_opened")
         return session
@@ -128,6 +132,10 @@ class LiveIngest:
     def session(self, owner: str, stream: str) -> LiveSession | None:
         with self._cond:
             return self._sessions.get((owner, stream))
+
+    def by_id(self, session_id: str | None) -> LiveSession | None:
+        """The session with this id while anything still holds it (else None)."""
+        return self._by_id.get(session_id) if session_id is not None else None
 
     @property
     def session_count(self) -> int:
@@ -197,10 +205,10 @@ class LiveIngest:
                 changed = [s for s in self._sessions.values() if s.pending_config is not None]
             try:
                 self._process(batch, changed)
-            except Exception as exc:  # keep serving the other sessions
+            except Exception:  # keep serving the other sessions
                 log.exception("encoding a batch failed")
                 for session in {s for s, _ in batch}:
-                    session.emit({"type": "error", "code": "internal_error", "message": str(exc)})
+                    session.emit(SessionError("internal_error", "processing frames failed"))
             self._flush_closed()
 
     def _has_work(self) -> bool:
@@ -269,13 +277,8 @@ class LiveIngest:
                     frame.image = self._decode(frame.image)
                 except MediaError as exc:
                     self._bad_frame(session)
-                    session.emit(
-                        {
-                            "type": "error",
-                            "code": "bad_frame",
-                            "message": f"frame at t={frame.t:.3f}: {exc.message} [{exc.code}]",
-                        }
-                    )
+                    message = f"frame at t={frame.t:.3f}: {exc.message} [{exc.code}]"
+                    session.emit(SessionError("bad_frame", message))
                     continue
             kept.append((session, frame))
         return kept
@@ -319,10 +322,17 @@ class LiveIngest:
                     session.flushed.set()
                     continue
                 try:
-                    self._store_event(event, session)
-                except Exception as exc:
+                    self.ingest.store(
+                        event,
+                        stream=session.stream,
+                        owner=session.owner,
+                        source=session.source,
+                        caption=session.config.generate,
+                        origin=session.id,
+                    )
+                except Exception:
                     log.exception("storing an event of stream %s failed", session.stream)
-                    session.emit({"type": "error", "code": "internal_error", "message": str(exc)})
+                    session.emit(SessionError("internal_error", "storing an event failed"))
             finally:
                 self._writes.task_done()
 

@@ -11,11 +11,11 @@ next to the memory bank, so an empty stream survives a restart too; everything e
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from typing import Any
 
+from eventvstream.fsutil import write_atomic
 from eventvstream.memory.bank import MemoryBank
 
 FILE_NAME = "streams.json"
@@ -36,12 +36,7 @@ class StreamRegistry:
             return {}
 
     def _write(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"version": 1, "streams": self._streams}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"version": 1, "streams": self._streams}))
 
     def ensure(self, owner: str, stream: str) -> bool:
         """Register ``stream`` for ``owner``; True when it did not exist before."""

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from eventvstream.config import EventSettings, Settings
 from eventvstream.errors import EvsError
 from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
+from eventvstream.serving.notices import Notice, SessionInfo, SessionStatus
 
 LAG_WINDOW = 256  # frames in the sliding window of the lag p95
 
@@ -137,7 +138,7 @@ class LiveSession:
         self.closing = False
         self.flushed = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outbound: asyncio.Queue[dict[str, Any] | None] | None = None
+        self._outbound: asyncio.Queue[Any] | None = None
 
     @property
     def resumed(self) -> bool:
@@ -153,7 +154,7 @@ class LiveSession:
     def detach(self) -> None:
         self._loop, self._outbound, self.attached = None, None, False
 
-    def emit(self, message: dict[str, Any] | None) -> None:
+    def emit(self, message: Notice) -> None:
         """Hand a message to the session's WebSocket; a no-op when nobody is attached. Safe from
         any thread: the put happens on the event loop."""
         loop, queue = self._loop, self._outbound
@@ -269,30 +270,29 @@ class LiveSession:
             p95 = float(np.percentile(self._lags, 95)) if self._lags else 0.0
         return current, p95
 
-    def status(self, now: float, captions_pending: int) -> dict[str, Any]:
+    def status(self, now: float, captions_pending: int) -> SessionStatus:
         lag, p95 = self.lag(now)
         with self.lock:
-            return {
-                "type": "status",
-                "frames_received": self.received,
-                "frames_processed": self.processed,
-                "frames_dropped": self.dropped,
-                "frames_skipped": self.skipped,
-                "frames_bad": self.bad,
-                "queue_depth": len(self._frames),
-                "lag_s": round(lag, 4),
-                "lag_p95_s": round(p95, 4),
-                "events": self.events,
-                "captions_pending": captions_pending,
-            }
+            return SessionStatus(
+                frames_received=self.received,
+                frames_processed=self.processed,
+                frames_dropped=self.dropped,
+                frames_skipped=self.skipped,
+                frames_bad=self.bad,
+                queue_depth=len(self._frames),
+                lag_s=round(lag, 4),
+                lag_p95_s=round(p95, 4),
+                events=self.events,
+                captions_pending=captions_pending,
+            )
 
-    def ready_message(self, limits: dict[str, int]) -> dict[str, Any]:
-        return {
-            "type": "session.ready",
-            "stream_id": self.stream,
-            "session_id": self.id,
-            "resumed": self.resumed,
-            "events_in_memory": self.events_in_memory,
-            "config": self.config.to_dict(),
-            "limits": limits,
-        }
+    def info(self, limits: dict[str, int]) -> SessionInfo:
+        """What ``session.ready`` tells the client."""
+        return SessionInfo(
+            stream_id=self.stream,
+            session_id=self.id,
+            resumed=self.resumed,
+            events_in_memory=self.events_in_memory,
+            config=self.config.to_dict(),
+            limits=limits,
+        )

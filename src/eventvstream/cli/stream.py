@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eventvstream.cli.common import Subparsers
 from eventvstream.errors import EvsError
 
 JPEG_QUALITY = 85
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("stream", help="replay a video to a running server over its WebSocket")
     p.add_argument("video", type=Path)
     p.add_argument(
@@ -163,7 +164,7 @@ async def replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def stream(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         raise EvsError(f"video not found: {args.video}", code="not_found")
     return asyncio.run(replay(args))

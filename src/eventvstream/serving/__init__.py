@@ -1,0 +1,3 @@
+"""Everything that exists only for ``evs serve``: the engine (models loaded once), live sessions
+and the shared encoder thread, upload jobs, the stream registry, server metrics. ``api/`` reaches
+it only through :class:`~eventvstream.serving.facade.EngineFacade`."""

@@ -1,0 +1,56 @@
+"""What the engine tells one live session's client, as typed records (not wire messages).
+
+The engine's threads hand these to :meth:`LiveSession.emit`; ``api/protocol.py`` turns each into
+its wire message, in one place. Keeping them plain records here means the serving layer never
+builds JSON and never imports the API layer above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eventvstream.pipeline.ingest import CaptionDone, StoredEvent
+
+
+@dataclass(frozen=True)
+class CaptionDelta:
+    event_id: int
+    delta: str
+
+
+@dataclass(frozen=True)
+class SessionError:
+    """A problem the client should hear about; ``message`` is written for the client (never an
+    exception's text, which goes to the log)."""
+
+    code: str
+    message: str
+    id: str | None = None  # the question it concerns, if any
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    frames_received: int
+    frames_processed: int
+    frames_dropped: int
+    frames_skipped: int
+    frames_bad: int
+    queue_depth: int
+    lag_s: float
+    lag_p95_s: float
+    events: int
+    captions_pending: int
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    stream_id: str
+    session_id: str
+    resumed: bool
+    events_in_memory: int
+    config: dict[str, Any]
+    limits: dict[str, int]
+
+
+Notice = StoredEvent | CaptionDelta | CaptionDone | SessionError | SessionStatus | SessionInfo
