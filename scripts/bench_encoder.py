@@ -93,7 +93,7 @@ def main() -> None:
     record = {
         "encoder": f"{settings.encoder.backend}/{settings.encoder.model}",
         "weights": weights,
-        "precision": settings.encoder.precision,
+        "precision": info.dtype,
         "device": device,
         "frame": f"{pool[0].shape[1]}x{pool[0].shape[0]}",
         "load_s": round(load_s, 1),
