@@ -6,15 +6,15 @@
 #
 #   sudo bash scripts/docker_base.sh [TAG]
 #
-# Idempotent: an existing image with the tag is kept (EVS_BASE_REBUILD=1 makes it again).
+# Idempotent: an existing image with the tag is kept (DOCKER_BASE_REBUILD=1 makes it again).
 # The image carries the host's bookworm apt sources (same mirror, same suites), so `apt-get
 # install` in the Dockerfile reaches the mirror this host reaches.
 set -euo pipefail
 TAG=${1:-evs-base:bookworm}
 SUITE=bookworm
 
-if [ "${EVS_BASE_REBUILD:-0}" != 1 ] && docker image inspect "$TAG" >/dev/null 2>&1; then
-  echo "docker_base: $TAG exists (EVS_BASE_REBUILD=1 to make it again)" >&2
+if [ "${DOCKER_BASE_REBUILD:-0}" != 1 ] && docker image inspect "$TAG" >/dev/null 2>&1; then
+  echo "docker_base: $TAG exists (DOCKER_BASE_REBUILD=1 to make it again)" >&2
   exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "docker_base: debootstrap needs root" >&2; exit 1; }
@@ -39,7 +39,7 @@ mirror_from_sources() {
       sed 's/^\[.*\]$//' | head -1
   done
 }
-MIRROR=${EVS_DEBIAN_MIRROR:-$(mirror_from_sources | grep -m1 . || true)}
+MIRROR=${DOCKER_BASE_MIRROR:-$(mirror_from_sources | grep -m1 . || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY=${MIRROR%/debian}/debian-security
 echo "docker_base: debootstrap $SUITE from $MIRROR" >&2

