@@ -19,6 +19,7 @@ from eventvstream.api.schemas import Citation
 from eventvstream.language.qa import Answer
 from eventvstream.pipeline.ingest import CaptionDone, StoredEvent
 from eventvstream.serving.notices import (
+    AlertRaised,
     CaptionDelta,
     Notice,
     SessionError,
@@ -130,6 +131,12 @@ class ServerStatus(Message):
     lag_p95_s: float
     events: int
     captions_pending: int = Field(description="The server's caption queue (all sessions).")
+    source: dict[str, Any] | None = Field(
+        None,
+        description="When the server pulls this stream from a camera URL: the source's state "
+        "(`connecting`, `live`, `reconnecting`, `failed`, ...), last error and counters, as in "
+        "`GET /v1/streams/{id}`.",
+    )
 
 
 class ServerResponseDelta(Message):
@@ -160,6 +167,24 @@ class ServerError(Message):
     id: str | None = Field(None, description="The query it concerns (omitted otherwise).")
 
 
+class ServerAlert(Message):
+    """A watch of yours fired on an event of this stream (docs/alerts.md: the same JSON as the
+    webhook body, MQTT and server-sent events)."""
+
+    type: Literal["alert"] = "alert"
+    alert_id: int = Field(description="Id in the alert log (SSE `id:`).")
+    idempotency_key: str = Field(description="The same on every delivery of this alert.")
+    watch: dict[str, Any] = Field(description="id, name, text, stream of the watch.")
+    stream: str
+    event: dict[str, Any] = Field(
+        description="id, stream, owner, start, end, caption, labels, merge_count, keyframe_url."
+    )
+    why: dict[str, Any] = Field(
+        description="condition, reason, score, threshold, verified, verify_answer, phase."
+    )
+    created: float = Field(description="Unix time the alert was raised.")
+
+
 class ServerPong(Message):
     """The answer to `ping`."""
 
@@ -181,6 +206,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     ServerResponseDelta,
     ServerResponseDone,
     ServerError,
+    ServerAlert,
     ServerPong,
 )
 
@@ -210,6 +236,8 @@ def from_notice(notice: Notice) -> Message:
         return ServerStatus(**vars(notice))
     if isinstance(notice, SessionInfo):
         return ServerSessionReady(**vars(notice))
+    if isinstance(notice, AlertRaised):
+        return ServerAlert.model_validate({k: v for k, v in notice.alert.items() if k != "type"})
     raise TypeError(f"not a session notice: {type(notice).__name__}")
 
 

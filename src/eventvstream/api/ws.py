@@ -151,7 +151,8 @@ class Connection:
                 group.start_soon(self._status_loop)
         finally:
             session.detach()
-            self.engine.close_session(session)
+            if not session.pulled:  # a pulled stream goes on when its watcher leaves
+                self.engine.close_session(session)
 
     # -- writing -------------------------------------------------------------------------------
     async def _send_loop(self) -> None:

@@ -6,6 +6,7 @@ runs ahead in its own process while this thread encodes, so the two overlap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from tqdm import tqdm
 
 from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
-from eventvstream.media import VideoInfo, open_video
+from eventvstream.media import VideoInfo, VideoStream, open_video
+from eventvstream.media.live import LiveSource
+from eventvstream.media.window import FrameWindowReader
 from eventvstream.perception import ImageEncoder, load_encoder
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
@@ -29,8 +32,9 @@ log = logging.getLogger(__name__)
 class Segmentation:
     """What :meth:`Segmenter.segment` returns (like faster-whisper's ``(segments, info)``):
     iterate it for events as they close; ``info`` is the video's info once it is open (after
-    the first ``next``), ``detector`` the event detector of this run (its per-frame ``traces``
-    with ``trace=True``; None under the interval/frame trigger policies)."""
+    the first ``next``; the measured values once iteration ends), ``detector`` the event
+    detector of this run (its per-frame ``traces`` with ``trace=True``; None under the
+    interval/frame trigger policies)."""
 
     detector: EventDetector | None
     info: VideoInfo | None = None
@@ -60,7 +64,7 @@ class Segmenter:
 
     def segment(
         self,
-        path: str | Path,
+        path: str | Path | LiveSource,
         *,
         progress: bool = False,
         trace: bool = False,
@@ -69,7 +73,11 @@ class Segmenter:
     ) -> Segmentation:
         """Events as they close, in a :class:`Segmentation`. Iterating raises
         :class:`~eventvstream.errors.MediaError` for an unreadable video — after the events
-        decoded before the damage, if any. ``on_info`` is called once the video is open."""
+        decoded before the damage, if any. ``on_info`` is called once the video is open.
+
+        ``path`` may also be a :class:`~eventvstream.media.live.LiveSource` (``evs run URL``):
+        its frames arrive one at a time until it ends, fails, is closed or reaches its
+        ``until_s``; the caller owns it (and can close it to stop)."""
         detector = make_unit_maker(self.settings, trace=trace)
         result = Segmentation(detector if isinstance(detector, EventDetector) else None)
         result._events = self._events(path, detector, result, progress, keep_images, on_info)
@@ -77,7 +85,7 @@ class Segmenter:
 
     def _events(
         self,
-        path: str | Path,
+        path: str | Path | LiveSource,
         detector: UnitMaker,
         result: Segmentation,
         progress: bool,
@@ -86,21 +94,33 @@ class Segmenter:
     ) -> Iterator[Event]:
         sampling = self.settings.sampling
         frame_labels: dict[int, list[tuple[str, float]]] = {}
-        with open_video(
-            path,
-            fps=sampling.fps,
-            short_side=sampling.decode_short_side,
-            chunk_frames=sampling.chunk_frames,
-            timeout_s=sampling.decode_timeout_s,
-            threads=self.cpu_plan.decode_threads,
-        ) as video:
+        if isinstance(path, LiveSource):
+            opened: VideoStream | LiveSource = path.start()
+            path.wait_ready()
+            name = path.name
+        else:
+            opened = open_video(
+                path,
+                fps=sampling.fps,
+                short_side=sampling.decode_short_side,
+                chunk_frames=sampling.chunk_frames,
+                timeout_s=sampling.decode_timeout_s,
+                threads=self.cpu_plan.decode_threads,
+                reader=sampling.reader,
+            )
+            name = Path(path).name
+        live = isinstance(path, LiveSource)
+        with opened as video, self._frame_window(None if live else path, detector) as window:
+            assert video.info is not None
+            if window is not None and isinstance(detector, EventDetector):
+                detector.frame_window = window  # hard cuts land on their exact frame
             result.info = video.info
             if on_info is not None:
                 on_info(video.info)
             bar = tqdm(
                 total=video.info.sampled_frames,
                 unit="frame",
-                desc=Path(path).name[:30],
+                desc=name[:30],
                 disable=not progress,
                 leave=False,
             )
@@ -116,8 +136,33 @@ class Segmenter:
                         for event in closed:
                             yield self.attach_labels(event, frame_labels, keep_images)
                     bar.update(len(chunk))
-            for event in detector.flush(video.info.duration):
+            result.info = info = video.info  # measured at the end (PyAV reader, live)
+            assert info is not None
+            for event in detector.flush(info.duration):
                 yield self.attach_labels(event, frame_labels, keep_images)
+
+    @contextlib.contextmanager
+    def _frame_window(
+        self, path: str | Path | None, detector: object
+    ) -> Iterator[FrameWindowReader | None]:
+        """A reader of every frame around a boundary, for files (not for live sources or the
+        fixed chunker, and not when ``events.exact_cuts`` is off); None if the file cannot be
+        opened that way."""
+        reader = None
+        if (
+            path is not None
+            and self.settings.events.exact_cuts
+            and isinstance(detector, EventDetector)
+        ):
+            try:
+                reader = FrameWindowReader(path, self.settings.events.motion_grid)
+            except Exception as exc:  # refinement is optional: keep the sampled-rate boundaries
+                log.warning("no exact cut placement for %s: %s", Path(path).name, exc)
+        try:
+            yield reader
+        finally:
+            if reader is not None:
+                reader.close()
 
     def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
         """Features and top-k labels of every frame, from one forward pass per batch."""

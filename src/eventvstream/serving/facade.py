@@ -15,8 +15,10 @@ from typing import Any, Protocol
 from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
 from eventvstream.pipeline.ingest import IngestListener
+from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.notices import SessionStatus
+from eventvstream.serving.pull import PullSpec
 from eventvstream.serving.session import LiveSession, SessionConfig
 
 
@@ -24,6 +26,7 @@ class EngineFacade(Protocol):
     ready: bool  # models warm (and not closed)
     draining: bool  # shutting down: no new work
     error: str | None  # a fatal load error, for /readyz
+    alerts: AlertEngine | None  # watches, the alert log and its live hub (None: alerts off)
 
     # lifetime
     def start(self) -> None: ...
@@ -49,6 +52,12 @@ class EngineFacade(Protocol):
     ) -> tuple[bool, int]: ...
     def session_status(self, session: LiveSession) -> SessionStatus: ...
     def is_live(self, owner: str, stream: str) -> bool: ...
+
+    # pull sources (blocking)
+    def start_pull(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]: ...
+    def pull_status(self, owner: str, stream: str) -> dict[str, Any] | None: ...
+    def stop_pull(self, owner: str, stream: str) -> bool: ...
+    def pulls_by_state(self) -> dict[str, int]: ...
 
     # streams (blocking)
     def ensure_stream(self, owner: str, stream: str) -> bool: ...

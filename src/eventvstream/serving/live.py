@@ -183,6 +183,22 @@ class LiveIngest:
             self._cond.notify()
         return True, dropped
 
+    def push_decoded(self, session: LiveSession, t_client: float, image: np.ndarray) -> bool:
+        """A frame already decoded and scaled (a pull source's): sampled by timestamp and queued
+        like a client's. Thread-safe; raises EvsError ``session_closed`` once it closes."""
+        self.metrics.add("frames_received")
+        t = session.admit(t_client)
+        if t is None:
+            self.metrics.add("frames_skipped")
+            return False
+        # received when the source delivered it (t_client is its wall-clock arrival), so the
+        # session's lag includes the time it waited in the source's ring
+        received_at = time.monotonic() - max(0.0, time.time() - t_client)
+        self.metrics.add("frames_dropped", session.push(t, image, received_at, t_client))
+        with self._cond:
+            self._cond.notify()
+        return True
+
     def _bad_frame(self, session: LiveSession) -> None:
         session.count_bad()
         self.metrics.add("frames_bad")
@@ -217,7 +233,8 @@ class LiveIngest:
     def _reap_idle(self) -> None:
         now = time.monotonic()
         for session in self._sessions.values():
-            if not session.attached and now - session.last_activity > REST_IDLE_S:
+            idle = now - session.last_activity > REST_IDLE_S
+            if not session.attached and not session.pulled and idle:
                 session.closing = True
 
     def _take_batch(self) -> list[tuple[LiveSession, QueuedFrame]]:

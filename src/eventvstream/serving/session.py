@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +136,8 @@ class LiveSession:
         self._last_lag = 0.0
         self.last_activity = time.monotonic()
         self.attached = False  # a WebSocket is connected to this session
+        self.pulled = False  # the server pulls a source URL into it (serving/pull.py)
+        self.source_status: Callable[[], dict[str, Any]] | None = None  # that source's state
         self.closing = False
         self.flushed = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -284,6 +287,7 @@ class LiveSession:
                 lag_p95_s=round(p95, 4),
                 events=self.events,
                 captions_pending=captions_pending,
+                source=self.source_status() if self.source_status is not None else None,
             )
 
     def info(self, limits: dict[str, int]) -> SessionInfo:
