@@ -71,7 +71,9 @@ class PostgresServer:
             str(self.bin / "initdb"), "-D", str(self.data), "-U", "evs", "--auth=trust",
             "-E", "UTF8", "--no-instructions",
         )  # fmt: skip
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        )
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
             "-o", options, "-w", "-t", "60", "start",

@@ -46,7 +46,11 @@ def main() -> None:
                 )
                 t += 2.0
             stored = bank.add_many(events, stream=stream)
-            line = {"batch": batch, "ids": [s.id for s in stored], "merged": [s.merged for s in stored]}
+            line = {
+                "batch": batch,
+                "ids": [s.id for s in stored],
+                "merged": [s.merged for s in stored],
+            }
             print(json.dumps(line | {"starts": starts}), flush=True)
 
 

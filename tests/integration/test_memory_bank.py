@@ -15,7 +15,6 @@ from eventvstream.errors import EvsError
 from eventvstream.memory import MemoryBank, MemoryCorruptError
 from eventvstream.memory.bank import MemoryLockedError
 from eventvstream.memory.schema import SCHEMA_VERSION
-from pg_support import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 DIM = 32
 

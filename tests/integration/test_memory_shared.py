@@ -22,7 +22,6 @@ from eventvstream.config import MemorySettings
 from eventvstream.errors import EvsError
 from eventvstream.memory import MemoryBank
 from eventvstream.memory.backends import redact_url
-from pg_support import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 DIM = 16
 WRITER = Path(__file__).with_name("pg_writer.py")
@@ -66,7 +65,7 @@ def test_a_write_through_one_bank_is_searchable_through_another_within_a_second(
             vector = unit(i)
             stored = a.add(event(10.0 * i, vector), stream=f"cam{i % 2}")
             delays.append(
-                wait_for(lambda s=stored, v=vector: _top(b, v) == s.id, timeout=1.0)  # noqa: B023
+                wait_for(lambda s=stored, v=vector: _top(b, v) == s.id, timeout=1.0)
             )
         assert max(delays) <= 1.0
         # and back: B writes, A finds it; a deletion through A leaves B's search too
@@ -82,7 +81,7 @@ def _top(bank: MemoryBank, vector: np.ndarray) -> int | None:
 
 
 def _ids_in_cache(bank: MemoryBank) -> set[int]:
-    scores, ids = bank.indexes["visual"].search(np.ones((1, DIM), np.float32), 100)
+    _scores, ids = bank.indexes["visual"].search(np.ones((1, DIM), np.float32), 100)
     return {int(i) for i in ids[0] if i >= 0}
 
 
