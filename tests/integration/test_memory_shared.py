@@ -64,9 +64,7 @@ def test_a_write_through_one_bank_is_searchable_through_another_within_a_second(
         for i in range(5):
             vector = unit(i)
             stored = a.add(event(10.0 * i, vector), stream=f"cam{i % 2}")
-            delays.append(
-                wait_for(lambda s=stored, v=vector: _top(b, v) == s.id, timeout=1.0)
-            )
+            delays.append(wait_for(lambda s=stored, v=vector: _top(b, v) == s.id, timeout=1.0))
         assert max(delays) <= 1.0
         # and back: B writes, A finds it; a deletion through A leaves B's search too
         late = b.add(event(500.0, unit(99)), stream="cam9")
