@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -66,6 +66,15 @@ class Backend(Protocol):
 
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         """Run an ``INSERT`` into ``events`` and return the new row's id."""
+        ...
+
+    def reserve_ids(self, conn: Connection, count: int) -> list[int]:
+        """``count`` new event ids in one round trip (last one first), or [] to let each
+        ``INSERT`` take its own."""
+        ...
+
+    def pipeline(self, conn: Connection) -> Any:
+        """A context in which statements that read nothing back need not wait for replies."""
         ...
 
     def check(self, existed: bool) -> None:
@@ -149,6 +158,12 @@ class SqliteBackend:
 
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql, params).lastrowid)  # type: ignore[attr-defined]
+
+    def reserve_ids(self, conn: Connection, count: int) -> list[int]:
+        return []  # an INSERT is a function call here: nothing to save
+
+    def pipeline(self, conn: Connection) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def check(self, existed: bool) -> None:
         from eventvstream.memory.schema import MemoryCorruptError

@@ -168,82 +168,83 @@ class MemoryBank:
             # Read inside the transaction: it holds the sequence row (and, on PostgreSQL, this
             # slot's row lock), so no other writer can append to the stream meanwhile.
             last = tx.last_of_stream(stream, owner)
-            for offset, value in enumerate(values):
-                new = SlotSummary(
-                    value["start"],
-                    value["end"],
-                    value["frames"],
-                    np.asarray(value["embedding"], np.float32),
-                )
-                previous = (
-                    SlotSummary(last.start, last.end, last.frames, last.embedding)
-                    if last is not None
-                    else None
-                )
-                decision = decide(
-                    previous,
-                    new,
-                    threshold=self.settings.merge_threshold,
-                    max_gap_s=self.settings.merge_max_gap_s,
-                    enabled=self.settings.consolidate,
-                )
-                if decision.merge and last is not None and previous is not None:
-                    slot = merged(previous, new)
-                    boundaries = {
-                        **last.boundaries,
-                        "closed_by": value["boundaries"].get("closed_by"),
-                    }
-                    tx.merge_into(
-                        last,
-                        start=slot.start,
-                        end=slot.end,
-                        frames=slot.frames,
-                        embedding=slot.embedding,
-                        keyframes=last.keyframes + value["keyframes"],
-                        boundaries=boundaries,
-                        record={k: value[k] for k in ("start", "end", "frames", "boundaries")}
-                        | {"source": source, "source_index": _index(first_index, offset)},
-                        similarity=decision.similarity,
+            with tx.batch(len(values)):  # reads nothing back: may be pipelined
+                for offset, value in enumerate(values):
+                    new = SlotSummary(
+                        value["start"],
+                        value["end"],
+                        value["frames"],
+                        np.asarray(value["embedding"], np.float32),
                     )
-                    last.start, last.end, last.frames = slot.start, slot.end, slot.frames
-                    last.embedding = slot.embedding
-                    last.keyframes = last.keyframes + value["keyframes"]
-                    last.boundaries = boundaries
-                    touched[last.id] = slot.embedding
-                    results.append(Stored(last.id, True, decision.similarity, decision.reason))
-                    continue
-                event_id = tx.insert(
-                    value
-                    | {
-                        "stream": stream,
-                        "owner": owner,
-                        "source": source,
-                        "source_index": _index(first_index, offset),
-                    }
-                )
-                touched[event_id] = new.embedding
-                last = EventRow(  # what the stream's last slot now is, for the next event
-                    id=event_id,
-                    stream=stream,
-                    owner=owner,
-                    source=source,
-                    source_index=None,
-                    start=new.start,
-                    end=new.end,
-                    frames=new.frames,
-                    embedding=new.embedding,
-                    keyframes=value["keyframes"],
-                    labels=value["labels"],
-                    boundaries=value["boundaries"],
-                    caption=None,
-                    text=None,
-                    text_embedding=None,
-                    merge_count=0,
-                    seq=tx.seq,
-                    created=0.0,
-                    updated=0.0,
-                )
-                results.append(Stored(event_id, False, decision.similarity, decision.reason))
+                    previous = (
+                        SlotSummary(last.start, last.end, last.frames, last.embedding)
+                        if last is not None
+                        else None
+                    )
+                    decision = decide(
+                        previous,
+                        new,
+                        threshold=self.settings.merge_threshold,
+                        max_gap_s=self.settings.merge_max_gap_s,
+                        enabled=self.settings.consolidate,
+                    )
+                    if decision.merge and last is not None and previous is not None:
+                        slot = merged(previous, new)
+                        boundaries = {
+                            **last.boundaries,
+                            "closed_by": value["boundaries"].get("closed_by"),
+                        }
+                        tx.merge_into(
+                            last,
+                            start=slot.start,
+                            end=slot.end,
+                            frames=slot.frames,
+                            embedding=slot.embedding,
+                            keyframes=last.keyframes + value["keyframes"],
+                            boundaries=boundaries,
+                            record={k: value[k] for k in ("start", "end", "frames", "boundaries")}
+                            | {"source": source, "source_index": _index(first_index, offset)},
+                            similarity=decision.similarity,
+                        )
+                        last.start, last.end, last.frames = slot.start, slot.end, slot.frames
+                        last.embedding = slot.embedding
+                        last.keyframes = last.keyframes + value["keyframes"]
+                        last.boundaries = boundaries
+                        touched[last.id] = slot.embedding
+                        results.append(Stored(last.id, True, decision.similarity, decision.reason))
+                        continue
+                    event_id = tx.insert(
+                        value
+                        | {
+                            "stream": stream,
+                            "owner": owner,
+                            "source": source,
+                            "source_index": _index(first_index, offset),
+                        }
+                    )
+                    touched[event_id] = new.embedding
+                    last = EventRow(  # what the stream's last slot now is, for the next event
+                        id=event_id,
+                        stream=stream,
+                        owner=owner,
+                        source=source,
+                        source_index=None,
+                        start=new.start,
+                        end=new.end,
+                        frames=new.frames,
+                        embedding=new.embedding,
+                        keyframes=value["keyframes"],
+                        labels=value["labels"],
+                        boundaries=value["boundaries"],
+                        caption=None,
+                        text=None,
+                        text_embedding=None,
+                        merge_count=0,
+                        seq=tx.seq,
+                        created=0.0,
+                        updated=0.0,
+                    )
+                    results.append(Stored(event_id, False, decision.similarity, decision.reason))
         ids = np.fromiter(touched, dtype=np.int64)
         self.indexes["visual"].upsert(ids, np.stack(list(touched.values())))
         self.caches.advance(tx.seq)

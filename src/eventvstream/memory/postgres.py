@@ -8,8 +8,9 @@ What differs from SQLite, and only here:
   ``BYTEA``), so both engines run the same migrations;
 - the schema version lives in ``meta.schema_version`` (SQLite: ``PRAGMA user_version``), and
   migrations run under an advisory lock, so replicas starting together migrate once;
-- ids come back from ``INSERT … RETURNING id`` (an identity column: never duplicated, never
-  reused, whoever inserts);
+- ids come from an identity column's sequence (never duplicated, never reused, whoever
+  inserts): a batch reserves its ids in one round trip and sends its inserts in pipeline mode
+  (``Transaction.batch``), one ``INSERT … RETURNING id`` otherwise;
 - reads run in autocommit (each statement sees everything committed before it); a write is
   one transaction on one pooled connection, acknowledged after ``COMMIT`` returns (PostgreSQL's
   default ``synchronous_commit=on``: the commit is in the WAL on disk).
@@ -118,6 +119,16 @@ class PostgresBackend:
 
     def insert_id(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql + " RETURNING id", params).fetchone()[0])
+
+    def reserve_ids(self, conn: Any, count: int) -> list[int]:
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, ?)",
+            (count,),
+        ).fetchall()
+        return sorted((int(r[0]) for r in rows), reverse=True)  # pop() hands out the lowest
+
+    def pipeline(self, conn: Any) -> Any:
+        return conn.raw.pipeline()
 
     def check(self, existed: bool) -> None:
         """PostgreSQL checks its own pages; nothing to do here."""

@@ -172,3 +172,8 @@ _INSERTED = COLUMN_NAMES[1:]  # every column but ``id``, which SQLite assigns
 INSERT_SQL = "INSERT INTO events ({}) VALUES ({})".format(
     ", ".join(_INSERTED), ", ".join("?" * len(_INSERTED))
 )
+# The same with the id given: a backend that hands out ids ahead (``Backend.reserve_ids``, one
+# round trip for a batch) inserts a batch without waiting for each row's id.
+INSERT_WITH_ID_SQL = "INSERT INTO events ({}) VALUES ({})".format(
+    ", ".join(COLUMN_NAMES), ", ".join("?" * len(COLUMN_NAMES))
+)

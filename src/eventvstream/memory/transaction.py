@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventvstream.memory.rows import INSERT_SQL, EventRow, blob, decode_row, encode_new
+from eventvstream.memory.rows import (
+    INSERT_SQL,
+    INSERT_WITH_ID_SQL,
+    EventRow,
+    blob,
+    decode_row,
+    encode_new,
+)
 
 if TYPE_CHECKING:
     from eventvstream.memory.backends import Connection
@@ -35,6 +42,7 @@ class Transaction:
         self.conn: Connection
         self.seq = 0
         self.max_span = 0.0
+        self._ids: list[int] = []  # reserved ahead by ``batch`` (backends that can)
 
     def __enter__(self) -> Transaction:
         self.conn = self._context.__enter__()
@@ -60,6 +68,13 @@ class Transaction:
             "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'seq'"
         )
         return int(self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+    def batch(self, size: int) -> AbstractContextManager[object]:
+        """``with tx.batch(n):`` around up to ``n`` inserts and merges that read nothing back:
+        the backend may reserve their ids in one round trip and send them without waiting
+        (PostgreSQL's pipeline mode); a no-op on SQLite, where a statement is a function call."""
+        self._ids = self.backend.reserve_ids(self.conn, size)
+        return self.backend.pipeline(self.conn)
 
     def last_of_stream(self, stream: str, owner: str) -> EventRow | None:
         """The stream's newest slot as this transaction sees it (row-locked where the backend
@@ -89,6 +104,10 @@ class Transaction:
         """A new slot from a value dict (see ``rows.encode_new``); returns its id."""
         self._widen_max_span(values["end"] - values["start"])
         params = encode_new(values, seq=self.seq, now=time.time())
+        if self._ids:
+            event_id = self._ids.pop()
+            self.conn.execute(INSERT_WITH_ID_SQL, (event_id, *params))
+            return event_id
         return self.backend.insert_id(self.conn, INSERT_SQL, params)
 
     def merge_into(
