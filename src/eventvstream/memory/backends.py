@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +40,7 @@ class Connection(Protocol):
     """What the queries use of a connection: sqlite3's ``execute`` with ``?`` placeholders."""
 
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Cursor: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
 
 
 class Backend(Protocol):
@@ -71,10 +72,6 @@ class Backend(Protocol):
     def reserve_ids(self, conn: Connection, count: int) -> list[int]:
         """``count`` new event ids in one round trip (last one first), or [] to let each
         ``INSERT`` take its own."""
-        ...
-
-    def pipeline(self, conn: Connection) -> Any:
-        """A context in which statements that read nothing back need not wait for replies."""
         ...
 
     def check(self, existed: bool) -> None:
@@ -161,9 +158,6 @@ class SqliteBackend:
 
     def reserve_ids(self, conn: Connection, count: int) -> list[int]:
         return []  # an INSERT is a function call here: nothing to save
-
-    def pipeline(self, conn: Connection) -> AbstractContextManager[None]:
-        return nullcontext()
 
     def check(self, existed: bool) -> None:
         from eventvstream.memory.schema import MemoryCorruptError

@@ -168,7 +168,7 @@ class MemoryBank:
             # Read inside the transaction: it holds the sequence row (and, on PostgreSQL, this
             # slot's row lock), so no other writer can append to the stream meanwhile.
             last = tx.last_of_stream(stream, owner)
-            with tx.batch(len(values)):  # reads nothing back: may be pipelined
+            with tx.batch(len(values)):  # new ids without a round trip each, where possible
                 for offset, value in enumerate(values):
                     new = SlotSummary(
                         value["start"],

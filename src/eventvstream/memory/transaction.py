@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +44,7 @@ class Transaction:
         self.seq = 0
         self.max_span = 0.0
         self._ids: list[int] = []  # reserved ahead by ``batch`` (backends that can)
+        self._pending: list[tuple[Any, ...]] = []  # inserts ``batch`` holds back
 
     def __enter__(self) -> Transaction:
         self.conn = self._context.__enter__()
@@ -56,6 +58,7 @@ class Transaction:
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if exc_type is None:
             try:
+                self._flush()
                 self._write_max_span()
             except BaseException as error:
                 self._context.__exit__(type(error), error, error.__traceback__)
@@ -69,12 +72,24 @@ class Transaction:
         )
         return int(self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
 
-    def batch(self, size: int) -> AbstractContextManager[object]:
-        """``with tx.batch(n):`` around up to ``n`` inserts and merges that read nothing back:
-        the backend may reserve their ids in one round trip and send them without waiting
-        (PostgreSQL's pipeline mode); a no-op on SQLite, where a statement is a function call."""
+    @contextmanager
+    def batch(self, size: int) -> Iterator[None]:
+        """``with tx.batch(n):`` around up to ``n`` inserts (and merges) whose ids come back
+        without asking the database: a backend that can reserve ids (PostgreSQL: one round
+        trip for the batch) gets the inserts as one ``executemany``; a no-op on SQLite, where
+        a statement is a function call."""
         self._ids = self.backend.reserve_ids(self.conn, size)
-        return self.backend.pipeline(self.conn)
+        try:
+            yield
+            self._flush()
+        finally:
+            self._ids, self._pending = [], []
+
+    def _flush(self) -> None:
+        """Send the inserts held back by ``batch`` (before anything that may read them)."""
+        if self._pending:
+            self.conn.executemany(INSERT_WITH_ID_SQL, self._pending)
+            self._pending = []
 
     def last_of_stream(self, stream: str, owner: str) -> EventRow | None:
         """The stream's newest slot as this transaction sees it (row-locked where the backend
@@ -106,7 +121,7 @@ class Transaction:
         params = encode_new(values, seq=self.seq, now=time.time())
         if self._ids:
             event_id = self._ids.pop()
-            self.conn.execute(INSERT_WITH_ID_SQL, (event_id, *params))
+            self._pending.append((event_id, *params))
             return event_id
         return self.backend.insert_id(self.conn, INSERT_SQL, params)
 
@@ -124,6 +139,7 @@ class Transaction:
         similarity: float | None,
     ) -> None:
         """Widen slot ``row`` with a merged event, and record the merge in ``merges``."""
+        self._flush()  # ``row`` may be an insert of this batch
         self._widen_max_span(end - start)
         self.conn.execute(
             "UPDATE events SET t_start = ?, t_end = ?, frames = ?, embedding = ?, keyframes = ?, "
