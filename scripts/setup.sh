@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v ffmpeg >/dev/null 2>&1; then
-  # ffmpeg makes the test and benchmark videos (decord bundles its own decoder libraries).
+  # ffmpeg makes the test and benchmark videos (PyAV and decord bundle their own FFmpeg).
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ffmpeg with apt-get" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null

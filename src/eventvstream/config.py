@@ -52,6 +52,13 @@ class SamplingSettings(_Section):
     decode_threads: int | None = Field(
         None, ge=1, le=64, description="FFmpeg decoder threads; null = split cores (see pipeline)."
     )
+    reader: Literal["pyav", "decord"] = Field(
+        "pyav",
+        description=(
+            "Video file reader: pyav (FFmpeg 8: AV1, Theora, MPEG-4 in AVI...) or decord "
+            "(the older reader; see docs/benchmarks.md)."
+        ),
+    )
     decode_timeout_s: float = Field(
         60.0, gt=0, description="A decoder silent for this long is killed and reported."
     )
@@ -88,7 +95,7 @@ class EncoderSettings(_Section):
         None, ge=1, description="torch CPU threads; null = the cores the decoder leaves free."
     )
     seed: int = 0
-    top_k_labels: int = Field(3, ge=0, le=20)
+    top_k_labels: int = Field(20, ge=0, le=50)
 
 
 class EventSettings(_Section):
@@ -122,6 +129,24 @@ class EventSettings(_Section):
     motion_grid: tuple[int, int] = Field((32, 18), description="Grey image size for motion.")
     predictor_hidden: int = Field(64, ge=1, le=4096)
     predictor_lr: float = Field(0.05, ge=0, description="Online SGD rate; 0 freezes the predictor.")
+    confirm_frames: int = Field(
+        1, ge=1, le=16, description="Frames after a candidate that must show the change lasted."
+    )
+    confirm_margin: float = Field(
+        0.0, ge=-1, le=1, description="How much closer to the candidate than to the old event."
+    )
+    confirm_colour: float = Field(
+        0.0, ge=0, le=1, description="Colour-histogram change a boundary needs (0: not checked)."
+    )
+    confirm_strong: float = Field(
+        2.0, ge=0, le=2, description="A semantic shift this large needs no colour change."
+    )
+    exact_cuts: bool = Field(
+        True, description="Files: move a hard cut onto its exact frame (decodes a few frames)."
+    )
+    cut_dominance: float = Field(
+        3.0, ge=1, description="A hard cut's frame jump must be this many times any other."
+    )
     refine_lookback_s: float = Field(
         1.5, ge=0, description="Window in which a boundary is moved to the centre of change."
     )
@@ -235,6 +260,24 @@ class LanguageSettings(_Section):
         3, ge=0, le=50, description="Past events retrieved into each caption prompt."
     )
     answer_events: int = Field(6, ge=1, le=100, description="Events retrieved to answer with.")
+    match_threshold: float = Field(
+        0.45,
+        ge=-1,
+        le=1,
+        description="Text similarity at which an event counts as showing a thing the "
+        "classifier's vocabulary does not name (presence, counts, first/last).",
+    )
+    phrase_answers: bool = Field(
+        False,
+        description="Let the decoder rephrase the templated answer (checked; the template is "
+        "given when the phrasing invents a time, an id, a count or a yes/no). Off by default: "
+        "the packaged 135M model's phrasings were worse than the template (docs/benchmarks.md).",
+    )
+    intent_parser: Literal["rules", "decoder"] = Field(
+        "rules",
+        description="How questions are parsed: text rules, or the decoder's constrained JSON "
+        "(rules stay the fallback).",
+    )
     relevance_threshold: float = Field(
         0.35,
         ge=-1,
@@ -255,6 +298,52 @@ class LanguageSettings(_Section):
         Path("~/.cache/eventvstream/models"),
         description="Where a GGUF model converted to safetensors is kept (fast later loads).",
     )
+
+
+class MqttSettings(_Section):
+    """The MQTT broker alerts and event lifecycle messages are published to (Frigate-shaped
+    topics, see docs/alerts.md). Off while ``host`` is empty."""
+
+    host: str = Field("", description="Broker host; empty = no MQTT.")
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("evs", min_length=1, pattern=r"^[^#+]+$")
+    client_id: str = Field("evs", min_length=1)
+    username: str | None = None
+    password_env: str = Field(
+        "MQTT_PASSWORD", description="Environment variable holding the broker password."
+    )
+    tls: bool = Field(False, description="Connect with TLS.")
+    tls_ca_certs: Path | None = Field(None, description="CA bundle for a self-signed broker.")
+    tls_insecure: bool = Field(False, description="Skip the broker hostname check (tests only).")
+    qos: int = Field(1, ge=0, le=2)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    events: bool = Field(
+        True, description="Also publish event lifecycle messages (<prefix>/events, captions)."
+    )
+
+
+class AlertSettings(_Section):
+    """Watches and their deliveries (webhooks, MQTT, server-sent events)."""
+
+    enabled: bool = Field(True, description="Evaluate watches and deliver alerts.")
+    threshold: float = Field(
+        0.35, ge=-1, le=1, description="Default similarity a watch's text must reach."
+    )
+    cooldown_s: float = Field(
+        60.0, ge=0, description="Default: a watch fires at most once per this much stream time."
+    )
+    max_per_hour: int = Field(60, ge=1, description="Default per-watch rate limit (wall clock).")
+    verify_max_tokens: int = Field(3, ge=1, le=16, description="Tokens of a yes/no verification.")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Whole-request webhook timeout.")
+    webhook_max_attempts: int = Field(12, ge=1, le=100, description="Then the delivery fails.")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay (doubles).")
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay.")
+    webhook_workers: int = Field(4, ge=1, le=64, description="Deliveries in flight at once.")
+    public_url: str | None = Field(
+        None, description="Base URL put in front of keyframe links (default: relative links)."
+    )
+    max_watches: int = Field(100, ge=1, description="Watches per API key.")
+    mqtt: MqttSettings = MqttSettings()
 
 
 class ServerSettings(_Section):
@@ -318,6 +407,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = MemorySettings()
     language: LanguageSettings = LanguageSettings()
     server: ServerSettings = ServerSettings()
+    alerts: AlertSettings = AlertSettings()
 
     _yaml_data: ClassVar[dict[str, Any]] = {}
 

@@ -295,3 +295,32 @@ def test_too_many_sessions_are_refused_before_accept(client: Any) -> None:
         assert denied.value.status_code == 429
         assert denied.value.json()["error"]["code"] == "too_many_sessions"
         assert opened <= LIMITS["max_sessions"]
+
+
+def test_input_end_closes_the_open_event_before_a_question(client: Any) -> None:
+    frames = cut_frames()
+    with connect(client, "end-cam") as ws:
+        session = Session(ws)
+        session.until(lambda m: m["type"] == "session.ready")
+        ws.send_json({"type": "session.config", "events": EVENTS, "generate": False})
+        session.until(lambda m: m["type"] == "session.ready")
+        session.send_frames(frames)
+        last_t = (len(frames) - 1) / 2.0
+        # the last shot is still open: "now" already sees it, unsaved and uncited
+        ws.send_json({"type": "query", "id": "now", "text": "what is happening now?"})
+        now = session.until(lambda m: m["type"] == "response.done" and m["id"] == "now")
+        assert "still going on" in now["text"]
+        assert all(c["id"] >= 0 for c in now["citations"])
+        before = client.get("/v1/streams/end-cam/events", headers=auth()).json()["events"]
+        assert max((e["end"] for e in before), default=0.0) < last_t
+        ws.send_json({"type": "input.end", "id": "e1"})
+        ended = session.until(lambda m: m["type"] == "input.ended")
+        assert ended == {"type": "input.ended", "id": "e1", "events": 1}
+        after = client.get("/v1/streams/end-cam/events", headers=auth()).json()["events"]
+        assert len(after) == len(before) + 1 and after[-1]["end"] >= last_t - 0.01
+        ws.send_json({"type": "query", "id": "q", "text": "what happened?"})
+        answer = session.until(lambda m: m["type"] == "response.done" and m["id"] == "q")
+        assert answer["intent"] == "summary" and "nothing" not in answer["text"].lower()
+        assert {c["id"] for c in answer["citations"]} == {e["id"] for e in after}
+        ws.send_json({"type": "input.end"})  # nothing open now: still answered
+        assert session.until(lambda m: m["type"] == "input.ended")["events"] == 0

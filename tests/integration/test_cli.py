@@ -74,8 +74,18 @@ def test_missing_video_is_a_clear_error(tmp_path):
     assert result.stdout == ""
 
 
-def test_corrupt_video_is_a_clear_error(corrupt_video):
+def test_corrupt_video_is_read_with_a_warning(corrupt_video):
+    """Like the ffmpeg tool, the reader skips what the decoder rejects, and says so."""
     result = evs("segment", str(corrupt_video), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["damaged_packets"] > 0 and summary["duration_s"] == pytest.approx(10, abs=0.1)
+    assert "damaged packet(s)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_video_is_a_clear_error_with_decord(corrupt_video):
+    pytest.importorskip("decord")
+    result = evs("segment", str(corrupt_video), "--json", env={"EVS_SAMPLING__READER": "decord"})
     assert result.returncode == 1
     assert "corrupt_video" in result.stderr or "decoder_crashed" in result.stderr
     assert "Traceback" not in result.stderr

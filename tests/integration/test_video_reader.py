@@ -12,8 +12,11 @@ from eventvstream.errors import DecoderCrashed, MediaError
 from eventvstream.media import open_video
 
 
-def test_samples_at_target_fps_with_exact_timestamps(testsrc_video):
-    with open_video(testsrc_video, fps=2.0, short_side=120, chunk_frames=4) as video:
+@pytest.mark.parametrize("reader", ["pyav", "decord"])
+def test_samples_at_target_fps_with_exact_timestamps(testsrc_video, reader):
+    if reader == "decord":
+        pytest.importorskip("decord")
+    with open_video(testsrc_video, fps=2.0, short_side=120, chunk_frames=4, reader=reader) as video:
         info = video.info
         chunks = list(video)
     assert (info.width, info.height, info.frames) == (320, 240, 250)
@@ -56,8 +59,22 @@ def test_truncated_file_gives_a_clear_error(truncated_video):
     assert "truncated.mp4" in info.value.message
 
 
-def test_corrupt_stream_is_contained(corrupt_video):
-    video = open_video(corrupt_video, fps=2.0, short_side=120, timeout_s=30)
+def test_corrupt_stream_is_concealed_and_counted(corrupt_video):
+    """PyAV, like the ffmpeg tool, skips the packets the decoder rejects and goes on: the file
+    reads to its end, on its real clock, and says how much was damaged."""
+    with open_video(corrupt_video, fps=2.0, short_side=120, timeout_s=30) as video:
+        times = np.concatenate([c.times for c in video])
+        info = video.info
+    assert info.damaged_packets > 0
+    assert info.frames == 250 - info.damaged_packets
+    assert info.duration == pytest.approx(10.0, abs=0.05)
+    assert times[-1] == pytest.approx(9.96, abs=1e-3)
+
+
+def test_corrupt_stream_is_contained_with_decord(corrupt_video):
+    """decord gives up at the damage: a clear error, not a crash of the caller."""
+    pytest.importorskip("decord")
+    video = open_video(corrupt_video, fps=2.0, short_side=120, timeout_s=30, reader="decord")
     with pytest.raises(MediaError) as info:
         for _ in video:  # the header is fine: the error comes from decoding the stream
             pass

@@ -84,33 +84,54 @@ def test_caption_request_is_few_shot_then_the_event() -> None:
         assert assistant.content.endswith(".") and "\n" not in assistant.content
     last = request.messages[-1].content
     assert last.startswith("Event from 4.0 s to 9.5 s.\n")
-    # label names most likely first, no probabilities (the small model copied them)
-    assert "Detected objects (most likely first): golden retriever, tennis ball." in last
-    assert "0.71" not in last
-    assert "Change scores: semantic 4.1, motion 1.2, predictive 2.0 (threshold 5.0)." in last
+    # the confident label with the everyday words above it; no probabilities or cue scores
+    # (the small model copied them: "a nematode (0.09)", "a visual change begins")
+    assert "Seen: a golden retriever (a dog, an animal)." in last
+    assert "0.71" not in last and "4.1" not in last and "threshold" not in last
+    # motion_norm 1.2 is below a cut's: the boundary reads as a gradual change
+    assert "It began with a gradual change (a dissolve)." in last
     assert last.endswith("\nCaption:")
 
 
-def test_boundary_cue_only_when_scores_exist() -> None:
-    for boundaries in (
-        {},
-        {"opened_by": {"t": 0.0, "reason": "stream_start", "threshold": None, "scores": None}},
-        cue_boundaries(threshold=None),
-    ):
+def test_how_an_event_began() -> None:
+    start = {"opened_by": {"t": 0.0, "reason": "stream_start", "threshold": None, "scores": None}}
+    text = caption_request(row(1, 0.0, 3.0, boundaries=start)).messages[-1].content
+    assert "began" not in text  # the start of a stream is no transition
+    starts = {
+        "It began with a cut.": {
+            "opened_by": {"reason": "cue", "scores": {**SCORES, "motion_norm": 3.0}}
+        },
+    }
+    for expected, boundaries in starts.items():
         text = caption_request(row(1, 0.0, 3.0, boundaries=boundaries)).messages[-1].content
-        assert "Change scores" not in text and "threshold" not in text
-        assert text.count("\n") == 2  # span, objects, "Caption:"
+        assert expected in text
+    plain = caption_request(row(1, 0.0, 3.0)).messages[-1].content
+    assert "began" not in plain and plain.count("\n") == 2  # span, seen, "Caption:"
 
 
-def test_unlabelled_event_says_so() -> None:
+def test_unlabelled_or_unsure_content_is_unclear() -> None:
     text = caption_request(row(1, 0.0, 3.0, labels=[])).messages[-1].content
-    assert "Detected objects (most likely first): nothing recognised." in text
+    assert "Seen: unclear content." in text
+    unsure = [["nematode", 0.12], ["mink", 0.01]]
+    text = caption_request(row(1, 0.0, 3.0, labels=unsure)).messages[-1].content
+    assert "Seen: unclear content (maybe nematode)." in text and "mink" not in text
 
 
-def test_labels_are_capped_at_five() -> None:
-    labels = [[f"thing{i}", 0.5 - i / 100] for i in range(8)]
+def test_labels_roll_up_to_everyday_words() -> None:
+    # no parrot species is confident, but together they are a parrot
+    labels = [["sulphur-crested cockatoo", 0.15], ["macaw", 0.1], ["lorikeet", 0.05]]
     text = caption_request(row(1, 0.0, 3.0, labels=labels)).messages[-1].content
-    assert "thing4" in text and "thing5" not in text
+    assert "Seen: a parrot (a bird, an animal)." in text
+
+
+def test_look_words_come_from_the_keyframes() -> None:
+    event = row(1, 0.0, 3.0)
+    event.keyframes = [
+        {"t": 0.5, "look": {"brightness": 0.1, "colour": "blue"}},
+        {"t": 1.5, "look": {"brightness": 0.12, "colour": "blue", "camera": "panning"}},
+    ]
+    text = caption_request(event).messages[-1].content
+    assert "Look: very dark, mostly blue, panning." in text
 
 
 def test_related_events_are_earlier_turns_in_time_order() -> None:
@@ -178,18 +199,21 @@ def test_clean_caption_caps_length_on_a_word() -> None:
 
 
 # -- fallback, description, evidence -----------------------------------------------------------
-def test_fallback_caption() -> None:
-    labels = [["dog", 0.5], ["ball", 0.2], ["lawn", 0.1], ["fence", 0.05]]
-    assert fallback_caption(row(1, 0, 1, labels)) == "Shows dog, ball, lawn."
-    assert fallback_caption(row(1, 0, 1, [])) == "An unrecognised scene."
+def test_fallback_caption_is_the_templated_description() -> None:
+    labels = [["tabby cat", 0.5], ["tennis ball", 0.3], ["lawn mower", 0.05]]
+    assert (
+        fallback_caption(row(1, 0, 1, labels))
+        == "A tabby cat (a cat, an animal) with a tennis ball."
+    )
+    assert fallback_caption(row(1, 0, 1, [])) == "Unclear content."
 
 
-def test_description_is_caption_plus_labels() -> None:
+def test_description_carries_the_everyday_words() -> None:
     event = row(1, 0.0, 1.0)
     assert description("A dog plays.", event) == (
-        "A dog plays. Objects: golden retriever, tennis ball."
+        "A dog plays. Seen: golden retriever, dog, animal, mammal, tennis ball, ball."
     )
-    assert description(None, event) == "Objects: golden retriever, tennis ball."
+    assert description(None, event).startswith("Seen: golden retriever, dog")
     assert description("A dog plays.", row(1, 0, 1, [])) == "A dog plays."
     assert description(None, row(1, 0, 1, [])) == "a video event"
 
@@ -199,7 +223,7 @@ def test_evidence_text_lists_ids_and_spans() -> None:
     lines = evidence_text(events).splitlines()
     assert lines == [
         "[#12] cam1, 4.0 s to 9.5 s: A dog plays.",
-        "[#13] cam1, 9.5 s to 12.2 s: Shows cat.",
+        "[#13] cam1, 9.5 s to 12.2 s: A cat.",
     ]
 
 

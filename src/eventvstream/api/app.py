@@ -25,7 +25,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventvstream import __version__
-from eventvstream.api import errors, metrics, routes, ws
+from eventvstream.api import alerts, errors, metrics, routes, ws
 from eventvstream.api.auth import Authenticator, bearer, resolve_mode
 from eventvstream.api.errors import envelope, error_response
 from eventvstream.api.limits import RateLimiter
@@ -79,6 +79,7 @@ def create_app(settings: Settings, *, host: str | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(V1Guard, state=app.state)
     app.include_router(routes.router)
+    app.include_router(alerts.router)
     app.include_router(ws.router)
     _operations(app)
     _static_page(app)

@@ -27,10 +27,14 @@ COUNTERS = {
     "queries": "Questions answered.",
     "uploads": "Upload jobs accepted.",
     "sessions_opened": "Live sessions opened.",
+    "alerts": "Alerts raised by watches.",
+    "webhook_deliveries": "Webhook deliveries acknowledged (2xx).",
+    "webhook_failures": "Webhook delivery attempts that failed (retried later).",
 }
 SUMMARIES = {
     "caption_latency_s": ("caption_latency_seconds", "Boundary known to caption stored."),
     "ingest_overhead_s": ("ingest_overhead_seconds", "Frame received to frame queued."),
+    "alert_delivery_s": ("alert_delivery_seconds", "Alert raised to webhook acknowledged."),
 }
 
 
@@ -61,6 +65,12 @@ def render(engine: EngineFacade, extra: dict[str, Any]) -> str:
     if engine.ready:
         for queue, depth in engine.queue_depths().items():
             out.append(_line("evs_queue_depth", depth, {"queue": queue}))
+    out += [
+        "# HELP evs_pull_sources Server-side pull sources, by state.",
+        "# TYPE evs_pull_sources gauge",
+    ]
+    for state, count in engine.pulls_by_state().items():
+        out.append(_line("evs_pull_sources", count, {"state": state}))
     lag, p95 = engine.lag() if engine.ready else (0.0, 0.0)
     ready = engine.ready and not engine.draining
     gauges = {

@@ -19,7 +19,9 @@ from eventvstream.api.schemas import Citation
 from eventvstream.language.qa import Answer
 from eventvstream.pipeline.ingest import CaptionDone, StoredEvent
 from eventvstream.serving.notices import (
+    AlertRaised,
     CaptionDelta,
+    InputEnded,
     Notice,
     SessionError,
     SessionInfo,
@@ -65,6 +67,14 @@ class ClientQuery(_Client):
     text: str = Field(min_length=1, max_length=2000, description="The question.")
     t0: float | None = Field(None, description="Only events ending after this time (s).")
     t1: float | None = Field(None, description="Only events starting before this time (s).")
+
+
+class ClientInputEnd(_Client):
+    """The input is over for now (a file ended, a pause): close the open event at once, so a
+    question asked next sees everything sent. Answered by `input.ended`."""
+
+    type: Literal["input.end"]
+    id: str | None = Field(None, max_length=128, description="Echoed in `input.ended`.")
 
 
 class ClientPing(_Client):
@@ -130,6 +140,12 @@ class ServerStatus(Message):
     lag_p95_s: float
     events: int
     captions_pending: int = Field(description="The server's caption queue (all sessions).")
+    source: dict[str, Any] | None = Field(
+        None,
+        description="When the server pulls this stream from a camera URL: the source's state "
+        "(`connecting`, `live`, `reconnecting`, `failed`, ...), last error and counters, as in "
+        "`GET /v1/streams/{id}`.",
+    )
 
 
 class ServerResponseDelta(Message):
@@ -146,8 +162,11 @@ class ServerResponseDone(Message):
     type: Literal["response.done"] = "response.done"
     id: str
     text: str
-    intent: str = Field(description="now, range, last or search.")
+    intent: str = Field(description="summary, now, last, first, count, presence, range or search.")
     grounded: bool = Field(description="False: memory held nothing relevant.")
+    phrased: bool = Field(
+        False, description="True: a decoder's phrasing passed the checks (else the template)."
+    )
     citations: list[Citation]
 
 
@@ -160,6 +179,32 @@ class ServerError(Message):
     id: str | None = Field(None, description="The query it concerns (omitted otherwise).")
 
 
+class ServerAlert(Message):
+    """A watch of yours fired on an event of this stream (docs/alerts.md: the same JSON as the
+    webhook body, MQTT and server-sent events)."""
+
+    type: Literal["alert"] = "alert"
+    alert_id: int = Field(description="Id in the alert log (SSE `id:`).")
+    idempotency_key: str = Field(description="The same on every delivery of this alert.")
+    watch: dict[str, Any] = Field(description="id, name, text, stream of the watch.")
+    stream: str
+    event: dict[str, Any] = Field(
+        description="id, stream, owner, start, end, caption, labels, merge_count, keyframe_url."
+    )
+    why: dict[str, Any] = Field(
+        description="condition, reason, score, threshold, verified, verify_answer, phase."
+    )
+    created: float = Field(description="Unix time the alert was raised.")
+
+
+class ServerInputEnded(Message):
+    """After `input.end`, once the open event is closed and stored."""
+
+    type: Literal["input.ended"] = "input.ended"
+    id: str | None = Field(None, description="The `input.end` it answers.")
+    events: int = Field(description="Events it closed (0: nothing was open).")
+
+
 class ServerPong(Message):
     """The answer to `ping`."""
 
@@ -170,6 +215,7 @@ CLIENT_MESSAGES: tuple[type[_Client], ...] = (
     ClientSessionConfig,
     ClientFrame,
     ClientQuery,
+    ClientInputEnd,
     ClientPing,
 )
 SERVER_MESSAGES: tuple[type[Message], ...] = (
@@ -181,6 +227,8 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     ServerResponseDelta,
     ServerResponseDone,
     ServerError,
+    ServerAlert,
+    ServerInputEnded,
     ServerPong,
 )
 
@@ -210,6 +258,10 @@ def from_notice(notice: Notice) -> Message:
         return ServerStatus(**vars(notice))
     if isinstance(notice, SessionInfo):
         return ServerSessionReady(**vars(notice))
+    if isinstance(notice, AlertRaised):
+        return ServerAlert.model_validate({k: v for k, v in notice.alert.items() if k != "type"})
+    if isinstance(notice, InputEnded):
+        return ServerInputEnded(id=notice.id, events=notice.events)
     raise TypeError(f"not a session notice: {type(notice).__name__}")
 
 

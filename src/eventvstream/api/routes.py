@@ -44,6 +44,7 @@ from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
 from eventvstream.serving.facade import EngineFacade
 from eventvstream.serving.jobs import UploadJob
+from eventvstream.serving.pull import PullSpec
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 StreamId = Annotated[str, PathParam(pattern=STREAM_ID_PATTERN, description="Stream id.")]
@@ -81,7 +82,13 @@ def _describe(engine: EngineFacade, owner: str, stream: str) -> dict[str, Any] |
     found = engine.describe_streams(owner, stream)
     if found:
         return found[0]
-    return {"id": stream, "created": None, "events": 0, "live": engine.is_live(owner, stream)}
+    return {
+        "id": stream,
+        "created": None,
+        "events": 0,
+        "live": engine.is_live(owner, stream),
+        "source": engine.pull_status(owner, stream),
+    }
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -95,10 +102,15 @@ def _describe(engine: EngineFacade, owner: str, stream: str) -> dict[str, Any] |
 async def create_stream(
     request: Request, who: Caller, body: StreamCreate | None = None
 ) -> JSONResponse:
-    """Create a stream (201), or return the caller's existing stream of that id (200)."""
+    """Create a stream (201), or return the caller's existing stream of that id (200). With a
+    ``source``, the server pulls that URL into the stream's live session (see docs/cameras.md);
+    its state is in ``source``."""
     engine = _engine(request, writing=True)
     stream = (body.id if body else None) or uuid.uuid4().hex[:12]
     created = await asyncio.to_thread(engine.ensure_stream, who.owner, stream)
+    if body is not None and body.source is not None:
+        spec = PullSpec(body.source.url, body.source.fps, body.source.transport)
+        await asyncio.to_thread(engine.start_pull, who.owner, stream, spec)
     info = await asyncio.to_thread(_describe, engine, who.owner, stream)
     return JSONResponse(info, status_code=201 if created else 200)
 

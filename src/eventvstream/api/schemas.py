@@ -61,10 +61,45 @@ class Readiness(BaseModel):
 
 
 # -- streams ---------------------------------------------------------------------------------
+class SourceIn(_Strict):
+    """A live source the server pulls itself (see docs/cameras.md)."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="rtsp://, rtsps://, rtmp://, http(s):// (HLS .m3u8, MJPEG, a file) or "
+        "/dev/videoN. Credentials in it are used, never shown.",
+    )
+    fps: float = Field(2.0, gt=0, le=30, description="Frames sampled per second.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+
+
 class StreamCreate(_Strict):
     id: str | None = Field(
         None, pattern=STREAM_ID_PATTERN, description="Stream id; a random one when omitted."
     )
+    source: SourceIn | None = Field(
+        None, description="Pull this URL into the stream's live session, server side."
+    )
+
+
+class SourceStatus(BaseModel):
+    """A pull source's state (URL redacted)."""
+
+    source: str
+    state: Literal["connecting", "live", "reconnecting", "failed", "ended", "stopped"]
+    since: float = Field(description="Unix time of the last state change.")
+    last_error: str | None = None
+    error_code: str | None = None
+    connects: int
+    reconnects: int
+    frames_read: int
+    frames_sampled: int
+    frames_dropped: int
+    frames_delivered: int
+    lag_p95_s: float | None = None
+    behind_p95_s: float | None = None
+    started_at: float | None = Field(None, description="Unix time of stream time 0.")
 
 
 class Stream(BaseModel):
@@ -74,6 +109,7 @@ class Stream(BaseModel):
     start: float | None = Field(None, description="Start of its first event (s).")
     end: float | None = Field(None, description="End of its last event (s).")
     live: bool = Field(False, description="A session is receiving frames now.")
+    source: SourceStatus | None = Field(None, description="Its pull source, if it has one.")
 
 
 class StreamList(BaseModel):

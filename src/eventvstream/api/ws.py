@@ -34,7 +34,13 @@ from starlette.websockets import WebSocketDisconnect
 from eventvstream.api import protocol
 from eventvstream.api.auth import SUBPROTOCOL, websocket_key
 from eventvstream.api.errors import error_response, status_for
-from eventvstream.api.protocol import ClientFrame, ClientPing, ClientQuery, ClientSessionConfig
+from eventvstream.api.protocol import (
+    ClientFrame,
+    ClientInputEnd,
+    ClientPing,
+    ClientQuery,
+    ClientSessionConfig,
+)
 from eventvstream.api.schemas import STREAM_ID_PATTERN
 from eventvstream.errors import EvsError
 from eventvstream.language.qa import Answer
@@ -151,7 +157,8 @@ class Connection:
                 group.start_soon(self._status_loop)
         finally:
             session.detach()
-            self.engine.close_session(session)
+            if not session.pulled:  # a pulled stream goes on when its watcher leaves
+                self.engine.close_session(session)
 
     # -- writing -------------------------------------------------------------------------------
     async def _send_loop(self) -> None:
@@ -238,6 +245,9 @@ class Connection:
                 await self._configure(ClientSessionConfig.model_validate(data))
             elif kind == "query":
                 self._start_query(ClientQuery.model_validate(data))
+            elif kind == "input.end":
+                end = ClientInputEnd.model_validate(data)
+                await asyncio.to_thread(self.engine.end_input, self.session, end.id)
             elif kind == "ping":
                 ClientPing.model_validate(data)
                 self.send(protocol.ServerPong())

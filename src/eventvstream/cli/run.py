@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import signal
 import sys
 import threading
 import time
@@ -29,6 +31,7 @@ from eventvstream.cli.common import (
     want_progress,
 )
 from eventvstream.errors import EvsError
+from eventvstream.media.urls import is_live_source
 from eventvstream.pipeline.ingest import BaseListener, CaptionDone, StoredEvent
 
 
@@ -36,7 +39,17 @@ def add_parser(sub: Subparsers) -> None:
     run = sub.add_parser(
         "run", help="segment, caption and store a video in memory; write a timeline report"
     )
-    run.add_argument("video", type=Path)
+    run.add_argument(
+        "video",
+        help="a video file, or a live source: rtsp://, rtmp://, http(s):// (HLS .m3u8, MJPEG, a "
+        "file), /dev/videoN (see docs/cameras.md)",
+    )
+    run.add_argument(
+        "--until", type=float, metavar="S", help="live sources: stop after S seconds (Ctrl-C too)"
+    )
+    run.add_argument(
+        "--transport", choices=["tcp", "udp"], default="tcp", help="RTSP transport (default tcp)"
+    )
     common_args(run)
     run.add_argument("--stream", help="stream id (default: the file name without extension)")
     run.add_argument("--force", action="store_true", help="re-ingest a file already stored")
@@ -118,12 +131,22 @@ def main(args: argparse.Namespace) -> int:
     if args.no_captions:
         language["backend"] = "none"
     settings = settings_from_args(args, language=language)
-    if not args.video.is_file():
-        raise EvsError(f"video not found: {args.video}", code="not_found")
-    stream = args.stream or args.video.stem
     owner = args.owner or ""
-    source = f"{stream}:{fingerprint(args.video)}"
     progress = want_progress(args.progress)
+    live = _live_source(args, settings) if is_live_source(args.video) else None
+    target: Path | Any = live
+    if live is not None:
+        shown = live.name  # never the credentials: not in memory, the report or the log
+        stream = args.stream or _stream_name(args.video)
+        source = f"{stream}:live:{time.strftime('%Y%m%dT%H%M%S')}"
+        progress = False  # no known length
+    else:
+        target = Path(args.video)
+        if not target.is_file():
+            raise EvsError(f"video not found: {target}", code="not_found")
+        shown = str(target)
+        stream = args.stream or target.stem
+        source = f"{stream}:{fingerprint(target)}"
     segmenter = Segmenter(settings)
     embedder = load_text_embedder(settings.memory.text_embedder, settings.device)
     decoder = load_decoder(settings)
@@ -133,9 +156,9 @@ def main(args: argparse.Namespace) -> int:
     with MemoryBank(settings.memory, visual_dim=segmenter.encoder.info.dim) as bank:
         if args.force:
             bank.forget_source(source)
-        if not bank.begin_source(source, stream=stream, owner=owner, path=str(args.video)):
+        if not bank.begin_source(source, stream=stream, owner=owner, path=shown):
             print(
-                f"evs: {args.video} is already in memory as stream {stream!r} "
+                f"evs: {shown} is already in memory as stream {stream!r} "
                 "(use --force to re-ingest)",
                 file=sys.stderr,
             )
@@ -143,20 +166,26 @@ def main(args: argparse.Namespace) -> int:
         ingest = Ingest(bank, embedder, decoder, settings.language, (listener,))
         worker = ingest.captioner
         try:
-            result = segmenter.segment(args.video, progress=progress, keep_images=True)
+            if live is not None:
+                signal.signal(signal.SIGINT, lambda *_: live.stop())  # Ctrl-C: finish cleanly
+                print(f"evs: reading {shown} (Ctrl-C to stop)", file=sys.stderr)
+            result = segmenter.segment(target, progress=progress, keep_images=True)
             for index, event in enumerate(result):
                 ingest.store(event, stream=stream, owner=owner, source=source, source_index=index)
             if worker is not None:
                 _drain(worker, progress)
         finally:
             ingest.close(drain=False)
+            if live is not None:
+                live.close()
+                signal.signal(signal.SIGINT, signal.default_int_handler)
         bank.finish_source(source, listener.count)
         stats = bank.stats()
     elapsed = time.perf_counter() - started
     duration = result.info.duration if result.info else 0.0
     report_dir = args.report or Path(settings.memory.data_dir).expanduser() / "reports" / stream
     paths = _write_report(
-        report_dir, args.video, stream, settings, duration, elapsed, listener.entries, worker
+        report_dir, shown, stream, settings, duration, elapsed, listener.entries, worker
     )
     captions = worker.stats.captioned if worker is not None else 0
     print(
@@ -167,6 +196,28 @@ def main(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _live_source(args: argparse.Namespace, settings: Any) -> Any:
+    from eventvstream.media.live import LiveSource
+
+    return LiveSource(
+        args.video,
+        fps=settings.sampling.fps,
+        short_side=settings.sampling.decode_short_side,
+        transport=args.transport,
+        until_s=args.until,
+    )
+
+
+def _stream_name(url: str) -> str:
+    """A stream id without secrets: ``rtsp://u:p@10.0.0.5/cam1`` -> ``10.0.0.5-cam1``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    raw = f"{parts.hostname or ''}{parts.path}" if "://" in url else url
+    name = "-".join(p for p in re.split(r"[^A-Za-z0-9_.]+", raw) if p)
+    return name[:64] or "live"
 
 
 def _remember(
@@ -217,7 +268,7 @@ def _drain(worker: Any, progress: bool) -> None:
 
 def _write_report(
     out: Path,
-    video: Path,
+    video: str,
     stream: str,
     settings: Any,
     duration: float,
@@ -254,6 +305,9 @@ def _write_report(
             "decoder_calls": stats.captioned + stats.failed,
             "captions_skipped": stats.skipped,
             "captions_failed": stats.failed,
+            "captions_retried": stats.retries,
+            "captions_replaced": stats.fallbacks,
+            "captions_rejected": dict(stats.rejected),
             "decode_s": stats.decode_s,
             "caption_latency_p50_s": float(np.percentile(lat, 50)),
             "caption_latency_p95_s": float(np.percentile(lat, 95)),

@@ -58,7 +58,14 @@ def main(args: argparse.Namespace) -> int:
         "x_realtime": round(info.duration / elapsed, 2) if elapsed > 0 else None,
         "profile": settings.profile,
         "encoder": f"{settings.encoder.backend}:{settings.encoder.model}",
+        "damaged_packets": info.damaged_packets,
     }
+    if info.damaged_packets:
+        print(
+            f"evs: warning: {info.damaged_packets} damaged packet(s) in {args.video} were "
+            "skipped (the pictures around them may be smeared)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(summary), flush=True)
     else:

@@ -92,7 +92,12 @@ async def replay(args: argparse.Namespace) -> int:
     stream = args.stream or args.video.stem
     key = args.key or os.environ.get("EVS_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else None
-    state: dict[str, Any] = {"pending": None, "answered": asyncio.Event(), "ready": asyncio.Event()}
+    state: dict[str, Any] = {
+        "pending": None,
+        "answered": asyncio.Event(),
+        "ready": asyncio.Event(),
+        "ended": asyncio.Event(),
+    }
 
     def show(message: dict[str, Any]) -> None:
         if args.json:
@@ -116,6 +121,8 @@ async def replay(args: argparse.Namespace) -> int:
                 )
             elif kind == "response.done":
                 state["answered"].set()
+            elif kind == "input.ended":
+                state["ended"].set()
             if kind not in ("status", "event.caption.delta", "response.delta") or args.json:
                 show(message)
 
@@ -144,6 +151,9 @@ async def replay(args: argparse.Namespace) -> int:
                         sent += 1
             print(f"sent {sent} frames in {time.perf_counter() - started:.1f}s", file=sys.stderr)
             deadline = time.perf_counter() + args.wait
+            # The file is over: close its last event now, so a question sees all of it.
+            await ws.send(json.dumps({"type": "input.end", "id": "end"}))
+            await asyncio.wait_for(state["ended"].wait(), max(5.0, args.wait))
             await asyncio.sleep(1.5)  # let the last status report arrive
             while (state["pending"] or 0) > 0 and time.perf_counter() < deadline:
                 await asyncio.sleep(0.5)

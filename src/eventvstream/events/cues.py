@@ -29,6 +29,18 @@ def grey_thumbnail(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return cells / 255.0
 
 
+def colour_histogram(image: np.ndarray, bins: int = 4) -> np.ndarray:
+    """Joint RGB histogram (``bins``³ cells, sums to 1) of every 4th pixel each way.
+
+    Blind to where things are in the frame, so an animal turning its head or a hand moving an
+    object barely changes it, while a cut to another place or light usually does.
+    """
+    pixels = image[::4, ::4].reshape(-1, 3).astype(np.int32) * bins // 256
+    codes = (pixels[:, 0] * bins + pixels[:, 1]) * bins + pixels[:, 2]
+    counts = np.bincount(codes, minlength=bins**3).astype(np.float32)
+    return counts / max(1.0, float(counts.sum()))
+
+
 class MotionCue:
     """m_t: mean absolute difference of contrast-normalised grey thumbnails.
 
@@ -47,18 +59,19 @@ class MotionCue:
         return float(thumb.std()) < self.blank_std
 
     @staticmethod
-    def _standardise(thumb: np.ndarray) -> np.ndarray:
+    def standardise(thumb: np.ndarray) -> np.ndarray:
+        """Zero mean, unit variance: what is left is structure, not brightness."""
         return (thumb - thumb.mean()) / (thumb.std() + _CONTRAST_EPS)
 
     def score(self, thumb: np.ndarray) -> float:
         """Score a non-blank thumbnail against the last observed one (0 for the first)."""
         if self._last is None:
             return 0.0
-        return float(np.abs(self._standardise(thumb) - self._last).mean())
+        return float(np.abs(self.standardise(thumb) - self._last).mean())
 
     def observe(self, thumb: np.ndarray) -> None:
         """Make ``thumb`` the reference for the next score."""
-        self._last = self._standardise(thumb)
+        self._last = self.standardise(thumb)
 
     def update(self, thumb: np.ndarray) -> float:
         """Score, then observe."""

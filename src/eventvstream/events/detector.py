@@ -23,9 +23,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from eventvstream.config import EventSettings
-from eventvstream.events.cues import MotionCue, PredictiveCue, SemanticCue, grey_thumbnail
+from eventvstream.events.confirm import change_persists
+from eventvstream.events.cues import (
+    MotionCue,
+    PredictiveCue,
+    SemanticCue,
+    colour_histogram,
+    grey_thumbnail,
+)
 from eventvstream.events.fusion import AdaptiveThreshold, CueWeights, RunningScale, fuse
 from eventvstream.events.pooling import ImageReservoir, choose_keyframes, pool_embedding
+from eventvstream.events.refine import FrameWindow, locate_cut
 from eventvstream.events.types import Boundary, CueScores, Event, Keyframe
 
 
@@ -35,6 +43,7 @@ class _Frame:
     index: int
     feature: np.ndarray
     blank: bool
+    colours: np.ndarray | None = None  # colour histogram (see cues.colour_histogram)
     change: float = 0.0  # 1 - cos to the previous informative frame
     prev_t: float = 0.0  # time of that previous informative frame
     transient: bool = False  # fired, then the next frame showed the change did not last
@@ -69,24 +78,42 @@ class FrameTrace:
 
 @dataclass
 class _Pending:
-    """A frame that crossed the threshold, waiting for the next frame to confirm it."""
+    """A frame that crossed the threshold, waiting for the next frames to confirm it."""
 
     frame: _Frame
     thumb: np.ndarray
     boundary: Boundary
     trace: FrameTrace | None
+    old_mean: np.ndarray  # the event's mean before the candidate: what "no change" looks like
+    old_colours: np.ndarray
+    after: list[_Frame] = field(default_factory=list)  # the frames since
 
 
 class EventDetector:
     """Stateful per-stream detector. Not thread-safe: one per stream.
 
-    A frame that crosses the threshold is held *pending* until the next informative frame: if
-    that frame is closer to the pending one than to the event so far, the change lasted and the
-    boundary is confirmed; otherwise the pending frame was a transient (a flash, a camera
-    glitch) and the event goes on. This costs one sampled frame of latency.
+    A frame that crosses the threshold is held *pending* for the next ``confirm_frames``
+    informative frames: if their mean is closer to the pending frame than to the event before
+    it (by ``confirm_margin``), the change lasted and the boundary is confirmed; otherwise the
+    pending frame was a transient (a flash, a glitch, an animal turning its head) and the event
+    goes on. Judging the *mean* of a window after the candidate against the *mean* of the event
+    before it is what keeps lively footage quiet: a new pose is one frame away from the next
+    pose, but a cut's frames agree with each other. This costs ``confirm_frames`` sampled
+    frames of latency.
+
+    ``frame_window``, when given (file input: the segmenter passes a reader), returns every
+    source frame's grey thumbnail around a confirmed boundary, so a hard cut is placed on its
+    exact frame (:mod:`eventvstream.events.refine`); the detector itself stays I/O-free.
     """
 
-    def __init__(self, settings: EventSettings, *, seed: int = 0, trace: bool = False) -> None:
+    def __init__(
+        self,
+        settings: EventSettings,
+        *,
+        seed: int = 0,
+        trace: bool = False,
+        frame_window: FrameWindow | None = None,
+    ) -> None:
         self.settings = settings
         self.seed = seed
         self.weights = CueWeights(settings.w_semantic, settings.w_motion, settings.w_predictive)
@@ -106,9 +133,12 @@ class EventDetector:
             settings.tau0, settings.eta, settings.variance_window, weight_sum
         )
         self.traces: list[FrameTrace] | None = [] if trace else None
+        self.frame_window = frame_window
+        self._colours: np.ndarray | None = None  # the open event's mean colour histogram
         self._open: _OpenEvent | None = None
         self._pending: _Pending | None = None
         self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
+        self._recent_thumbs: deque[tuple[float, np.ndarray]] = deque(maxlen=8)
         self._last_informative: _Frame | None = None
         self._last_t = 0.0
         self._frame_step = 0.0
@@ -128,7 +158,9 @@ class EventDetector:
         self._last_t = t
         self._recent_images.append((frame_index, image))
         thumb = grey_thumbnail(image, self.motion.grid)
+        self._recent_thumbs.append((t, thumb))
         frame = _Frame(t, frame_index, feature, blank=self.motion.is_blank(thumb))
+        frame.colours = colour_histogram(image)
 
         if self._open is None:  # the very first frame opens the stream's first event
             self._open = self._new_event(Boundary(t, "stream_start"))
@@ -142,7 +174,11 @@ class EventDetector:
             self._trace(frame, None, None)
             return []
 
-        closed = self._resolve_pending(frame) if self._pending is not None else []
+        closed = []
+        if self._pending is not None:
+            self._pending.after.append(frame)
+            if len(self._pending.after) >= self.settings.confirm_frames:
+                closed = self._resolve_pending()
         if self.predictive is None:
             self.predictive = PredictiveCue(
                 feature.shape[0],
@@ -166,15 +202,21 @@ class EventDetector:
         scores = CueScores(*raw, *norm, fused=fused)
         threshold = self.threshold.value()
 
-        if not closed and fused > threshold:
+        if not closed and self._pending is None and fused > threshold:
             boundary_t = self._refine(frame)
             if boundary_t - self._open.start >= self.settings.min_event_s:
                 self._append(frame)
                 trace = self._trace(frame, scores, threshold)
                 boundary = Boundary(boundary_t, "cue", threshold, scores, fired_at=t)
-                self._pending = _Pending(frame, thumb, boundary, trace)
+                mean = self.semantic.mean if self.semantic.mean is not None else feature
+                colours = self._colours if self._colours is not None else frame.colours
+                self._pending = _Pending(frame, thumb, boundary, trace, mean.copy(), colours)
                 return closed
-        if not closed and t - self._open.start >= self.settings.max_event_s:
+        if (
+            not closed
+            and self._pending is None
+            and t - self._open.start >= self.settings.max_event_s
+        ):
             self._append(frame)
             closed.append(self._split(Boundary(t, "max_length", threshold, scores, t)))
             self._restart_cues(frame, thumb)
@@ -189,11 +231,18 @@ class EventDetector:
         if self._open is None or not self._open.frames:
             return []
         closed = []
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            closed.append(self._split(pending.boundary))
-            if pending.trace is not None:
-                pending.trace.fired = True
+        if self._pending is not None:  # judged on the frames there are
+            pending = self._pending
+            if not pending.after or self._persists(pending):
+                self._pending = None
+                closed.append(self._split(self._exact(pending.boundary)))
+                if pending.trace is not None:
+                    pending.trace.fired = True
+            else:
+                self._pending = None
+                pending.frame.transient = True
+                if pending.trace is not None:
+                    pending.trace.transient = True
         end = end_time if end_time is not None else self._last_t + (self._frame_step or 0.0)
         end = max(end, self._open.frames[-1].t)
         closed.append(self._close(self._open, Boundary(end, "end_of_stream")))
@@ -201,17 +250,34 @@ class EventDetector:
         return closed
 
     # -- internals -----------------------------------------------------------------------------
-    def _resolve_pending(self, frame: _Frame) -> list[Event]:
-        """Confirm the pending boundary if ``frame`` is closer to the pending frame than to the
-        event before it; otherwise mark the pending frame as a transient."""
+    def _persists(self, pending: _Pending) -> bool:
+        """Did the change last over the confirmation window? (:mod:`events.confirm`)"""
+        return change_persists(
+            pending.frame.feature,
+            [f.feature for f in pending.after],
+            pending.old_mean,
+            margin=self.settings.confirm_margin,
+            colours_after=[f.colours for f in (pending.frame, *pending.after)],
+            colours_before=pending.old_colours,
+            colour_min=self.settings.confirm_colour,
+            strong=self.settings.confirm_strong,
+        )
+
+    def _resolve_pending(self) -> list[Event]:
+        """Confirm the pending boundary if the change persisted; otherwise mark the pending
+        frame as a transient and go on with the event."""
         assert self._pending is not None and self._open is not None
         pending, self._pending = self._pending, None
-        mean = self.semantic.mean
-        to_old = float(frame.feature @ mean) / (float(np.linalg.norm(mean)) or 1.0)
-        to_new = float(frame.feature @ pending.frame.feature)
-        if to_new >= to_old:
-            event = self._split(pending.boundary)
-            self._restart_cues(pending.frame, pending.thumb)
+        if self._persists(pending):
+            event = self._split(self._exact(pending.boundary))
+            if self._open.frames and self._open.frames[-1] is not pending.frame:
+                # frames after the candidate already moved the motion and prediction context on
+                self.semantic.reset(
+                    [f.feature for f in self._open.frames if not (f.blank or f.transient)]
+                )
+                self._reset_colours()
+            else:
+                self._restart_cues(pending.frame, pending.thumb)
             if pending.trace is not None:
                 pending.trace.fired = True
             return [event]
@@ -220,15 +286,42 @@ class EventDetector:
             pending.trace.transient = True
         return []
 
+    def _exact(self, boundary: Boundary) -> Boundary:
+        """A hard cut moved onto its exact source frame, when the caller can provide frames."""
+        if self.frame_window is None or self._open is None:
+            return boundary
+        # A hard cut lies between the sample before the one that fired and that one; the
+        # centre-of-change time may sit earlier (a busy stretch before the cut), so cover both.
+        step = self._frame_step or 0.5
+        fired = boundary.fired_at if boundary.fired_at is not None else boundary.t
+        lo = max(self._open.start, min(boundary.t, fired - step) - 0.05)
+        frames = list(self.frame_window(lo, max(boundary.t, fired) + 0.05))
+        if len(frames) >= 2 and frames[0][0] - lo > 1.5 * (frames[1][0] - frames[0][0]):
+            # The window starts late (at a keyframe inside it): the sampled frame before stands
+            # in for the frames the decoder skipped.
+            before = [item for item in self._recent_thumbs if item[0] < frames[0][0]]
+            if before:
+                frames.insert(0, before[-1])
+        cut = locate_cut(frames, dominance=self.settings.cut_dominance)
+        if cut is None or cut <= self._open.start:
+            return boundary
+        return replace(boundary, t=cut)
+
     def _restart_cues(self, frame: _Frame, thumb: np.ndarray) -> None:
         """After a boundary: the new event's mean comes from its frames so far, and motion and
-        prediction continue from the boundary frame (without learning across the boundary)."""
+        prediction continue from the latest frame (without learning across the boundary)."""
         assert self._open is not None
         self.semantic.reset([f.feature for f in self._open.frames if not (f.blank or f.transient)])
+        self._reset_colours()
         self.motion.observe(thumb)
         if self.predictive is not None:
             self.predictive.observe(frame.feature, learn=False)
         self._last_informative = frame
+
+    def _reset_colours(self) -> None:
+        assert self._open is not None
+        kept = [f.colours for f in self._open.frames if f.colours is not None and not f.blank]
+        self._colours = np.mean(kept, axis=0) if kept else None
 
     def _new_event(self, opened_by: Boundary) -> _OpenEvent:
         return _OpenEvent(opened_by, ImageReservoir(self.settings.retained_images))
@@ -257,6 +350,13 @@ class EventDetector:
             self.threshold.observe_motion(scores.motion_norm)
         self.motion.observe(thumb)
         self.semantic.absorb(frame.feature)
+        if frame.colours is not None:
+            rate = self.settings.ema_rho
+            self._colours = (
+                frame.colours.copy()
+                if self._colours is None
+                else (1 - rate) * self._colours + rate * frame.colours
+            )
         if self.predictive is not None:
             self.predictive.observe(frame.feature, learn=True)
         self._last_informative = frame

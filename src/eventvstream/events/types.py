@@ -53,13 +53,19 @@ class Keyframe:
     frame_index: int
     image: np.ndarray | None = field(default=None, repr=False)
     labels: list[tuple[str, float]] = field(default_factory=list)
+    #: How it looks (brightness, colour, camera motion since the previous keyframe); filled by
+    #: the pipeline from the pixels, which this layer never inspects.
+    look: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "t": round(self.t, 3),
             "frame_index": self.frame_index,
             "labels": [[name, round(p, 4)] for name, p in self.labels],
         }
+        if self.look:
+            data["look"] = self.look
+        return data
 
 
 @dataclass
@@ -74,6 +80,9 @@ class Event:
     keyframes: list[Keyframe]
     opened_by: Boundary
     closed_by: Boundary
+    #: Labels pooled over every frame of the event (set by the pipeline, which labels each
+    #: frame); None falls back to the keyframes' labels.
+    pooled_labels: list[tuple[str, float]] | None = None
 
     @property
     def duration(self) -> float:
@@ -81,7 +90,10 @@ class Event:
 
     @property
     def labels(self) -> list[tuple[str, float]]:
-        """Labels over all keyframes, by summed probability (the event's 'what is in it')."""
+        """Labels over all frames (else all keyframes), by mean probability (the event's 'what
+        is in it')."""
+        if self.pooled_labels is not None:
+            return self.pooled_labels
         totals: dict[str, float] = {}
         for keyframe in self.keyframes:
             for name, p in keyframe.labels:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class GenerationRequest:
     messages: list[ChatMessage]
     max_new_tokens: int = 40
     temperature: float = 0.0
+    #: Constrain the output to JSON of this schema where the backend can (OpenAI-compatible
+    #: servers: ``response_format``); others ignore it, so callers still validate.
+    json_schema: dict[str, Any] | None = None
     #: Set it (from any thread) to stop generating early: a client went away, the server drains.
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 

@@ -125,13 +125,19 @@ class OpenAIDecoder:
                 for image in message.images
             ]
             messages.append({"role": message.role, "content": parts})
-        return {
+        payload: dict[str, Any] = {
             "model": self.settings.model,  # sent as given: many servers ignore it, some need it
             "messages": messages,
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
             "stream": True,
         }
+        if request.json_schema is not None:  # vLLM, SGLang and llama.cpp's server honour it
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.json_schema},
+            }
+        return payload
 
     async def astream(self, request: GenerationRequest) -> AsyncIterator[str]:
         """Text deltas as the server produces them; stops between deltas once cancel is set."""

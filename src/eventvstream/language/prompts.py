@@ -15,31 +15,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
+from eventvstream.language import scene
 from eventvstream.language.base import ChatMessage, GenerationRequest
 from eventvstream.memory.rows import EventRow
 
 CAPTION_SYSTEM = (
     "You caption events in a video stream. Reply with one short, plain sentence saying what "
-    "is visible, using only the detected objects you are given. Do not invent names or stories."
+    "is visible, using only what you are told was seen. Say nothing about unclear content "
+    "beyond its look. Do not invent names, numbers or stories."
 )
 _FEW_SHOT = [
     (
-        "Event from 4.0 s to 9.5 s.\nDetected objects (most likely first): golden retriever, "
-        "tennis ball, lawn mower.\nChange scores: semantic 12.1, motion 3.0, predictive 8.2 "
-        "(threshold 5.0).\nCaption:",
-        "A golden retriever plays with a tennis ball on a lawn.",
+        "Event from 4.0 s to 9.5 s.\nSeen: a golden retriever (a dog, an animal) with a tennis "
+        "ball.\nLook: mostly green, a still shot.\nCaption:",
+        "A golden retriever with a tennis ball on green grass.",
     ),
     (
-        "Event from 31.0 s to 40.0 s.\nDetected objects (most likely first): streetcar, traffic "
-        "light, passenger car.\nChange scores: semantic 9.4, motion 14.2, predictive 7.7 "
-        "(threshold 6.1).\nCaption:",
-        "A streetcar passes a traffic light.",
+        "Event from 31.0 s to 40.0 s.\nSeen: unclear content (maybe a streetcar).\nLook: dark, "
+        "mostly grey, panning.\nIt began with a cut.\nCaption:",
+        "A dark street scene, the camera panning.",
     ),
 ]
+#: The worked answers above: a caption that mostly repeats one is a copy, not a description.
+EXAMPLE_CAPTIONS = tuple(answer for _, answer in _FEW_SHOT)
 ANSWER_SYSTEM = (
     "You answer questions about a video from a log of its events. Use only the events listed. "
     "Cite the events you use as [#id]. If the events do not answer the question, say so."
@@ -55,36 +56,13 @@ def span(start: float, end: float) -> str:
     return f"{start:.1f} s to {end:.1f} s"
 
 
-def label_text(labels: Sequence[Sequence[Any]], limit: int = 5) -> str:
-    """Label names, most likely first. Probabilities are left out: the 135M model copied them
-    into its captions ("a nematode (0.09) is ...")."""
-    names = [str(name) for name, *_ in labels[:limit]]
-    return ", ".join(names) if names else "nothing recognised"
-
-
-def boundary_text(boundaries: dict[str, Any]) -> str | None:
-    """The cue scores that opened the event, as plain numbers. (Worded as "it began at a
-    visual change", the small model wrote captions like "a visual change begins".)"""
-    opened = boundaries.get("opened_by") or {}
-    scores = opened.get("scores")
-    if not scores or opened.get("threshold") is None:
-        return None
-    return (
-        f"Change scores: semantic {scores['semantic_norm']:.1f}, motion "
-        f"{scores['motion_norm']:.1f}, predictive {scores['predictive_norm']:.1f} "
-        f"(threshold {opened['threshold']:.1f})."
-    )
-
-
 def perception_text(event: EventRow) -> str:
-    lines = [
-        f"Event from {span(event.start, event.end)}.",
-        f"Detected objects (most likely first): {label_text(event.labels)}.",
-    ]
-    cue = boundary_text(event.boundaries)
-    if cue:
-        lines.append(cue)
-    return "\n".join(lines)
+    """What a text-only decoder is told about an event: its span, what was seen (labels pooled
+    over its frames, rolled up to everyday words, unclear when nothing is confident), its look
+    and how it began."""
+    return "\n".join(
+        [f"Event from {span(event.start, event.end)}.", *scene.perception_lines(event)]
+    )
 
 
 def caption_request(
@@ -130,18 +108,19 @@ def clean_caption(text: str) -> str:
 
 
 def fallback_caption(event: EventRow) -> str:
-    """What an event says when the decoder produced nothing usable: its labels, plainly."""
-    names = [str(name) for name, *_ in event.labels[:3]]
-    return ("Shows " + ", ".join(names) + ".") if names else "An unrecognised scene."
+    """What an event says when the decoder produced nothing usable: a templated description
+    of what was seen and how it looks."""
+    return scene.describe(event)
 
 
 def description(caption: str | None, event: EventRow) -> str:
-    """The text the memory's text index embeds: the caption plus the labels, so a question
-    about an object finds the event even when a small model's caption left it out."""
-    names = ", ".join(str(name) for name, *_ in event.labels[:5])
+    """The text the memory's text index embeds: the caption plus the labels and the everyday
+    words above them ("cockatoo" also says "parrot, bird"), so a question about a thing finds
+    the event even when a small model's caption left it out."""
+    words = ", ".join(scene.index_words(event.labels))
     parts = [caption] if caption else []
-    if names:
-        parts.append(f"Objects: {names}.")
+    if words:
+        parts.append(f"Seen: {words}.")
     return " ".join(parts) or "a video event"
 
 
@@ -164,7 +143,10 @@ def answer_request(
     body = f"Events:\n{evidence_text(events)}\n\n"
     if framing:
         body += framing + "\n"
-    body += f"Question: {question}\nAnswer in one or two sentences, citing events as [#id]."
+    body += (
+        f"Question: {question}\nAnswer in one or two plain sentences, citing events as [#id]. "
+        "Use only times and facts from the events listed."
+    )
     messages = [ChatMessage("system", ANSWER_SYSTEM), ChatMessage("user", body)]
     return GenerationRequest(messages, max_new_tokens=max_new_tokens, temperature=temperature)
 

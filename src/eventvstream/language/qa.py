@@ -1,27 +1,50 @@
-"""Questions about the past, answered from memory with cited events.
+"""Questions about a video, answered from memory with cited events.
 
-Retrieval decides *which* events answer a question; the decoder only phrases the answer. That
-split keeps citations honest: every cited id is an event that exists in the asker's scope, with
-its real start and end, whatever the model writes. When nothing in memory is relevant (text
-similarity below ``language.relevance_threshold``), the answer says so without calling the
-decoder at all, so a small model has no chance to invent one.
+Memory decides the facts; the decoder only phrases. For every question the answerer first
+builds a **templated answer** from the events themselves — which events match, when they
+happened, how many times, yes or no — with every time and ``[#id]`` taken from memory
+(:mod:`eventvstream.language.answers`). A decoder, when there is one and
+``language.phrase_answers`` is on, is asked to rephrase that answer; its text is checked
+before anyone sees it (it arrives whole, not token by token): a time that belongs to no cited
+event and not to the question, an id that is not in the evidence, a "when" answer with no time,
+a count or yes/no that differs from memory's — any of these, and the templated answer is given
+instead (counted in :attr:`Answerer.stats`).
+
+Summaries ("what happened?") are timelines of the events in scope, hierarchical for long
+streams (:mod:`eventvstream.language.summary`), and never say "nothing" when the scope has
+events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from eventvstream.config import LanguageSettings
-from eventvstream.language import prompts
+from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
-from eventvstream.language.intent import Intent, parse
+from eventvstream.language.grounding import invented_times, stated_times, stray_numbers
+from eventvstream.language.intent import Intent, parse, since_seconds
+from eventvstream.language.matching import Matcher, broader, subject_term
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow
+
+log = logging.getLogger(__name__)
+#: Events read per question at most (a 2-hour stream at one event per 2 s is 3600).
+MAX_SCOPE_EVENTS = 20_000
+#: "10 minutes ago" looks this far either side of that moment (at least 15 s).
+AGO_WINDOW = 0.1
+
+#: Words too general to stand in for what was asked ("a thing that holds things").
+GENERIC_FALLBACK = {"container", "machine", "tool", "device"}
+
+#: Optional source of still-open events (a live session's frames so far), per scope.
+OpenEvents = Callable[[Scope], list[EventRow]]
 
 
 @dataclass
@@ -31,7 +54,11 @@ class AnswerPlan:
     events: list[EventRow]  # the evidence, in time order
     relevance: dict[int, float] = field(default_factory=dict)
     request: GenerationRequest | None = None  # None: the answer is ``fixed`` (no decoder call)
-    fixed: str | None = None
+    fixed: str | None = None  # the templated answer (always set once planned)
+    question_times: list[float] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # count / present / needs_time
+    final: str | None = None  # the checked text, once streamed
+    phrased: bool = False  # the decoder's phrasing passed the checks and is the answer
 
 
 @dataclass
@@ -40,6 +67,7 @@ class Answer:
     intent: str
     citations: list[dict[str, Any]]
     grounded: bool  # False: memory had nothing relevant
+    phrased: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +75,7 @@ class Answer:
             "intent": self.intent,
             "citations": self.citations,
             "grounded": self.grounded,
+            "phrased": self.phrased,
         }
 
 
@@ -68,131 +97,245 @@ class Answerer:
         retriever: Retriever,
         decoder: Decoder | None,
         settings: LanguageSettings,
+        *,
+        open_events: OpenEvents | None = None,
     ) -> None:
         self.bank = bank
         self.retriever = retriever
         self.decoder = decoder
         self.settings = settings
+        self.open_events = open_events
+        self.matcher = Matcher(retriever.text_embedder.embed, settings.match_threshold)
+        self.stats: Counter[str] = Counter()
 
-    # -- planning: pure retrieval, no decoder ------------------------------------------------
+    # -- planning: memory only, no decoder ----------------------------------------------------
     def plan(self, question: str, scope: Scope | None = None) -> AnswerPlan:
         scope = scope or Scope()
         question = " ".join(question.split())
         if not question:
             raise ValueError("empty question")
-        intent = parse(question)
-        k = self.settings.answer_events
+        intent = self.parse(question, scope)
+        if intent.stream and scope.stream is None:
+            scope = replace(scope, stream=intent.stream)
+        intent, question_times = self._resolve_window(intent, scope)
+        if intent.t0 is not None or intent.t1 is not None:
+            scope = replace(scope, t0=intent.t0, t1=intent.t1)
+        plan = AnswerPlan(question, intent, [], question_times=question_times)
         if intent.kind == "now":
-            events = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=3)
-            events.sort(key=lambda r: r.start)
-            framing = "The last event listed is what is happening now."
-            return self._finish(AnswerPlan(question, intent, events), framing, "now")
-        if intent.kind == "range":
-            if intent.recent_s is not None:  # "in the last 30 s": back from the latest event
-                latest = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=1)
-                end = latest[0].end if latest else 0.0
-                intent = replace(intent, t0=max(0.0, end - intent.recent_s), t1=end)
-            ranged = Scope(scope.stream, scope.owner, intent.t0, intent.t1)
-            if intent.topic:
-                hits = self._relevant(intent.topic, ranged, k)
-                events = [row for row, _ in hits]
-                plan = AnswerPlan(question, intent, events, {r.id: s for r, s in hits})
-            else:
-                events = [hit.event for hit in self.retriever.search(None, k=k, scope=ranged)]
-                plan = AnswerPlan(question, intent, events)
-            span = prompts.span(intent.t0 or 0.0, intent.t1 or 0.0)
-            return self._finish(plan, f"The events listed happened between {span}.", "range")
-        hits = self._relevant(intent.topic or question, scope, k)
-        if intent.kind == "last" and hits:
-            latest = max(hits, key=lambda pair: pair[0].end)
-            hits = [latest, *[pair for pair in hits if pair[0].id != latest[0].id][:2]]
-            framing = f"The most recent matching event is [#{latest[0].id}]."
+            self._plan_now(plan, scope)
+        elif not intent.topic:  # summary, or a window with nothing named: its timeline
+            rows = self.bank.events(
+                stream=scope.stream,
+                owner=scope.owner,
+                t0=scope.t0,
+                t1=scope.t1,
+                limit=MAX_SCOPE_EVENTS,
+            )
+            plan.events = rows
+            plan.fixed = answers.summary(intent, rows, scope.stream)
         else:
-            framing = ""
-        plan = AnswerPlan(question, intent, [row for row, _ in hits], {r.id: s for r, s in hits})
-        return self._finish(plan, framing, intent.kind)
+            self._plan_topic(plan, scope)
+        self.stats["questions"] += 1
+        self.stats[f"kind_{intent.kind}"] += 1
+        return self._phrase(plan)
 
-    def _relevant(self, topic: str, scope: Scope, k: int) -> list[tuple[EventRow, float]]:
-        """Hybrid retrieval, then a relevance gate on the text similarity of each hit."""
-        hits = self.retriever.search(topic, k=k, scope=scope)
-        if not hits:
+    def parse(self, question: str, scope: Scope) -> Intent:
+        """Rules, or the decoder's structured parse where configured (rules on any failure)."""
+        streams = [] if scope.stream else self._stream_names(scope)
+        if self.settings.intent_parser == "decoder" and self.decoder is not None:
+            from eventvstream.language.intent_llm import parse_with_decoder
+
+            parsed = parse_with_decoder(self.decoder, question, streams)
+            self.stats["intent_decoder" if parsed else "intent_decoder_fallback"] += 1
+            if parsed is not None:
+                return parsed
+        return parse(question, streams)
+
+    def _stream_names(self, scope: Scope) -> list[str]:
+        try:
+            return list(self.bank.stream_summaries(scope.owner or ""))
+        except Exception:  # a name in the question is a convenience, never a failure
+            log.exception("could not list streams")
             return []
-        query = self.retriever.text_embedder.embed([topic])[0]
-        scored = []
-        for hit in hits:
-            vector = hit.event.text_embedding
-            score = float(np.dot(vector, query)) if vector is not None else -1.0
-            if score >= self.settings.relevance_threshold:
-                scored.append((hit.event, score))
-        return scored
 
-    def _finish(self, plan: AnswerPlan, framing: str, kind: str) -> AnswerPlan:
-        plan.events.sort(key=lambda r: r.start)
-        if not plan.events:
-            plan.fixed = _nothing(plan.intent)
-            return plan
-        if self.decoder is None:
-            plan.fixed = _extractive(plan)
+    def _resolve_window(self, intent: Intent, scope: Scope) -> tuple[Intent, list[float]]:
+        """Turn windows relative to now ("last 5 minutes", "10 minutes ago", "since 10:30")
+        into stream times, from the scope's latest event."""
+        times = [t for t in (intent.t0, intent.t1) if t is not None]
+        if intent.recent_s is None and intent.ago_s is None and intent.since is None:
+            return intent, times
+        latest = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=1)
+        end = latest[0].end if latest else 0.0
+        if intent.recent_s is not None:
+            times.append(intent.recent_s)
+            return replace(intent, t0=max(0.0, end - intent.recent_s), t1=end), times
+        if intent.ago_s is not None:
+            times.append(intent.ago_s)
+            moment = max(0.0, end - intent.ago_s)
+            half = max(15.0, AGO_WINDOW * intent.ago_s)
+            return replace(intent, t0=max(0.0, moment - half), t1=moment + half), times
+        live = bool(latest) and latest[0].source is None
+        since = since_seconds(intent.since or "0", wall_clock=live)
+        if live:  # wall clock: map through the latest event's stored-at time
+            times.append(since)
+            local = time.localtime(latest[0].created)
+            midnight = latest[0].created - (local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec)
+            wall = midnight + since
+            if wall > latest[0].created:  # "since 23:00" asked at 01:00: yesterday
+                wall -= 86400
+            return replace(intent, t0=max(0.0, end - (latest[0].created - wall)), t1=None), times
+        times.append(since)
+        return replace(intent, t0=since, t1=None), times
+
+    def _plan_now(self, plan: AnswerPlan, scope: Scope) -> None:
+        rows = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=3)
+        if self.open_events is not None:
+            rows = rows + self.open_events(scope)
+        rows.sort(key=lambda r: (r.start, r.id))
+        plan.events = rows[-3:]
+        plan.facts["needs_time"] = True
+        plan.fixed = answers.now(plan.events)
+
+    def _plan_topic(self, plan: AnswerPlan, scope: Scope) -> None:
+        intent = plan.intent
+        rows = self.bank.events(
+            stream=scope.stream, owner=scope.owner, t0=scope.t0, t1=scope.t1, limit=MAX_SCOPE_EVENTS
+        )
+        kind = intent.kind
+        loose = self.settings.relevance_threshold if kind == "search" else None
+        matched = self.matcher.matches(intent.topic, rows, loose)
+        where = answers.where(intent, scope.stream)
+        topic = intent.topic
+        if not matched and kind in ("last", "first", "count"):
+            matched, broader = self._broader(intent.topic, rows)
+            if broader:  # said plainly: "I did not clearly see a rabbit; an animal ..."
+                topic = answers.as_broader(intent.topic, broader)
+        plan.relevance = {row.id: score for row, score in matched}
+        hits = [row for row, _ in matched]
+        if kind == "last":
+            plan.events = hits[-1:]
+            plan.fixed = answers.last(topic, hits, where)
+        elif kind == "first":
+            plan.events = hits[:1]
+            plan.fixed = answers.first(topic, hits, where)
+        elif kind == "count":
+            runs = answers.occurrences(hits, rows)
+            ends = [row for run in runs[: answers.MAX_LISTED] for row in (run[0], run[-1])]
+            plan.events = list({row.id: row for row in ends}.values())
+            plan.facts["count"] = len(runs)
+            plan.fixed = answers.count(topic, runs, where)
+        elif kind == "presence":
+            plan.events = hits[: answers.MAX_LISTED]
+            plan.facts["present"] = bool(hits)
+            plan.fixed = answers.presence(intent.topic, hits, where)
+        else:  # search, or a window about something
+            best = sorted(matched, key=lambda pair: -pair[1])[: self.settings.answer_events]
+            plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
+            plan.fixed = answers.sightings(intent.topic, plan.events, where)
+        plan.facts["needs_time"] = kind in ("last", "first") or intent.when
+
+    def _broader(
+        self, topic: str, rows: list[EventRow]
+    ) -> tuple[list[tuple[EventRow, float]], str | None]:
+        """Events showing the nearest everyday word above the topic's thing (a rabbit the
+        classifier only sees as "an animal"), and that word; none when nothing is seen."""
+        term = subject_term(topic)
+        for word in broader(term) if term else ():
+            if word in GENERIC_FALLBACK:
+                continue
+            matched = self.matcher.matches(word, rows)
+            if matched:
+                return matched, word
+        return [], None
+
+    def _phrase(self, plan: AnswerPlan) -> AnswerPlan:
+        """Ask the decoder to phrase a templated answer (not summaries: their timeline *is*
+        the answer, and its length would cost a CPU decoder seconds per line)."""
+        plan.events.sort(key=lambda r: (r.start, r.id))
+        if (
+            self.decoder is None
+            or not self.settings.phrase_answers
+            or not plan.events
+            or (not plan.intent.topic and plan.intent.kind != "now")
+        ):
             return plan
         plan.request = prompts.answer_request(
             plan.question,
             plan.events,
-            framing=framing,
+            framing=f"Correct answer: {plan.fixed}",
             max_new_tokens=self.settings.answer_max_tokens,
             temperature=self.settings.temperature,
         )
         return plan
 
-    # -- answering -----------------------------------------------------------------------------
+    # -- answering ----------------------------------------------------------------------------
     def stream(self, plan: AnswerPlan) -> Iterator[str]:
+        """The answer text. A decoder's phrasing is checked first, so it arrives whole."""
         if plan.request is None or self.decoder is None:
-            yield plan.fixed or ""
-            return
-        yield from self.decoder.stream(plan.request)
+            plan.final = plan.fixed or ""
+        else:
+            plan.final = self._checked(plan, "".join(self.decoder.stream(plan.request)))
+        yield plan.final
 
     async def astream(self, plan: AnswerPlan) -> AsyncIterator[str]:
         if plan.request is None or self.decoder is None:
-            yield plan.fixed or ""
-            return
-        async for delta in self.decoder.astream(plan.request):
-            yield delta
+            plan.final = plan.fixed or ""
+        else:
+            parts = [delta async for delta in self.decoder.astream(plan.request)]
+            plan.final = self._checked(plan, "".join(parts))
+        yield plan.final
+
+    def _checked(self, plan: AnswerPlan, text: str) -> str:
+        problem = self.problem(plan, text)
+        if problem is None:
+            plan.phrased = True
+            self.stats["phrased"] += 1
+            return text.strip()
+        self.stats["phrasing_rejected"] += 1
+        log.info("decoder answer rejected (%s): %r", problem, text[:200])
+        return plan.fixed or ""
+
+    def problem(self, plan: AnswerPlan, text: str) -> str | None:
+        """Why a decoder's text cannot be the answer, or None when it can."""
+        text = text.strip()
+        if not text:
+            return "empty"
+        evidence = {row.id for row in plan.events}
+        cited = prompts.cited_ids(text)
+        if not cited:
+            return "cites no event"
+        if any(i not in evidence for i in cited):
+            return "cites an event not in the evidence"
+        rows = [row for row in plan.events if row.id in cited]
+        if invented_times(text, rows, plan.question_times):
+            return "states a time no cited event has"
+        if stray_numbers(text, [plan.facts["count"]] if "count" in plan.facts else []):
+            return "states a number memory did not give"
+        if "\n" in text.strip():
+            return "more than one paragraph"
+        if plan.facts.get("needs_time") and not stated_times(text):
+            return "a 'when' answer without a time"
+        if "count" in plan.facts and not answers.states_count(text, plan.facts["count"]):
+            return "a count that is not memory's"
+        if "present" in plan.facts and not answers.states_yes_no(text, plan.facts["present"]):
+            return "a yes/no that is not memory's"
+        return None
 
     def finish(self, plan: AnswerPlan, text: str) -> Answer:
         """The answer with its citations: the events the text cites by id (only ones that were
         in the evidence), else all the evidence it was given."""
+        if plan.final is not None:
+            text = plan.final
+        elif plan.request is None or self.problem(plan, text) is not None:
+            text = plan.fixed or text
         text = text.strip()
-        if not text and plan.events:
-            text = _extractive(plan)
-        by_id = {row.id: row for row in plan.events}
-        cited = [by_id[i] for i in prompts.cited_ids(text) if i in by_id] or plan.events
+        stored = [row for row in plan.events if row.id >= 0]  # an open event is not citable
+        by_id = {row.id: row for row in stored}
+        cited = [by_id[i] for i in prompts.cited_ids(text) if i in by_id] or stored
         citations = [citation(row, plan.relevance.get(row.id)) for row in cited]
-        return Answer(text, plan.intent.kind, citations, grounded=bool(plan.events))
+        grounded = bool(plan.events) and plan.facts.get("present", True) is not False
+        return Answer(text, plan.intent.kind, citations, grounded=grounded, phrased=plan.phrased)
 
     def answer(self, question: str, scope: Scope | None = None) -> Answer:
         plan = self.plan(question, scope)
         return self.finish(plan, "".join(self.stream(plan)))
-
-
-def _nothing(intent: Intent) -> str:
-    if intent.kind == "range":
-        span = prompts.span(intent.t0 or 0.0, intent.t1 or 0.0)
-        what = f" about {intent.topic}" if intent.topic else ""
-        return f"I have nothing in memory{what} between {span}."
-    if intent.kind == "now":
-        return "I have no events in memory yet for this stream."
-    return f"I have nothing in memory about {intent.topic or 'that'}."
-
-
-def _extractive(plan: AnswerPlan) -> str:
-    """An answer made of the evidence itself (no decoder, or the decoder said nothing)."""
-    rows = plan.events
-    if plan.intent.kind == "now" and rows:
-        row = rows[-1]
-        return f"Most recently ({prompts.span(row.start, row.end)}) [#{row.id}]: " + (
-            row.caption or prompts.fallback_caption(row)
-        )
-    parts = [
-        f"[#{r.id}] {prompts.span(r.start, r.end)}: {r.caption or prompts.fallback_caption(r)}"
-        for r in rows[:3]
-    ]
-    return " ".join(parts)

@@ -1,7 +1,9 @@
 """Video files -> sampled frames with exact timestamps, streamed in chunks.
 
 Design:
-- decode in a **child process** (see ``_decode_worker``), because decord can segfault on corrupt
+- read with **PyAV** (current FFmpeg: AV1, HEVC 10-bit, Theora, MPEG-4 Part 2 in AVI…; see
+  ``_pyav_reader``), or decord on request (``reader="decord"``, the measured alternative);
+- decode in a **child process** (see ``_decode_worker``), because decoders can segfault on corrupt
   input; the parent turns a crash, an error or a stall into a :class:`MediaError`, and keeps
   running;
 - **stream** chunks of ``chunk_frames`` sampled frames, so a 2-hour file is never held in memory;
@@ -29,11 +31,19 @@ from typing import Any
 import numpy as np
 
 from eventvstream.errors import DecoderCrashed, DecodeTimeout, MediaError
+from eventvstream.media._decode_worker import READERS
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the decoder learned when it opened the file."""
+    """What the decoder learned about the file.
+
+    ``width``/``height`` are as displayed (rotation and pixel aspect applied). With the PyAV
+    reader, ``frames``, ``duration`` and ``sampled_frames`` are the container's estimates until
+    the stream has been read to its end; then :attr:`VideoStream.info` holds the measured values
+    (``duration``: last frame time + one frame period). ``damaged_packets``: packets the decoder
+    rejected and skipped.
+    """
 
     path: str
     frames: int
@@ -45,6 +55,9 @@ class VideoInfo:
     duration: float
     sampled_frames: int
     start_offset: float
+    damaged_packets: int = 0
+    #: live sources: the Unix time of t = 0 (times are seconds from it); None for files
+    wall_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +94,11 @@ class VideoStream:
         timeout_s: float = 60.0,
         prefetch_chunks: int = 2,
         threads: int = 2,
+        reader: str = "pyav",
     ) -> None:
         self.path = Path(path)
+        if reader not in READERS:
+            raise ValueError(f"unknown video reader {reader!r}; expected one of {READERS}")
         if not self.path.exists():
             raise MediaError(f"video not found: {self.path}", code="not_found")
         if not self.path.is_file():
@@ -102,6 +118,7 @@ class VideoStream:
                 str(short_side),
                 str(chunk_frames),
                 str(threads),
+                reader,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -190,6 +207,8 @@ class VideoStream:
                 message = self._next_message()
                 self._raise_for(message)
                 if message[0] == "done":
+                    if len(message) > 1:  # the measured values replace the header's estimates
+                        self.info = VideoInfo(**message[1])
                     return
                 _, times, indices, images = message
                 yield FrameChunk(times=times, indices=indices, images=images)
@@ -226,10 +245,12 @@ def open_video(
     chunk_frames: int = 16,
     timeout_s: float = 60.0,
     threads: int = 2,
+    reader: str = "pyav",
 ) -> VideoStream:
     """Open a video for sampled, chunked decoding. Raises :class:`MediaError` if unreadable.
 
-    ``threads`` are FFmpeg's decoding threads in the worker process.
+    ``threads`` are FFmpeg's decoding threads in the worker process; ``reader`` is ``"pyav"``
+    or ``"decord"``.
     """
     return VideoStream(
         path,
@@ -238,4 +259,5 @@ def open_video(
         chunk_frames=chunk_frames,
         timeout_s=timeout_s,
         threads=threads,
+        reader=reader,
     )

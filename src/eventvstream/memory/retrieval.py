@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from eventvstream.memory.bank import Hit, MemoryBank
 from eventvstream.perception.base import ImageEncoder
 from eventvstream.perception.text import TextEmbedder
+from eventvstream.perception.vocabulary import roll_up
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
 
@@ -33,10 +35,11 @@ class Scope:
     t1: float | None = None
 
 
-def describe_labels(labels: Sequence[Sequence[object]]) -> str:
-    """The perception text of an event before it has a caption: its top keyframe labels."""
-    names = [str(item[0]) for item in labels[:5]]
-    return "a video event showing " + ", ".join(names) if names else "a video event"
+def describe_labels(labels: Sequence[Sequence[Any]]) -> str:
+    """The indexed text of an event before it has a caption: its pooled labels and the everyday
+    words above them (so "a bird" finds a cockatoo before any caption exists)."""
+    words = [word for word, p in roll_up(labels) if p >= 0.1][:12]
+    return "a video event showing " + ", ".join(words) if words else "a video event"
 
 
 class Retriever:

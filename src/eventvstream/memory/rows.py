@@ -90,7 +90,7 @@ class EventRow:
 def event_values(event: Event) -> dict[str, Any]:
     """The columns an :class:`~eventvstream.events.Event` fills (captions come later), as the
     value dict ``MemoryBank.add`` takes."""
-    labels = [[name, round(p, 4)] for name, p in event.labels[:5]]
+    labels = [[name, round(p, 4)] for name, p in event.labels[:20]]  # pooled, for roll-ups
     return {
         "start": event.start,
         "end": event.end,

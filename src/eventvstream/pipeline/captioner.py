@@ -22,7 +22,7 @@ import numpy as np
 
 from eventvstream.config import LanguageSettings
 from eventvstream.errors import EvsError
-from eventvstream.language import prompts
+from eventvstream.language import caption_check, prompts
 from eventvstream.language.base import Decoder
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.rows import EventRow
@@ -47,7 +47,7 @@ class CaptionResult:
     job: CaptionJob
     caption: str
     raw: str
-    fallback: bool  # the decoder gave nothing usable: the caption is made of labels
+    fallback: bool  # the decoder gave nothing usable: the caption is the templated description
     latency_s: float  # boundary known -> caption stored
     decode_s: float
     first_token_s: float | None
@@ -60,7 +60,9 @@ class CaptionStats:
     captioned: int = 0
     skipped: int = 0  # dropped from a full queue
     failed: int = 0
-    fallbacks: int = 0
+    fallbacks: int = 0  # captions replaced by the templated description
+    retries: int = 0  # captions decoded a second time after failing the checks
+    rejected: dict[str, int] = field(default_factory=dict)  # failed checks, by reason
     decode_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
@@ -181,16 +183,27 @@ class CaptionWorker:
         )
         started = time.perf_counter()
         first: float | None = None
-        parts: list[str] = []
-        for delta in self.decoder.stream(request):
-            if first is None:
-                first = time.perf_counter() - started
-            parts.append(delta)
-            if self.on_delta is not None:
-                self.on_delta(job, delta)
+        raw = caption = ""
+        for attempt in range(2):  # a failed caption is retried once, sampling
+            if attempt:
+                self.stats.retries += 1
+                request.temperature = max(request.temperature, 0.7)
+            parts: list[str] = []
+            for delta in self.decoder.stream(request):
+                if first is None:
+                    first = time.perf_counter() - started
+                parts.append(delta)
+                if self.on_delta is not None and attempt == 0:
+                    self.on_delta(job, delta)
+            raw = "".join(parts)
+            caption = prompts.clean_caption(raw)
+            reason = caption_check.problem(caption, row, prompts.EXAMPLE_CAPTIONS)
+            if reason is None:
+                break
+            self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+            log.info("caption of event %d rejected (%s): %r", row.id, reason, caption)
+            caption = ""
         decode_s = time.perf_counter() - started
-        raw = "".join(parts)
-        caption = prompts.clean_caption(raw)
         fallback = not caption
         if fallback:
             caption = prompts.fallback_caption(row)

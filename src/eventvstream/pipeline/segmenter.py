@@ -6,6 +6,7 @@ runs ahead in its own process while this thread encodes, so the two overlap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,8 +17,11 @@ from tqdm import tqdm
 
 from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
-from eventvstream.media import VideoInfo, open_video
+from eventvstream.media import VideoInfo, VideoStream, open_video
+from eventvstream.media.live import LiveSource
+from eventvstream.media.window import FrameWindowReader
 from eventvstream.perception import ImageEncoder, load_encoder
+from eventvstream.perception.appearance import camera_motion, look_of
 from eventvstream.perception.devices import resolve_device
 from eventvstream.pipeline.resources import plan_cpu
 from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
@@ -29,8 +33,9 @@ log = logging.getLogger(__name__)
 class Segmentation:
     """What :meth:`Segmenter.segment` returns (like faster-whisper's ``(segments, info)``):
     iterate it for events as they close; ``info`` is the video's info once it is open (after
-    the first ``next``), ``detector`` the event detector of this run (its per-frame ``traces``
-    with ``trace=True``; None under the interval/frame trigger policies)."""
+    the first ``next``; the measured values once iteration ends), ``detector`` the event
+    detector of this run (its per-frame ``traces`` with ``trace=True``; None under the
+    interval/frame trigger policies)."""
 
     detector: EventDetector | None
     info: VideoInfo | None = None
@@ -60,7 +65,7 @@ class Segmenter:
 
     def segment(
         self,
-        path: str | Path,
+        path: str | Path | LiveSource,
         *,
         progress: bool = False,
         trace: bool = False,
@@ -69,7 +74,11 @@ class Segmenter:
     ) -> Segmentation:
         """Events as they close, in a :class:`Segmentation`. Iterating raises
         :class:`~eventvstream.errors.MediaError` for an unreadable video — after the events
-        decoded before the damage, if any. ``on_info`` is called once the video is open."""
+        decoded before the damage, if any. ``on_info`` is called once the video is open.
+
+        ``path`` may also be a :class:`~eventvstream.media.live.LiveSource` (``evs run URL``):
+        its frames arrive one at a time until it ends, fails, is closed or reaches its
+        ``until_s``; the caller owns it (and can close it to stop)."""
         detector = make_unit_maker(self.settings, trace=trace)
         result = Segmentation(detector if isinstance(detector, EventDetector) else None)
         result._events = self._events(path, detector, result, progress, keep_images, on_info)
@@ -77,7 +86,7 @@ class Segmenter:
 
     def _events(
         self,
-        path: str | Path,
+        path: str | Path | LiveSource,
         detector: UnitMaker,
         result: Segmentation,
         progress: bool,
@@ -86,21 +95,33 @@ class Segmenter:
     ) -> Iterator[Event]:
         sampling = self.settings.sampling
         frame_labels: dict[int, list[tuple[str, float]]] = {}
-        with open_video(
-            path,
-            fps=sampling.fps,
-            short_side=sampling.decode_short_side,
-            chunk_frames=sampling.chunk_frames,
-            timeout_s=sampling.decode_timeout_s,
-            threads=self.cpu_plan.decode_threads,
-        ) as video:
+        if isinstance(path, LiveSource):
+            opened: VideoStream | LiveSource = path.start()
+            path.wait_ready()
+            name = path.name
+        else:
+            opened = open_video(
+                path,
+                fps=sampling.fps,
+                short_side=sampling.decode_short_side,
+                chunk_frames=sampling.chunk_frames,
+                timeout_s=sampling.decode_timeout_s,
+                threads=self.cpu_plan.decode_threads,
+                reader=sampling.reader,
+            )
+            name = Path(path).name
+        live = isinstance(path, LiveSource)
+        with opened as video, self._frame_window(None if live else path, detector) as window:
+            assert video.info is not None
+            if window is not None and isinstance(detector, EventDetector):
+                detector.frame_window = window  # hard cuts land on their exact frame
             result.info = video.info
             if on_info is not None:
                 on_info(video.info)
             bar = tqdm(
                 total=video.info.sampled_frames,
                 unit="frame",
-                desc=Path(path).name[:30],
+                desc=name[:30],
                 disable=not progress,
                 leave=False,
             )
@@ -116,8 +137,33 @@ class Segmenter:
                         for event in closed:
                             yield self.attach_labels(event, frame_labels, keep_images)
                     bar.update(len(chunk))
-            for event in detector.flush(video.info.duration):
+            result.info = info = video.info  # measured at the end (PyAV reader, live)
+            assert info is not None
+            for event in detector.flush(info.duration):
                 yield self.attach_labels(event, frame_labels, keep_images)
+
+    @contextlib.contextmanager
+    def _frame_window(
+        self, path: str | Path | None, detector: object
+    ) -> Iterator[FrameWindowReader | None]:
+        """A reader of every frame around a boundary, for files (not for live sources or the
+        fixed chunker, and not when ``events.exact_cuts`` is off); None if the file cannot be
+        opened that way."""
+        reader = None
+        if (
+            path is not None
+            and self.settings.events.exact_cuts
+            and isinstance(detector, EventDetector)
+        ):
+            try:
+                reader = FrameWindowReader(path, self.settings.events.motion_grid)
+            except Exception as exc:  # refinement is optional: keep the sampled-rate boundaries
+                log.warning("no exact cut placement for %s: %s", Path(path).name, exc)
+        try:
+            yield reader
+        finally:
+            if reader is not None:
+                reader.close()
 
     def _encode(self, images: np.ndarray) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
         """Features and top-k labels of every frame, from one forward pass per batch."""
@@ -138,16 +184,44 @@ class Segmenter:
     def attach_labels(
         event: Event, frame_labels: dict[int, list[tuple[str, float]]], keep_images: bool
     ) -> Event:
-        """Attach the keyframes' labels and drop the pixels; forget labels of frames that can no
-        longer become keyframes (events close in order)."""
+        """Pool the labels of every frame of the event, describe how its keyframes look, and
+        drop the pixels unless asked to keep them.
+
+        Events close in order and cover consecutive frames, so the event's frames are the
+        ``frame_count`` oldest ones still waiting in ``frame_labels``; they (and anything up to
+        the last keyframe) are forgotten afterwards. Pooling all frames rather than three
+        keyframes' top labels is what lets a thing seen for a few seconds be named at all.
+        """
+        pending = sorted(frame_labels)
+        last = max((kf.frame_index for kf in event.keyframes), default=-1)
+        frames = pending[: event.frame_count] if event.frame_count else []
+        frames = frames or [i for i in pending if i <= last]
+        event.pooled_labels = pool_labels([frame_labels[i] for i in frames])
+        previous = None
         for keyframe in event.keyframes:
-            keyframe.labels = frame_labels.get(keyframe.frame_index, [])
+            keyframe.labels = frame_labels.get(keyframe.frame_index, [])[:5]
+            if keyframe.image is not None:
+                keyframe.look = look_of(keyframe.image)
+                if previous is not None:
+                    keyframe.look["camera"] = camera_motion(previous, keyframe.image)
+                previous = keyframe.image
             if not keep_images:
                 keyframe.image = None
-        last = max((kf.frame_index for kf in event.keyframes), default=-1)
-        for index in [i for i in frame_labels if i <= last]:
+        cutoff = max(last, frames[-1] if frames else -1)
+        for index in [i for i in pending if i <= cutoff]:
             del frame_labels[index]
         return event
+
+
+def pool_labels(frames: list[list[tuple[str, float]]], limit: int = 20) -> list[tuple[str, float]]:
+    """Mean probability of each label over the frames (absent = 0), most likely first."""
+    totals: dict[str, float] = {}
+    for labels in frames:
+        for name, p in labels:
+            totals[name] = totals.get(name, 0.0) + p
+    count = max(1, len(frames))
+    pooled = sorted(((n, p / count) for n, p in totals.items()), key=lambda item: -item[1])
+    return pooled[:limit]
 
 
 def segment_file(

@@ -27,14 +27,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from eventvstream.config import Settings
 from eventvstream.errors import EvsError
 from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
+from eventvstream.memory.rows import EventRow
 from eventvstream.pipeline.ingest import IngestListener
+from eventvstream.pipeline.segmenter import pool_labels
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.metrics import EngineMetrics, MetricsListener
 from eventvstream.serving.notices import SessionStatus
+from eventvstream.serving.pull import PullSessions, PullSpec
 from eventvstream.serving.session import LiveSession, SessionConfig
 
 if TYPE_CHECKING:
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
     from eventvstream.memory.bank import MemoryBank
     from eventvstream.memory.retrieval import Retriever
     from eventvstream.pipeline.ingest import Ingest
+    from eventvstream.serving.alerts.engine import AlertEngine
     from eventvstream.serving.jobs import UploadJobs
     from eventvstream.serving.live import LiveIngest
     from eventvstream.serving.shared import SharedEmbedder, SharedEncoder
@@ -70,9 +76,11 @@ class Engine:
         self.ingest: Ingest | None = None
         self.streams: StreamRegistry | None = None
         self.live: LiveIngest | None = None
+        self.pulls: PullSessions | None = None
         self.jobs: UploadJobs | None = None
         self.retriever: Retriever | None = None
         self.answerer: Answerer | None = None
+        self.alerts: AlertEngine | None = None  # watches and deliveries, when alerts.enabled
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,15 +135,39 @@ class Engine:
         self.streams = streams = StreamRegistry(bank)
         ingest = Ingest(bank, embedder, self.decoder, settings.language)
         self.retriever = Retriever(bank, embedder, encoder)
-        self.answerer = Answerer(bank, self.retriever, self.decoder, settings.language)
+        self.answerer = Answerer(
+            bank, self.retriever, self.decoder, settings.language, open_events=self.open_events
+        )
         self.jobs = UploadJobs(UploadRunner(settings, encoder, bank, ingest))
         self.live = live = LiveIngest(settings, self.metrics, encoder, bank, streams, ingest)
+        self.pulls = PullSessions(settings, live)
         ingest.add_listener(SessionNotifier(live.by_id))
+        if settings.alerts.enabled:
+            self.alerts = self._start_alerts(bank, embedder)
+            ingest.add_listener(self.alerts)
         with self._listeners_lock:
             for listener in self._listeners:
                 ingest.add_listener(listener)
             self.ingest = ingest
         self.metrics.load_s = time.perf_counter() - started
+
+    def _start_alerts(self, bank: MemoryBank, embedder: SharedEmbedder) -> AlertEngine:
+        """Watches and deliveries (:mod:`eventvstream.serving.alerts`); an alert also goes to
+        the live session of its stream, as an ``alert`` message."""
+        from eventvstream.serving.alerts.engine import AlertEngine
+        from eventvstream.serving.notices import AlertRaised
+
+        alerts = AlertEngine(
+            self.settings.alerts, bank, embedder, self.decoder, metrics=self.metrics
+        )
+
+        def to_session(owner: str, stream: str, alert: dict[str, Any]) -> None:
+            session = self.live.session(owner, stream) if self.live is not None else None
+            if session is not None:
+                session.emit(AlertRaised(alert))
+
+        alerts.hub.sinks.append(to_session)
+        return alerts
 
     def add_listener(self, listener: IngestListener) -> None:
         """Tell ``listener`` about every event stored (live, uploads) and every caption, from now
@@ -182,10 +214,14 @@ class Engine:
         self._closed, self.ready = True, False
         if self.jobs is not None:
             self.jobs.close()
+        if self.pulls is not None:
+            self.pulls.stop_all()
         if self.live is not None:
             self.live.stop()
         if self.ingest is not None:
             self.ingest.close(drain=False, timeout=10)
+        if self.alerts is not None:
+            self.alerts.close()
         if self.bank is not None:
             self.bank.close()
         if self.decoder is not None:
@@ -210,6 +246,34 @@ class Engine:
         if self.live is not None:
             self.live.close_session(session)
 
+    def end_input(self, session: LiveSession, query_id: str | None) -> None:
+        """A client's ``input.end``: close the open event once its queued frames are encoded
+        (answered by ``input.ended``)."""
+        self._parts()[0].end_input(session, query_id)
+
+    def open_events(self, scope: Scope) -> list[EventRow]:
+        """The still-open event of the live session in ``scope`` so far, as an unsaved row
+        (id -1) for "what is happening now?": its frames' labels pooled, spanning from the
+        stream's last stored event to the newest encoded frame."""
+        live = self.live
+        session = live.session(scope.owner or "", scope.stream) if live and scope.stream else None
+        if session is None or session.last_processed_t is None:
+            return []
+        frames = session.open_labels()
+        if not frames:
+            return []
+        assert self.bank is not None
+        last = self.bank.last_of_stream(session.stream, session.owner)
+        start = last.end if last is not None else 0.0
+        end = max(start, session.last_processed_t)
+        return [
+            EventRow(
+                -1, session.stream, session.owner, None, None, start, end, len(frames),
+                np.zeros(1, np.float32), [], [[n, p] for n, p in pool_labels(frames)], {},
+                None, None, None, 0, 0, 0.0, 0.0,
+            )
+        ]  # fmt: skip
+
     async def ingest_frame(
         self,
         session: LiveSession,
@@ -227,6 +291,25 @@ class Engine:
     def session_status(self, session: LiveSession) -> SessionStatus:
         return session.status(time.monotonic(), self.captions_pending)
 
+    # -- pull sources (blocking) ----------------------------------------------------------------
+    def start_pull(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]:
+        """Pull ``spec.url`` into the stream's live session; the source's status."""
+        self.check_accepting()
+        self._parts()
+        assert self.pulls is not None
+        self.ensure_stream(owner, stream)
+        return self.pulls.start(owner, stream, spec)
+
+    def pull_status(self, owner: str, stream: str) -> dict[str, Any] | None:
+        """The stream's pull source (state, last error, counters; URL redacted) or None."""
+        return self.pulls.status(owner, stream) if self.pulls is not None else None
+
+    def stop_pull(self, owner: str, stream: str) -> bool:
+        return self.pulls.stop(owner, stream) if self.pulls is not None else False
+
+    def pulls_by_state(self) -> dict[str, int]:
+        return self.pulls.by_state() if self.pulls is not None else {}
+
     def is_live(self, owner: str, stream: str) -> bool:
         session = self.live.session(owner, stream) if self.live is not None else None
         return session is not None and not session.closing
@@ -242,13 +325,25 @@ class Engine:
     def describe_streams(self, owner: str, stream: str | None = None) -> list[dict[str, Any]]:
         """The owner's streams (or just ``stream``) with events, span and whether live."""
         found = self._parts()[1].describe(owner, stream)
-        return [info | {"live": self.is_live(owner, info["id"])} for info in found]
+        return [info | self._liveness(owner, info["id"]) for info in found]
+
+    def _liveness(self, owner: str, stream: str) -> dict[str, Any]:
+        return {"live": self.is_live(owner, stream), "source": self.pull_status(owner, stream)}
 
     def delete_stream(self, owner: str, stream: str) -> int:
-        """Forget the stream and its events; refuses (``stream_busy``) while it is live."""
+        """Forget the stream and its events, after stopping its pull source if it has one;
+        refuses (``stream_busy``) while a client feeds it."""
+        if self.stop_pull(owner, stream):
+            self._wait_closed(owner, stream)
         if self.is_live(owner, stream):
             raise EvsError("the stream is live; disconnect it first", code="stream_busy")
         return self._parts()[1].delete(owner, stream)
+
+    def _wait_closed(self, owner: str, stream: str, timeout: float = 30.0) -> None:
+        """Until the stopped session's last event is stored (the encoder thread flushes it)."""
+        session = self.live.session(owner, stream) if self.live is not None else None
+        if session is not None:
+            session.flushed.wait(timeout)
 
     # -- uploads --------------------------------------------------------------------------------
     def submit_upload(self, job: UploadJob) -> UploadJob:
@@ -313,6 +408,9 @@ class Engine:
         depths = self.live.queue_depths() if self.live is not None else {}
         depths["captions"] = self.captions_pending
         depths["uploads"] = self.jobs.active if self.jobs is not None else 0
+        if self.alerts is not None:
+            for channel, pending in self.alerts.pending().items():
+                depths[f"alerts_{channel}"] = pending
         return depths
 
     def lag(self) -> tuple[float, float]:

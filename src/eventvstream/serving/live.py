@@ -29,7 +29,7 @@ from eventvstream.perception.base import ImageEncoder
 from eventvstream.pipeline.ingest import Ingest
 from eventvstream.pipeline.segmenter import Segmenter
 from eventvstream.serving.metrics import EngineMetrics
-from eventvstream.serving.notices import SessionError
+from eventvstream.serving.notices import InputEnded, SessionError
 from eventvstream.serving.session import LiveSession, QueuedFrame, SessionConfig
 from eventvstream.serving.streams import StreamRegistry
 
@@ -64,7 +64,9 @@ class LiveIngest:
         self._flushing: dict[tuple[str, str], LiveSession] = {}
         self._rr = 0
         # (session, event) to store; (session, None) marks a session flushed; None stops.
-        self._writes: queue.Queue[tuple[LiveSession, Event | None] | None] = queue.Queue()
+        self._writes: queue.Queue[tuple[LiveSession, Event | InputEnded | None] | None] = (
+            queue.Queue()
+        )
         self._stopping = False
         self._threads = [
             threading.Thread(target=self._encode_loop, name="evs-encoder", daemon=True),
@@ -183,6 +185,22 @@ class LiveIngest:
             self._cond.notify()
         return True, dropped
 
+    def push_decoded(self, session: LiveSession, t_client: float, image: np.ndarray) -> bool:
+        """A frame already decoded and scaled (a pull source's): sampled by timestamp and queued
+        like a client's. Thread-safe; raises EvsError ``session_closed`` once it closes."""
+        self.metrics.add("frames_received")
+        t = session.admit(t_client)
+        if t is None:
+            self.metrics.add("frames_skipped")
+            return False
+        # received when the source delivered it (t_client is its wall-clock arrival), so the
+        # session's lag includes the time it waited in the source's ring
+        received_at = time.monotonic() - max(0.0, time.time() - t_client)
+        self.metrics.add("frames_dropped", session.push(t, image, received_at, t_client))
+        with self._cond:
+            self._cond.notify()
+        return True
+
     def _bad_frame(self, session: LiveSession) -> None:
         session.count_bad()
         self.metrics.add("frames_bad")
@@ -210,14 +228,44 @@ class LiveIngest:
                 for session in {s for s, _ in batch}:
                     session.emit(SessionError("internal_error", "processing frames failed"))
             self._flush_closed()
+            self._end_inputs()
 
     def _has_work(self) -> bool:
-        return any(s.queue_depth or s.closing or s.pending_config for s in self._sessions.values())
+        return any(
+            s.queue_depth or s.closing or s.pending_config or s.end_requests
+            for s in self._sessions.values()
+        )
+
+    def end_input(self, session: LiveSession, query_id: str | None) -> None:
+        """A client's ``input.end``: after its queued frames, close the open event now."""
+        session.request_end(query_id)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _end_inputs(self) -> None:
+        """Sessions that asked to end their input and have no frame left to encode: close the
+        open event (a fresh detector continues the stream), then tell the client once the
+        writer has stored it (the writer keeps order, so the notice follows the events)."""
+        with self._cond:
+            ready = [s for s in self._sessions.values() if s.end_requests and not s.queue_depth]
+        for session in ready:
+            requests = session.take_end_requests()
+            closed = 0
+            try:
+                for event in session.swap_unit_maker().flush(None):
+                    self._queue_event(session, event)
+                    closed += 1
+            except Exception:
+                log.exception("ending the input of session %s failed", session.id)
+            for query_id in requests:
+                self._writes.put((session, InputEnded(query_id, closed)))
+                closed = 0
 
     def _reap_idle(self) -> None:
         now = time.monotonic()
         for session in self._sessions.values():
-            if not session.attached and now - session.last_activity > REST_IDLE_S:
+            idle = now - session.last_activity > REST_IDLE_S
+            if not session.attached and not session.pulled and idle:
                 session.closing = True
 
     def _take_batch(self) -> list[tuple[LiveSession, QueuedFrame]]:
@@ -314,6 +362,9 @@ class LiveIngest:
                 if item is None:
                     return
                 session, event = item
+                if isinstance(event, InputEnded):
+                    session.emit(event)
+                    continue
                 if event is None:
                     with self._cond:
                         key = (session.owner, session.stream)

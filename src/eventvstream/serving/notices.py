@@ -41,6 +41,7 @@ class SessionStatus:
     lag_p95_s: float
     events: int
     captions_pending: int
+    source: dict[str, Any] | None = None  # a pull source's state (serving/pull.py)
 
 
 @dataclass(frozen=True)
@@ -53,4 +54,30 @@ class SessionInfo:
     limits: dict[str, int]
 
 
-Notice = StoredEvent | CaptionDelta | CaptionDone | SessionError | SessionStatus | SessionInfo
+@dataclass(frozen=True)
+class AlertRaised:
+    """A watch fired on an event of this session's stream (``serving/alerts/``); ``alert`` is
+    the alert as every channel carries it (docs/alerts.md)."""
+
+    alert: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InputEnded:
+    """The open event was closed and stored on a client's ``input.end``: questions asked now
+    see everything sent so far."""
+
+    id: str | None
+    events: int  # events closed by it (0 when nothing was open)
+
+
+Notice = (
+    StoredEvent
+    | CaptionDelta
+    | CaptionDone
+    | SessionError
+    | SessionStatus
+    | SessionInfo
+    | AlertRaised
+    | InputEnded
+)

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,12 +130,17 @@ class LiveSession:
         self.unit_maker: UnitMaker = self._new_unit_maker()
         self.frame_labels: dict[int, list[tuple[str, float]]] = {}
         self.pending_config: SessionConfig | None = None
+        #: ``input.end`` requests not yet handled (their ids), in order
+        self.end_requests: list[str | None] = []
+        self.last_processed_t: float | None = None  # stream time of the newest encoded frame
         self.received = self.processed = self.dropped = self.skipped = self.bad = 0
         self.events = 0
         self._lags: deque[float] = deque(maxlen=LAG_WINDOW)
         self._last_lag = 0.0
         self.last_activity = time.monotonic()
         self.attached = False  # a WebSocket is connected to this session
+        self.pulled = False  # the server pulls a source URL into it (serving/pull.py)
+        self.source_status: Callable[[], dict[str, Any]] | None = None  # that source's state
         self.closing = False
         self.flushed = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -250,9 +256,30 @@ class LiveSession:
     def queue_depth(self) -> int:
         return len(self._frames)
 
+    def request_end(self, query_id: str | None) -> None:
+        """``input.end``: close the open event once the frames already queued are encoded."""
+        with self.lock:
+            self.end_requests.append(query_id)
+
+    def take_end_requests(self) -> list[str | None]:
+        with self.lock:
+            taken, self.end_requests = self.end_requests, []
+        return taken
+
+    def open_labels(self) -> list[list[tuple[str, float]]]:
+        """Labels of the frames encoded but not yet in a closed event (the open event so far).
+        Read from another thread while the encoder writes: copied, retried on a race."""
+        for _ in range(3):
+            try:
+                return list(self.frame_labels.values())
+            except RuntimeError:  # changed size during iteration
+                continue
+        return []
+
     def mark_processed(self, frame: QueuedFrame, now: float) -> None:
         lag = now - frame.received_at
         with self.lock:
+            self.last_processed_t = frame.t
             self.processed += 1
             self._lags.append(lag)
             self._last_lag = lag
@@ -284,6 +311,7 @@ class LiveSession:
                 lag_p95_s=round(p95, 4),
                 events=self.events,
                 captions_pending=captions_pending,
+                source=self.source_status() if self.source_status is not None else None,
             )
 
     def info(self, limits: dict[str, int]) -> SessionInfo:

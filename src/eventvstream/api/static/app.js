@@ -16,6 +16,7 @@
 //   js/plot.js        the cue plot (fused score against the threshold)
 //   js/timeline.js    event cards and their streaming captions
 //   js/ask.js         questions (with citation chips) and search
+//   js/alerts.js      the watch editor and the alerts pane (server-sent events)
 
 import "./js/status.js";
 import "./js/connection.js";
@@ -23,3 +24,4 @@ import "./js/capture.js";
 import "./js/plot.js";
 import "./js/timeline.js";
 import "./js/ask.js";
+import "./js/alerts.js";

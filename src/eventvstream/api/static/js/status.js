@@ -1,6 +1,7 @@
 // The status bar: connection state, frames sent and dropped, server queue, lag behind live,
-// events, captions pending. Other panes report through the count* functions; the server's
-// "status" message fills in the rest.
+// events, captions pending, and the camera's state when the server pulls this stream from a URL.
+// Other panes report through the count* functions; the server's "status" message fills in the
+// rest.
 
 import { $ } from "./dom.js";
 import { on } from "./bus.js";
@@ -8,6 +9,7 @@ import { on } from "./bus.js";
 const ui = {
   conn: $("st-conn"), sent: $("st-sent"), dropped: $("st-dropped"), queue: $("st-queue"),
   lag: $("st-lag"), events: $("st-events"), pending: $("st-pending"),
+  source: $("st-source"), sourceWrap: $("st-source-wrap"),
 };
 
 const counts = {
@@ -73,7 +75,18 @@ function onStatus(msg) {
     delete ui.lag.dataset.lag;
     ui.lag.classList.remove("bad");
   }
+  renderSource(msg.source);
   renderCounters();
+}
+
+// A pulled stream's camera: connecting / live / reconnecting / failed, the last error on hover.
+function renderSource(source) {
+  ui.sourceWrap.hidden = !source;
+  if (!source) return;
+  ui.source.textContent = String(source.state);
+  ui.source.dataset.state = String(source.state);
+  ui.source.classList.toggle("bad", source.state !== "live");
+  ui.source.title = source.last_error ? `${source.source}: ${source.last_error}` : source.source;
 }
 
 on("status", onStatus);

@@ -1,0 +1,159 @@
+"""Templated answers: every time, ``[#id]`` and count in them comes from the events.
+
+These are the answers when there is no decoder, when a decoder's phrasing fails the checks in
+:mod:`eventvstream.language.qa`, and the "correct answer" a decoder is asked to rephrase.
+"When" answers always say when.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from eventvstream.language import summary as timeline
+from eventvstream.language.grounding import clock, span
+from eventvstream.language.intent import Intent
+from eventvstream.memory.store import EventRow
+
+#: Sightings listed by time in one answer at most (the rest are counted).
+MAX_LISTED = 6
+#: Matching events this close in time, with no non-matching event between, are one sighting.
+JOIN_GAP_S = 1.0
+_NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def where(intent: Intent, stream: str | None) -> str:
+    """' on cam1 between 0:10 and 0:20' — the scope the answer speaks about."""
+    text = f" on {stream}" if stream else ""
+    if intent.t0 is not None and intent.t1 is not None:
+        text += f" between {clock(intent.t0)} and {clock(intent.t1)}"
+    elif intent.t0 is not None:
+        text += f" since {clock(intent.t0)}"
+    return text
+
+
+def as_broader(topic: str, word: str) -> str:
+    """How an answer names a broader stand-in: 'an animal (I could not tell if it was a
+    rabbit)' — said, so nobody mistakes it for a sighting of the thing itself."""
+    article = "an" if word[:1].lower() in "aeiou" else "a"
+    return f"{article} {word} (I could not tell whether it was {_with_article(topic)})"
+
+
+_NO_ARTICLE = {"a", "an", "the", "any", "some", "people", "men", "women", "children", "someone"}
+
+
+def _with_article(topic: str) -> str:
+    """'rabbit' -> 'a rabbit'; plurals and mass words stay as they are."""
+    if not topic or topic.split()[0].lower() in _NO_ARTICLE or topic.endswith("s"):
+        return topic
+    return ("an " if topic[:1].lower() in "aeiou" else "a ") + topic
+
+
+def _at(row: EventRow) -> str:
+    return f"{span(row.start, row.end)} [#{row.id}]"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary(intent: Intent, rows: Sequence[EventRow], stream: str | None) -> str:
+    """The timeline of ``rows``; "nothing" only when the scope truly has no events."""
+    scope = where(intent, stream)
+    if not rows:
+        if intent.windowed:
+            return f"I have no events in memory{scope}."
+        return f"I have no events in memory yet{scope}."
+    heading = f"What happened{scope}" if scope else "What happened"
+    return timeline.timeline(rows, heading=heading)
+
+
+def now(rows: Sequence[EventRow]) -> str:
+    """The latest event; on a live stream the still-open one (id < 0, not stored yet, so not
+    cited) comes first, then the last stored event."""
+    if not rows:
+        return "I have no events in memory yet for this stream."
+    row = rows[-1]
+    if row.id >= 0:
+        return f"Most recently, from {_at(row)}: {timeline.what(row)}"
+    text = f"Right now (since {clock(row.start)}, still going on): {timeline.what(row)}"
+    stored = [r for r in rows if r.id >= 0]
+    if stored:
+        text += f" Before that, from {_at(stored[-1])}: {timeline.what(stored[-1])}"
+    return text
+
+
+def last(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+    topic = _with_article(topic)
+    if not hits:
+        return f"I did not see {topic}{scope}."
+    row = max(hits, key=lambda r: (r.end, r.id))
+    more = f" (seen {_plural(len(hits), 'event')} in all)" if len(hits) > 1 else ""
+    return f"The last time I saw {topic} was {_at(row)}{more}: {timeline.what(row)}"
+
+
+def first(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+    topic = _with_article(topic)
+    if not hits:
+        return f"I did not see {topic}{scope}."
+    row = min(hits, key=lambda r: (r.start, r.id))
+    return f"I first saw {topic} at {_at(row)}: {timeline.what(row)}"
+
+
+def occurrences(hits: Sequence[EventRow], rows: Sequence[EventRow]) -> list[list[EventRow]]:
+    """Matching events grouped into sightings: consecutive matches (no other event between
+    them and at most ``JOIN_GAP_S`` apart) are one appearance cut into several events."""
+    matched = {row.id for row in hits}
+    runs: list[list[EventRow]] = []
+    previous: EventRow | None = None
+    for row in sorted(rows, key=lambda r: (r.start, r.id)):
+        if row.id in matched:
+            joined = previous is not None and previous.id in matched
+            if joined and runs and row.start - runs[-1][-1].end <= JOIN_GAP_S:
+                runs[-1].append(row)
+            else:
+                runs.append([row])
+        previous = row
+    return runs
+
+
+def count(topic: str, runs: Sequence[Sequence[EventRow]], scope: str) -> str:
+    topic = _with_article(topic)
+    if not runs:
+        return f"I did not see {topic}{scope}: 0 times."
+    listed = ", ".join(f"{span(r[0].start, r[-1].end)} [{_ids(r)}]" for r in runs[:MAX_LISTED])
+    rest = f" and {len(runs) - MAX_LISTED} more" if len(runs) > MAX_LISTED else ""
+    return f"I saw {topic} {_plural(len(runs), 'time')}{scope}: {listed}{rest}."
+
+
+def _ids(run: Sequence[EventRow]) -> str:
+    """A sighting's first and last events: the sources of the span it states."""
+    return ", ".join(f"#{i}" for i in dict.fromkeys((run[0].id, run[-1].id)))
+
+
+def presence(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+    topic = _with_article(topic)
+    if not hits:
+        return f"No, I did not see {topic}{scope}."
+    listed = ", ".join(_at(r) for r in hits[:3])
+    rest = f" (and {len(hits) - 3} more events)" if len(hits) > 3 else ""
+    return f"Yes, I saw {topic}{scope}: {listed}{rest}."
+
+
+def sightings(topic: str, rows: Sequence[EventRow], scope: str) -> str:
+    if not rows:
+        return f"I have nothing in memory about {topic}{scope}."
+    parts = [f"{_at(r)}: {timeline.what(r)}" for r in rows[:MAX_LISTED]]
+    return f"{topic[0].upper() + topic[1:]}{scope}, seen at " + "; ".join(parts)
+
+
+def states_count(text: str, n: int) -> bool:
+    """Whether ``text`` states the count ``n`` (as digits or a word) and no other count."""
+    word = _NUMBERS[n] if n < len(_NUMBERS) else None
+    said = re.search(rf"\b{n}\b", text) or (word and re.search(rf"\b{word}\b", text, re.I))
+    return bool(said)
+
+
+def states_yes_no(text: str, present: bool) -> bool:
+    start = text.strip().lower()
+    return start.startswith("yes") if present else start.startswith("no")

@@ -1,0 +1,80 @@
+"""Keyframes and brightness of watched events, kept while the pixels still exist.
+
+The memory bank keeps no pixels (keyframe images are dropped once the event is described), but an
+alert should link to a picture, and "it gets dark" needs the scene's brightness. So when an event
+of an owner who has watches is stored, its middle keyframe is saved as a small JPEG under
+``<data_dir>/keyframes/`` and its mean luma goes to the ``event_frames`` table, with the luma of
+the stream's previous event (what "gets dark" compares against).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventvstream.fsutil import write_atomic
+from eventvstream.memory.alertdb import AlertDatabase
+from eventvstream.pipeline.report import encode_thumbnail
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def mean_luma(images: list[np.ndarray]) -> float | None:
+    """Mean brightness (0..1, Rec. 601 luma) of RGB uint8 images."""
+    values = [
+        float((np.asarray(image, np.float32)[..., :3] @ _LUMA).mean()) / 255.0
+        for image in images
+        if image is not None
+    ]
+    return None if not values else float(np.mean(values))
+
+
+class KeyframeStore:
+    def __init__(self, db: AlertDatabase, directory: Path) -> None:
+        self.db = db
+        self.dir = directory
+        self._lock = threading.Lock()
+        self._last_luma: dict[tuple[str, str], float] = {}
+
+    def capture(self, event: Any, event_id: int, stream: str, owner: str) -> None:
+        images = [k.image for k in event.keyframes if k.image is not None]
+        if not images:
+            return
+        luma = mean_luma(images)
+        with self._lock:
+            previous = self._last_luma.get((owner, stream))
+            if previous is None:
+                row = self.db.conn.execute(
+                    "SELECT luma FROM event_frames WHERE event_id < ? ORDER BY event_id DESC "
+                    "LIMIT 1",
+                    (event_id,),
+                ).fetchone()
+                previous = None if row is None else row[0]
+            if luma is not None:
+                self._last_luma[(owner, stream)] = luma
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{event_id}.jpg"
+        if not path.exists():  # a merged slot keeps its first picture
+            write_atomic(path, encode_thumbnail(images[len(images) // 2]))
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO event_frames (event_id, luma, previous_luma, keyframe) "
+                "VALUES (?, ?, ?, ?)",
+                (event_id, luma, previous, path.name),
+            )
+
+    def brightness(self, event_id: int) -> tuple[float | None, float | None]:
+        row = self.db.conn.execute(
+            "SELECT luma, previous_luma FROM event_frames WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def has(self, event_id: int) -> bool:
+        return self.path(event_id) is not None
+
+    def path(self, event_id: int) -> Path | None:
+        path = self.dir / f"{event_id}.jpg"
+        return path if path.is_file() else None

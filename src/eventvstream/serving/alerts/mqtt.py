@@ -1,0 +1,164 @@
+"""MQTT: alerts and event lifecycle messages on Frigate-shaped topics (paho-mqtt).
+
+Topics (``<prefix>`` is ``alerts.mqtt.topic_prefix``, default ``evs``):
+
+* ``<prefix>/available`` — ``online`` (retained) on every connect, ``stopped`` on a clean stop,
+  ``offline`` from the broker (the last will) when the server vanishes;
+* ``<prefix>/events`` — ``{"type": "new" | "update" | "end", "before": …, "after": …}`` per event;
+* ``<prefix>/<stream>/caption`` — the stream's latest description (retained: it is state);
+* ``<prefix>/alerts`` and ``<prefix>/<stream>/alerts`` — each alert (the webhook body).
+
+Alerts come from the durable outbox and count as delivered only when the broker acknowledges them
+(QoS 1 PUBACK); until then they stay pending and are retried, across restarts too. Lifecycle
+messages are best effort (published while connected, QoS 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import ssl
+import threading
+import time
+from typing import Any
+
+from eventvstream.config import MqttSettings
+from eventvstream.memory.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "mqtt"
+RETRY_S = 2.0
+ACK_TIMEOUT_S = 5.0
+
+
+def topic_segment(stream: str) -> str:
+    """Stream ids may not contain MQTT wildcards or separators (their pattern forbids them)."""
+    return stream.replace("/", "_").replace("+", "_").replace("#", "_")
+
+
+class MqttPublisher:
+    def __init__(self, settings: MqttSettings, outbox: Outbox) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.settings = settings
+        self.outbox = outbox
+        self.prefix = settings.topic_prefix.rstrip("/")
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=settings.client_id
+        )
+        self.client.will_set(f"{self.prefix}/available", "offline", qos=1, retain=True)
+        if settings.username:
+            self.client.username_pw_set(settings.username, os.environ.get(settings.password_env))
+        if settings.tls:
+            self.client.tls_set(
+                ca_certs=str(settings.tls_ca_certs) if settings.tls_ca_certs else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            self.client.tls_insecure_set(settings.tls_insecure)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="evs-mqtt-outbox", daemon=True)
+        self._thread.start()
+
+    # -- connection ----------------------------------------------------------------------------
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("MQTT broker refused the connection: %s", reason)
+            return
+        log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
+        client.publish(f"{self.prefix}/available", "online", qos=1, retain=True)
+        self.connected.set()
+        self.wake()
+
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self.connected.clear()
+        if not self._stopping:
+            log.warning("MQTT disconnected (%s); reconnecting", reason)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish(self, topic: str, payload: Any, *, retain: bool = False) -> Any:
+        """Best effort: dropped (None) while disconnected."""
+        if not self.connected.is_set():
+            return None
+        data = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+        return self.client.publish(
+            f"{self.prefix}/{topic}", data, qos=self.settings.qos, retain=retain
+        )
+
+    def lifecycle(self, message: dict[str, Any]) -> None:
+        """An ``events`` message; a caption also updates ``<stream>/caption``."""
+        if not self.settings.events:
+            return
+        self.publish("events", message)
+        after = message.get("after") or {}
+        caption = after.get("caption")
+        before = message.get("before") or {}
+        if caption and caption != before.get("caption"):
+            self.publish(f"{topic_segment(after['stream'])}/caption", caption, retain=True)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def _run(self) -> None:
+        """Deliver pending alerts from the outbox; each counts when the broker acks it."""
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+            wait = RETRY_S
+            if self.connected.is_set():
+                try:
+                    wait = self._deliver_due()
+                except Exception:
+                    log.exception("MQTT outbox delivery failed")
+            with self._cond:
+                if not self._stopping:
+                    self._cond.wait(timeout=wait)
+
+    def _deliver_due(self) -> float:
+        for delivery in self.outbox.due(CHANNEL, time.time()):
+            message = delivery.alert.message()
+            stream = topic_segment(delivery.alert.stream)
+            info = self.publish("alerts", message)
+            self.publish(f"{stream}/alerts", message)
+            ok = False
+            if info is not None:
+                try:
+                    info.wait_for_publish(ACK_TIMEOUT_S)
+                    ok = info.is_published()
+                except (RuntimeError, ValueError) as exc:
+                    log.info("MQTT publish of alert %d failed: %s", delivery.alert.id, exc)
+            if ok:
+                self.outbox.delivered(delivery.id)
+            else:
+                self.outbox.retry(
+                    delivery.id, time.time() + RETRY_S, "broker did not acknowledge", give_up=False
+                )
+                return RETRY_S
+        upcoming = self.outbox.next_due(CHANNEL)
+        return RETRY_S if upcoming is None else min(RETRY_S, max(0.01, upcoming - time.time()))
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+        if self.connected.is_set():
+            info = self.client.publish(f"{self.prefix}/available", "stopped", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2.0)
+        self.client.disconnect()
+        self.client.loop_stop()

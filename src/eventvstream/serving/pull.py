@@ -1,0 +1,137 @@
+"""Server-side pull sessions: the server reads a camera URL itself (``POST /v1/streams`` with a
+``source``) and feeds the frames into the same live path as WebSocket frames.
+
+Why the same path: a pulled frame is one more frame of a :class:`LiveSession` — sampled by
+timestamp, queued with drop-oldest, batched with every other stream's frames in the one encoder
+thread, stored and captioned by the one ingest step. Only the producer differs: a
+:class:`~eventvstream.media.live.LiveSource` thread (reconnects, backoff, state) instead of a
+socket. Frames carry their wall-clock arrival time as the client timestamp. A pull session is a
+live session, so it counts against ``server.max_sessions`` like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from eventvstream.config import Settings
+from eventvstream.errors import EvsError
+from eventvstream.media.live import STATES, LiveSource
+from eventvstream.media.urls import is_live_source, redact_url
+from eventvstream.serving.live import LiveIngest
+from eventvstream.serving.session import LiveSession, SessionConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PullSpec:
+    """What to pull: the URL (may hold credentials; never shown), sampling rate, transport."""
+
+    url: str
+    fps: float = 2.0
+    transport: str = "tcp"
+
+
+class _Pull:
+    def __init__(self, session: LiveSession, source: LiveSource) -> None:
+        self.session, self.source = session, source
+        self.thread: threading.Thread | None = None
+
+
+class PullSessions:
+    """The running pull sessions, one per ``(owner, stream)``."""
+
+    def __init__(self, settings: Settings, live: LiveIngest) -> None:
+        self.settings = settings
+        self.live = live
+        self._lock = threading.Lock()
+        self._pulls: dict[tuple[str, str], _Pull] = {}
+
+    def start(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]:
+        """Open the stream's live session and start pulling (blocking: opens the session).
+        Raises EvsError ``bad_source`` / ``stream_busy`` / ``too_many_sessions``."""
+        if not is_live_source(spec.url):
+            raise EvsError(
+                f"not a live source URL: {redact_url(spec.url)} (rtsp://, rtmp://, http(s)://, "
+                "/dev/videoN)",
+                code="bad_source",
+            )
+        key = (owner, stream)
+        with self._lock:
+            if key in self._pulls:
+                raise EvsError(f"stream {stream!r} is already pulling a source", code="stream_busy")
+        session = self.live.open_session(owner, stream, websocket=True)
+        session.pulled = True
+        config = session.config
+        session.configure(SessionConfig(spec.fps, config.generate, config.events, config.resume))
+        sampling = self.settings.sampling
+        source = LiveSource(
+            spec.url,
+            fps=spec.fps,
+            short_side=sampling.decode_short_side,
+            transport=spec.transport,
+            buffer_frames=max(1, self.settings.server.frame_queue),
+        )
+        pull = _Pull(session, source)
+        session.source_status = source.status  # in the session's WebSocket status messages
+        with self._lock:
+            self._pulls[key] = pull
+        pull.thread = threading.Thread(
+            target=self._feed, args=(pull,), daemon=True, name=f"evs-pull-{stream}"
+        )
+        pull.thread.start()
+        log.info("stream %s: pulling %s", stream, source.name)
+        return source.status()
+
+    def _feed(self, pull: _Pull) -> None:
+        """Move the source's sampled frames into the session; never builds a backlog (the
+        source's ring and the session's queue both drop the oldest)."""
+        source, session = pull.source, pull.session
+        source.start()
+        try:
+            while not session.closing:
+                frame = source.get(timeout=1.0)
+                if frame is None:
+                    if source.finished:
+                        break
+                    continue
+                self.live.push_decoded(session, frame.wall, frame.image)
+        except EvsError as exc:  # session_closed: the stream was stopped or deleted
+            log.info("stream %s: pull ended (%s)", session.stream, exc.code)
+        finally:
+            if source.state in ("ended", "failed"):
+                log.info("stream %s: source %s", session.stream, source.state)
+
+    def status(self, owner: str, stream: str) -> dict[str, Any] | None:
+        with self._lock:
+            pull = self._pulls.get((owner, stream))
+        return pull.source.status() if pull is not None else None
+
+    def stop(self, owner: str, stream: str) -> bool:
+        """Stop pulling and close the session (its open event is flushed and stored)."""
+        with self._lock:
+            pull = self._pulls.pop((owner, stream), None)
+        if pull is None:
+            return False
+        pull.source.close()
+        if pull.thread is not None:
+            pull.thread.join(timeout=5.0)
+        self.live.close_session(pull.session)
+        return True
+
+    def stop_all(self) -> None:
+        with self._lock:
+            keys = list(self._pulls)
+        for owner, stream in keys:
+            self.stop(owner, stream)
+
+    def by_state(self) -> dict[str, int]:
+        """How many sources are in each state (for ``/metrics``)."""
+        counts = dict.fromkeys(STATES, 0)
+        with self._lock:
+            for pull in self._pulls.values():
+                counts[pull.source.state] = counts.get(pull.source.state, 0) + 1
+        return counts
