@@ -62,9 +62,8 @@ def sql(bank: MemoryBank, statement: str, *args) -> None:
 
 def crash(bank: MemoryBank) -> None:
     """What ``kill -9`` leaves: no checkpoint, no close; the lock and connections just go."""
-    bank._stop.set()
     if bank._follower is not None:
-        bank._follower.join()
+        bank._follower.stop()
     bank.store.close()
     bank._lock_file.close()
 

@@ -30,6 +30,7 @@ from eventvstream.events.types import Event
 from eventvstream.memory.backends import open_backend
 from eventvstream.memory.caches import INDEXES, IndexCaches
 from eventvstream.memory.consolidation import SlotSummary, decide, merged
+from eventvstream.memory.follower import Follower
 from eventvstream.memory.index import VectorIndex
 from eventvstream.memory.rows import EventRow, event_values
 from eventvstream.memory.search import nearest_ids
@@ -86,13 +87,11 @@ class MemoryBank:
         except BaseException:
             self._unlock()
             raise
-        self._stop = threading.Event()
-        self._follower: threading.Thread | None = None
+        self._follower: Follower | None = None
         if self.store.backend.shared:
-            self._follower = threading.Thread(
-                target=self._follow_loop, name="evs-memory-follow", daemon=True
+            self._follower = Follower(
+                self.follow, settings.follow_interval_s, self.store.backend.describe()
             )
-            self._follower.start()
 
     @property
     def indexes(self) -> dict[str, VectorIndex]:
@@ -340,21 +339,6 @@ class MemoryBank:
             self._changed(changed)
         return changed
 
-    def _follow_loop(self) -> None:
-        failing = False
-        while not self._stop.wait(self.settings.follow_interval_s):
-            try:
-                self.follow()
-                failing = False
-            except Exception as exc:  # keep following; say so once per outage
-                if not failing:
-                    log.warning(
-                        "cannot follow the memory database at %s (%s); retrying",
-                        self.store.backend.describe(),
-                        type(exc).__name__,
-                    )
-                failing = True
-
     # -- reading -------------------------------------------------------------------------------
     def get(self, event_id: int) -> EventRow | None:
         return self.store.get(event_id)
@@ -440,9 +424,8 @@ class MemoryBank:
     def close(self) -> None:
         if self._lock_file.closed:
             return
-        self._stop.set()
         if self._follower is not None:
-            self._follower.join()
+            self._follower.stop()
         try:
             if self.caches.unsaved:  # nothing new since the last save: leave the files alone
                 self.checkpoint()
