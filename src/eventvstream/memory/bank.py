@@ -32,7 +32,7 @@ from eventvstream.memory.caches import INDEXES, IndexCaches
 from eventvstream.memory.consolidation import SlotSummary, decide, merged
 from eventvstream.memory.follower import Follower
 from eventvstream.memory.index import VectorIndex
-from eventvstream.memory.rows import EventRow, event_values
+from eventvstream.memory.rows import EventRow, event_values, new_slot
 from eventvstream.memory.search import nearest_ids
 from eventvstream.memory.store import EventStore
 
@@ -222,27 +222,8 @@ class MemoryBank:
                         }
                     )
                     touched[event_id] = new.embedding
-                    last = EventRow(  # what the stream's last slot now is, for the next event
-                        id=event_id,
-                        stream=stream,
-                        owner=owner,
-                        source=source,
-                        source_index=None,
-                        start=new.start,
-                        end=new.end,
-                        frames=new.frames,
-                        embedding=new.embedding,
-                        keyframes=value["keyframes"],
-                        labels=value["labels"],
-                        boundaries=value["boundaries"],
-                        caption=None,
-                        text=None,
-                        text_embedding=None,
-                        merge_count=0,
-                        seq=tx.seq,
-                        created=0.0,
-                        updated=0.0,
-                    )
+                    # what the stream's last slot now is, for the next event
+                    last = new_slot(event_id, value, stream, owner, source, new.embedding, tx.seq)
                     results.append(Stored(event_id, False, decision.similarity, decision.reason))
         ids = np.fromiter(touched, dtype=np.int64)
         self.indexes["visual"].upsert(ids, np.stack(list(touched.values())))

@@ -105,6 +105,40 @@ def event_values(event: Event) -> dict[str, Any]:
     }
 
 
+def new_slot(
+    event_id: int,
+    values: dict[str, Any],
+    stream: str,
+    owner: str,
+    source: str | None,
+    embedding: np.ndarray,
+    seq: int,
+) -> EventRow:
+    """The row a value dict (``event_values``) just became, without reading it back: the
+    stream's last slot for the next event of a batch to merge into."""
+    return EventRow(
+        id=event_id,
+        stream=stream,
+        owner=owner,
+        source=source,
+        source_index=None,
+        start=values["start"],
+        end=values["end"],
+        frames=values["frames"],
+        embedding=embedding,
+        keyframes=values["keyframes"],
+        labels=values["labels"],
+        boundaries=values["boundaries"],
+        caption=None,
+        text=None,
+        text_embedding=None,
+        merge_count=0,
+        seq=seq,
+        created=0.0,
+        updated=0.0,
+    )
+
+
 def blob(vector: np.ndarray | None) -> bytes | None:
     """A vector as stored: raw float32 bytes."""
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
