@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -162,10 +169,31 @@ class EventSettings(_Section):
 
 
 class MemorySettings(_Section):
-    """The persistent memory bank (SQLite source of truth + FAISS cache in one directory)."""
+    """The persistent memory bank: a SQL source of truth (an embedded SQLite file, or a shared
+    PostgreSQL database) and this process's FAISS caches in ``data_dir``."""
 
     data_dir: Path = Field(
-        Path("~/.local/share/eventvstream"), description="Where evs.sqlite3 and indexes live."
+        Path("~/.local/share/eventvstream"),
+        description="Where evs.sqlite3 (sqlite backend) and this process's FAISS caches live; "
+        "one process per directory.",
+    )
+    backend: Literal["sqlite", "postgres"] = Field(
+        "sqlite",
+        description="sqlite: one embedded file, one writer process; postgres: a shared database "
+        "(memory.url) that several evs processes write and search at once.",
+    )
+    url: SecretStr | None = Field(
+        None,
+        description="postgres backend: a libpq URL, postgresql://user:password@host:port/db "
+        "(never logged; set it from EVS_MEMORY__URL to keep the password out of files).",
+    )
+    pool_size: int = Field(8, ge=1, le=256, description="postgres: pooled connections.")
+    follow_interval_s: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="postgres: how often the caches poll the shared change sequence for other "
+        "processes' writes (searchable here this soon after their commit).",
     )
     consolidate: bool = Field(True, description="Merge a new event into the stream's last one?")
     merge_threshold: float = Field(
@@ -187,6 +215,12 @@ class MemorySettings(_Section):
     text_embedder: str = Field(
         "packaged", description="Sentence embedder for captions/questions: 'packaged', dir or id."
     )
+
+    @model_validator(mode="after")
+    def _postgres_needs_a_url(self) -> MemorySettings:
+        if self.backend == "postgres" and self.url is None:
+            raise ValueError("memory.backend 'postgres' needs memory.url (postgresql://...)")
+        return self
 
 
 class LanguageSettings(_Section):

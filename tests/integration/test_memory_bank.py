@@ -1,4 +1,6 @@
-"""The memory bank on a real SQLite file and real FAISS indexes."""
+"""The memory bank on real FAISS indexes and a real database: every test runs on the SQLite
+file and on a PostgreSQL server (``pg_support.py``; skipped with the reason where PostgreSQL is
+not installed). Tests of SQLite's own file handling run on SQLite only."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from eventvstream.config import MemorySettings
 from eventvstream.errors import EvsError
 from eventvstream.memory import MemoryBank, MemoryCorruptError
 from eventvstream.memory.bank import MemoryLockedError
+from eventvstream.memory.schema import SCHEMA_VERSION
 
 DIM = 32
 
@@ -33,8 +36,36 @@ def event(t: float, vector: np.ndarray, frames: int = 4) -> dict:
     }
 
 
-def settings(tmp_path, **kw) -> MemorySettings:
-    return MemorySettings(data_dir=tmp_path, **({"checkpoint_every": 10**9} | kw))
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(request, backend):
+    """``settings(tmp_path, **kw)``: memory settings on this test's backend (one database per
+    test on PostgreSQL, shared by every bank the test opens)."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+
+    def make(tmp_path, **kw) -> MemorySettings:
+        where = {"backend": "postgres", "url": url} if url else {}
+        return MemorySettings(data_dir=tmp_path, **({"checkpoint_every": 10**9} | where | kw))
+
+    return make
+
+
+def sql(bank: MemoryBank, statement: str, *args) -> None:
+    """Change the database behind the bank's back, on either backend."""
+    with bank.store.backend.writer() as conn:
+        conn.execute(statement, args)
+
+
+def crash(bank: MemoryBank) -> None:
+    """What ``kill -9`` leaves: no checkpoint, no close; the lock and connections just go."""
+    if bank._follower is not None:
+        bank._follower.stop()
+    bank.store.close()
+    bank._lock_file.close()
 
 
 @pytest.fixture
@@ -47,7 +78,7 @@ def fill(bank: MemoryBank, vectors: np.ndarray, stream: str = "cam", start: floa
     return bank.add_many([event(start + 3.0 * i, v) for i, v in enumerate(vectors)], stream=stream)
 
 
-def test_round_trip_survives_reopen(tmp_path, vectors):
+def test_round_trip_survives_reopen(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         stored = fill(bank, vectors)
     with MemoryBank(settings(tmp_path)) as bank:
@@ -60,7 +91,7 @@ def test_round_trip_survives_reopen(tmp_path, vectors):
         assert hit.event.id == stored[7].id and hit.score == pytest.approx(1.0, abs=1e-5)
 
 
-def test_retrieval_matches_brute_force(tmp_path, vectors):
+def test_retrieval_matches_brute_force(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         stored = fill(bank, vectors)
         ids = np.array([s.id for s in stored])
@@ -71,7 +102,7 @@ def test_retrieval_matches_brute_force(tmp_path, vectors):
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_scope_by_stream_owner_and_time(tmp_path, vectors):
+def test_scope_by_stream_owner_and_time(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors[:200], stream="a")
         bank.add_many(
@@ -90,7 +121,7 @@ def test_scope_by_stream_owner_and_time(tmp_path, vectors):
         assert bank.search(vectors[0], k=5, stream="nobody") == []
 
 
-def test_switches_to_ivf_above_exact_max_and_keeps_recall(tmp_path):
+def test_switches_to_ivf_above_exact_max_and_keeps_recall(settings, tmp_path):
     vectors = unit_vectors(3000, seed=3)
     with MemoryBank(settings(tmp_path, exact_max=1000, ivf_nprobe=64), visual_dim=DIM) as bank:
         fill(bank, vectors)
@@ -99,20 +130,18 @@ def test_switches_to_ivf_above_exact_max_and_keeps_recall(tmp_path):
         assert found >= 190
 
 
-def test_replays_changes_made_after_the_last_checkpoint(tmp_path, vectors):
+def test_replays_changes_made_after_the_last_checkpoint(settings, tmp_path, vectors):
     bank = MemoryBank(settings(tmp_path), visual_dim=DIM)
     fill(bank, vectors[:100])
     bank.checkpoint()
     late = fill(bank, vectors[100:150], start=1000.0)
-    # Simulate a crash: no checkpoint, no close — just drop the lock.
-    bank.store.close()
-    bank._lock_file.close()
+    crash(bank)
     with MemoryBank(settings(tmp_path)) as reopened:
         assert len(reopened.indexes["visual"]) == 150
         assert reopened.search(vectors[120], k=1)[0].event.id == late[20].id
 
 
-def test_corrupt_index_is_rebuilt_with_a_log_line(tmp_path, vectors, caplog):
+def test_corrupt_index_is_rebuilt_with_a_log_line(settings, tmp_path, vectors, caplog):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors)
     (tmp_path / "visual.faiss").write_bytes(b"garbage" * 100)
@@ -122,7 +151,7 @@ def test_corrupt_index_is_rebuilt_with_a_log_line(tmp_path, vectors, caplog):
     assert "rebuilding" in caplog.text
 
 
-def test_missing_index_is_rebuilt(tmp_path, vectors):
+def test_missing_index_is_rebuilt(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors)
     (tmp_path / "visual.faiss").unlink()
@@ -130,7 +159,8 @@ def test_missing_index_is_rebuilt(tmp_path, vectors):
         assert len(bank.indexes["visual"]) == len(vectors)
 
 
-def test_corrupt_database_is_reported_and_left_untouched(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_corrupt_database_is_reported_and_left_untouched(settings, tmp_path):
     db = tmp_path / "evs.sqlite3"
     junk = b"this is not a database, it is a shopping list\n" * 200
     db.write_bytes(junk)
@@ -139,21 +169,23 @@ def test_corrupt_database_is_reported_and_left_untouched(tmp_path):
     assert db.read_bytes() == junk
 
 
-def test_newer_schema_is_refused(tmp_path, vectors):
+def test_newer_schema_is_refused(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors[:3])
-    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:
-        conn.execute("PRAGMA user_version = 99")
+        if bank.store.backend.name == "sqlite":
+            sql(bank, "PRAGMA user_version = 99")
+        else:
+            sql(bank, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(MemoryCorruptError, match="newer"):
         MemoryBank(settings(tmp_path))
 
 
-def test_one_writer_process_per_directory(tmp_path):
+def test_one_writer_process_per_directory(settings, tmp_path):
     with MemoryBank(settings(tmp_path), visual_dim=DIM), pytest.raises(MemoryLockedError):
         MemoryBank(settings(tmp_path))
 
 
-def test_dimension_mismatch_is_a_clear_error(tmp_path, vectors):
+def test_dimension_mismatch_is_a_clear_error(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors[:2])
         with pytest.raises(EvsError, match="32-d"):
@@ -162,7 +194,7 @@ def test_dimension_mismatch_is_a_clear_error(tmp_path, vectors):
         MemoryBank(settings(tmp_path), visual_dim=64)
 
 
-def test_consolidation_merges_and_records(tmp_path):
+def test_consolidation_merges_and_records(settings, tmp_path):
     v = unit_vectors(1)[0]
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         first = bank.add(event(0.0, v), stream="cam")
@@ -176,7 +208,7 @@ def test_consolidation_merges_and_records(tmp_path):
         assert len(bank.indexes["visual"]) == 2
 
 
-def test_text_index_and_captions(tmp_path, vectors):
+def test_text_index_and_captions(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         stored = fill(bank, vectors[:10])
         text_vectors = unit_vectors(10, seed=9)
@@ -190,7 +222,7 @@ def test_text_index_and_captions(tmp_path, vectors):
         assert len(bank.indexes["text"]) == 10
 
 
-def test_sources_make_reingest_idempotent(tmp_path, vectors):
+def test_sources_make_reingest_idempotent(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         assert bank.begin_source("file-a", stream="cam")
         bank.add_many(
@@ -213,7 +245,7 @@ def test_sources_make_reingest_idempotent(tmp_path, vectors):
         assert bank.stats()["sources"] == 1
 
 
-def test_concurrent_writers_and_readers(tmp_path):
+def test_concurrent_writers_and_readers(settings, tmp_path):
     vectors = unit_vectors(800, seed=5)
     errors: list[BaseException] = []
     with MemoryBank(settings(tmp_path, checkpoint_every=100), visual_dim=DIM) as bank:
@@ -248,7 +280,7 @@ def test_concurrent_writers_and_readers(tmp_path):
         assert len(ids) == len(set(ids)) == 800
 
 
-def test_narrow_scope_is_searched_exactly_even_on_ivf(tmp_path):
+def test_narrow_scope_is_searched_exactly_even_on_ivf(settings, tmp_path):
     vectors = unit_vectors(3000, seed=11)
     with MemoryBank(settings(tmp_path, exact_max=1000, ivf_nprobe=1), visual_dim=DIM) as bank:
         stored = fill(bank, vectors)
@@ -262,37 +294,39 @@ def test_narrow_scope_is_searched_exactly_even_on_ivf(tmp_path):
             assert [h.event.id for h in hits] == expected.tolist()
 
 
-def test_version_1_database_is_migrated(tmp_path, vectors):
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_version_1_database_is_migrated(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         fill(bank, vectors[:5])
     with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:  # rewind to the v1 layout
         for name in ("events_stream_start", "events_stream_end", "events_owner_start"):
             conn.execute(f"DROP INDEX {name}")
         conn.execute("CREATE INDEX events_scope_time ON events(stream, owner, t_start)")
+        conn.execute("DROP TABLE deletions")
         conn.execute("PRAGMA user_version = 1")
     with MemoryBank(settings(tmp_path)) as bank:
         assert bank.stats()["events"] == 5
         names = {r[0] for r in bank.store.conn.execute("SELECT name FROM sqlite_master")}
         assert {"events_stream_start", "events_stream_end", "events_owner_start"} <= names
+        assert "deletions" in names
         assert "events_scope_time" not in names and "events_scope_end" not in names
-        assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_time_window_finds_long_events_that_started_before_it(tmp_path, vectors):
+def test_time_window_finds_long_events_that_started_before_it(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path, consolidate=False), visual_dim=DIM) as bank:
         long_one = bank.add({**event(0.0, vectors[0]), "end": 500.0}, stream="cam")
         fill(bank, vectors[1:50], start=501.0)
         inside = bank.events(stream="cam", t0=400.0, t1=450.0)
         assert [r.id for r in inside] == [long_one.id]
         assert bank.search(vectors[0], k=1, stream="cam", t0=400, t1=450)[0].event.id == long_one.id
-    # A database from before max_span was tracked: the bound is derived on open, not assumed 0.
-    with sqlite3.connect(tmp_path / "evs.sqlite3") as conn:
-        conn.execute("DELETE FROM meta WHERE key = 'max_span'")
+        # A database from before max_span was kept: the bound is derived on open, not assumed 0.
+        sql(bank, "DELETE FROM meta WHERE key = 'max_span'")
     with MemoryBank(settings(tmp_path)) as bank:
         assert [r.id for r in bank.events(stream="cam", t0=400.0, t1=450.0)] == [long_one.id]
 
 
-def test_forget_stream_removes_every_event_of_it_and_nothing_else(tmp_path, vectors):
+def test_forget_stream_removes_every_event_of_it_and_nothing_else(settings, tmp_path, vectors):
     with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
         bank.begin_source("file-a", stream="cam")
         bank.add_many([event(3.0 * i, v) for i, v in enumerate(vectors[:3])], stream="cam",

@@ -1,10 +1,14 @@
 """The memory bank: every event of every stream, durable, consolidated and searchable.
 
-One data directory holds ``evs.sqlite3`` (the source of truth: ``store.py``), the FAISS caches
-``visual.faiss`` and ``text.faiss`` with ``index.json`` (their lifecycle: ``caches.py``) and
-``.lock``. An event handed to ``add`` is durable when ``add`` returns. Only one process may open
-a data directory for writing (an exclusive ``flock`` on ``.lock``), because the FAISS caches
-live in that process's memory.
+The source of truth is SQL (``store.py``): ``evs.sqlite3`` in the data directory, or a shared
+PostgreSQL database (``memory.backend``, ``backends.py``). The data directory also holds this
+process's FAISS caches ``visual.faiss`` and ``text.faiss`` with ``index.json`` (their lifecycle:
+``caches.py``) and ``.lock``. An event handed to ``add`` is durable when ``add`` returns. Only
+one process may open a data directory (an exclusive ``flock`` on ``.lock``), because the caches
+live in that process's memory; on SQLite that makes it the only writer of the file. On
+PostgreSQL many processes (each with its own data directory) share one database: each follows
+the shared change sequence in a background thread, so another process's commit is searchable
+here within ``memory.follow_interval_s`` plus the replay.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import numpy as np
 from eventvstream.config import MemorySettings
 from eventvstream.errors import EvsError
 from eventvstream.events.types import Event
+from eventvstream.memory.backends import open_backend
 from eventvstream.memory.caches import INDEXES, IndexCaches
 from eventvstream.memory.consolidation import SlotSummary, decide, merged
+from eventvstream.memory.follower import Follower
 from eventvstream.memory.index import VectorIndex
-from eventvstream.memory.rows import EventRow, event_values
+from eventvstream.memory.rows import EventRow, event_values, new_slot
 from eventvstream.memory.search import nearest_ids
 from eventvstream.memory.store import EventStore
 
@@ -67,15 +73,25 @@ class MemoryBank:
             raise MemoryLockedError(
                 f"{self.dir} is in use by another evs process; stop it or use another data_dir"
             ) from None
-        self.store = EventStore(self.dir / "evs.sqlite3")
-        # Held across "commit to SQL, then update the caches" and across checkpoints, so a
-        # saved index is never missing a change older than the sequence number saved with it.
-        self._write_lock = threading.RLock()
-        self.dims = self._dims(visual_dim)
-        self.caches = IndexCaches(self.dir, self.store, settings)
-        for name in INDEXES:
-            if self.dims.get(name):
-                self.caches.open(name, self.dims[name])
+        try:
+            self.store = EventStore(open_backend(settings, self.dir))
+            # Held across "commit to SQL, then update the caches", across following other
+            # processes' commits and across checkpoints, so a saved index is never missing a
+            # change older than the sequence number saved with it.
+            self._write_lock = threading.RLock()
+            self.dims = self._dims(visual_dim)
+            self.caches = IndexCaches(self.dir, self.store, settings)
+            for name in INDEXES:
+                if self.dims.get(name):
+                    self.caches.open(name, self.dims[name])
+        except BaseException:
+            self._unlock()
+            raise
+        self._follower: Follower | None = None
+        if self.store.backend.shared:
+            self._follower = Follower(
+                self.follow, settings.follow_interval_s, self.store.backend.describe()
+            )
 
     @property
     def indexes(self) -> dict[str, VectorIndex]:
@@ -147,86 +163,71 @@ class MemoryBank:
             )
         results: list[Stored] = []
         touched: dict[int, np.ndarray] = {}
-        last = self.store.last_of_stream(stream, owner)
         with self.store.transaction() as tx:
-            for offset, value in enumerate(values):
-                new = SlotSummary(
-                    value["start"],
-                    value["end"],
-                    value["frames"],
-                    np.asarray(value["embedding"], np.float32),
-                )
-                previous = (
-                    SlotSummary(last.start, last.end, last.frames, last.embedding)
-                    if last is not None
-                    else None
-                )
-                decision = decide(
-                    previous,
-                    new,
-                    threshold=self.settings.merge_threshold,
-                    max_gap_s=self.settings.merge_max_gap_s,
-                    enabled=self.settings.consolidate,
-                )
-                if decision.merge and last is not None and previous is not None:
-                    slot = merged(previous, new)
-                    boundaries = {
-                        **last.boundaries,
-                        "closed_by": value["boundaries"].get("closed_by"),
-                    }
-                    tx.merge_into(
-                        last,
-                        start=slot.start,
-                        end=slot.end,
-                        frames=slot.frames,
-                        embedding=slot.embedding,
-                        keyframes=last.keyframes + value["keyframes"],
-                        boundaries=boundaries,
-                        record={k: value[k] for k in ("start", "end", "frames", "boundaries")}
-                        | {"source": source, "source_index": _index(first_index, offset)},
-                        similarity=decision.similarity,
+            # Read inside the transaction: it holds the sequence row (and, on PostgreSQL, this
+            # slot's row lock), so no other writer can append to the stream meanwhile.
+            last = tx.last_of_stream(stream, owner)
+            with tx.batch(len(values)):  # new ids without a round trip each, where possible
+                for offset, value in enumerate(values):
+                    new = SlotSummary(
+                        value["start"],
+                        value["end"],
+                        value["frames"],
+                        np.asarray(value["embedding"], np.float32),
                     )
-                    last.start, last.end, last.frames = slot.start, slot.end, slot.frames
-                    last.embedding = slot.embedding
-                    last.keyframes = last.keyframes + value["keyframes"]
-                    last.boundaries = boundaries
-                    touched[last.id] = slot.embedding
-                    results.append(Stored(last.id, True, decision.similarity, decision.reason))
-                    continue
-                event_id = tx.insert(
-                    value
-                    | {
-                        "stream": stream,
-                        "owner": owner,
-                        "source": source,
-                        "source_index": _index(first_index, offset),
-                    }
-                )
-                touched[event_id] = new.embedding
-                last = EventRow(  # what the stream's last slot now is, for the next event
-                    id=event_id,
-                    stream=stream,
-                    owner=owner,
-                    source=source,
-                    source_index=None,
-                    start=new.start,
-                    end=new.end,
-                    frames=new.frames,
-                    embedding=new.embedding,
-                    keyframes=value["keyframes"],
-                    labels=value["labels"],
-                    boundaries=value["boundaries"],
-                    caption=None,
-                    text=None,
-                    text_embedding=None,
-                    merge_count=0,
-                    seq=tx.seq,
-                    created=0.0,
-                    updated=0.0,
-                )
-                results.append(Stored(event_id, False, decision.similarity, decision.reason))
+                    previous = (
+                        SlotSummary(last.start, last.end, last.frames, last.embedding)
+                        if last is not None
+                        else None
+                    )
+                    decision = decide(
+                        previous,
+                        new,
+                        threshold=self.settings.merge_threshold,
+                        max_gap_s=self.settings.merge_max_gap_s,
+                        enabled=self.settings.consolidate,
+                    )
+                    if decision.merge and last is not None and previous is not None:
+                        slot = merged(previous, new)
+                        boundaries = {
+                            **last.boundaries,
+                            "closed_by": value["boundaries"].get("closed_by"),
+                        }
+                        tx.merge_into(
+                            last,
+                            start=slot.start,
+                            end=slot.end,
+                            frames=slot.frames,
+                            embedding=slot.embedding,
+                            keyframes=last.keyframes + value["keyframes"],
+                            boundaries=boundaries,
+                            record={k: value[k] for k in ("start", "end", "frames", "boundaries")}
+                            | {"source": source, "source_index": _index(first_index, offset)},
+                            similarity=decision.similarity,
+                        )
+                        last.start, last.end, last.frames = slot.start, slot.end, slot.frames
+                        last.embedding = slot.embedding
+                        last.keyframes = last.keyframes + value["keyframes"]
+                        last.boundaries = boundaries
+                        touched[last.id] = slot.embedding
+                        results.append(Stored(last.id, True, decision.similarity, decision.reason))
+                        continue
+                    event_id = tx.insert(
+                        value
+                        | {
+                            "stream": stream,
+                            "owner": owner,
+                            "source": source,
+                            "source_index": _index(first_index, offset),
+                        }
+                    )
+                    touched[event_id] = new.embedding
+                    # what the stream's last slot now is, for the next event
+                    last = new_slot(event_id, value, stream, owner, source, new.embedding, tx.seq)
+                    results.append(Stored(event_id, False, decision.similarity, decision.reason))
         ids = np.fromiter(touched, dtype=np.int64)
         self.indexes["visual"].upsert(ids, np.stack(list(touched.values())))
+        self.caches.advance(tx.seq)
         self._changed(len(values))
         return results
 
@@ -235,17 +236,18 @@ class MemoryBank:
     ) -> None:
         """Attach a caption (or another description) and its sentence embedding to a slot."""
         vector = np.asarray(text_embedding, np.float32)
-        with self._write_lock, self.store.transaction() as tx:
-            if not tx.set_text(event_id, caption=caption, text=text, text_embedding=vector):
-                raise EvsError(f"no event {event_id}", code="not_found")
-        if "text" not in self.indexes:
-            dims = json.loads(self.store.meta("dims") or "{}") | {"text": len(vector)}
-            self.store.set_meta("dims", json.dumps(dims))
-            self.dims = dims
-            self.caches.rebuild("text", len(vector))
-        else:
-            with self._write_lock:
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                if not tx.set_text(event_id, caption=caption, text=text, text_embedding=vector):
+                    raise EvsError(f"no event {event_id}", code="not_found")
+            if "text" not in self.indexes:
+                dims = json.loads(self.store.meta("dims") or "{}") | {"text": len(vector)}
+                self.store.set_meta("dims", json.dumps(dims))
+                self.dims = dims
+                self.caches.rebuild("text", len(vector))
+            else:
                 self.indexes["text"].upsert(np.array([event_id]), vector[None])
+            self.caches.advance(tx.seq)
         self._changed(1)
 
     def begin_source(
@@ -256,8 +258,10 @@ class MemoryBank:
         if self.store.source_status(source) == "complete":
             return False
         removed = self.forget_source(source)
-        with self._write_lock, self.store.transaction() as tx:
-            tx.begin_source(source, stream, owner, path)
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                tx.begin_source(source, stream, owner, path)
+            self.caches.advance(tx.seq)
         if removed:
             log.info(
                 "discarded %d events of an unfinished earlier ingest of %s", removed, path or source
@@ -270,6 +274,7 @@ class MemoryBank:
             with self.store.transaction() as tx:
                 removed = tx.delete_source(source)
             self.caches.remove(removed)
+            self.caches.advance(tx.seq)
         return len(removed)
 
     def forget_stream(self, stream: str, owner: str = "") -> int:
@@ -279,11 +284,14 @@ class MemoryBank:
             with self.store.transaction() as tx:
                 removed = tx.delete_stream(stream, owner)
             self.caches.remove(removed)
+            self.caches.advance(tx.seq)
         return len(removed)
 
     def finish_source(self, source: str, events: int) -> None:
-        with self.store.transaction() as tx:
-            tx.finish_source(source, events)
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                tx.finish_source(source, events)
+            self.caches.advance(tx.seq)
 
     def _changed(self, count: int) -> None:
         if self.caches.note_changes(count):
@@ -292,7 +300,25 @@ class MemoryBank:
     def checkpoint(self) -> None:
         """Save the FAISS caches atomically, then record the sequence they are complete to."""
         with self._write_lock:
-            self.caches.save(self.store.current_seq())
+            self.caches.save()
+
+    # -- following other processes (shared backends) ------------------------------------------
+    def follow(self) -> int:
+        """Bring the caches up to every change committed so far, by this process or another
+        (a new index another process started is opened here too); returns how many vectors
+        changed. Runs every ``memory.follow_interval_s`` on a shared backend."""
+        with self._write_lock:
+            if self.caches.applied is not None and self.store.current_seq() == self.caches.applied:
+                return 0
+            stored = json.loads(self.store.meta("dims") or "{}")
+            for name in INDEXES:
+                if stored.get(name) and name not in self.indexes:
+                    self.dims[name] = stored[name]
+                    self.caches.rebuild(name, stored[name])
+            changed = self.caches.catch_up()
+        if changed:
+            self._changed(changed)
+        return changed
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, event_id: int) -> EventRow | None:
@@ -379,13 +405,18 @@ class MemoryBank:
     def close(self) -> None:
         if self._lock_file.closed:
             return
+        if self._follower is not None:
+            self._follower.stop()
         try:
             if self.caches.unsaved:  # nothing new since the last save: leave the files alone
                 self.checkpoint()
         finally:
             self.store.close()
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
+            self._unlock()
+
+    def _unlock(self) -> None:
+        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._lock_file.close()
 
     def __enter__(self) -> MemoryBank:
         return self

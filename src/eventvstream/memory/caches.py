@@ -1,14 +1,20 @@
 """The lifecycle of the FAISS caches of one data directory: load, replay, rebuild, save.
 
 ``visual.faiss`` and ``text.faiss`` are caches of the ``embedding`` and ``text_embedding``
-columns of the SQL store, never the truth. ``index.json`` records the change sequence
-(``meta.seq``) each saved cache is complete up to. Opening a cache loads the file and replays
-every row changed after that sequence; a missing, unreadable or inconsistent cache (its size
-disagrees with SQL after replay) is rebuilt from SQL with a log line. A checkpoint saves every
-cache atomically, then the sequence: a crash between the two only means more replay next time.
+columns of the SQL store, never the truth. ``applied`` is the change sequence (``meta.seq``)
+the open caches are complete up to, and ``index.json`` records it for each saved cache.
+Opening a cache loads the file and replays every row changed (and every event deleted) after
+that sequence; a missing, unreadable or inconsistent cache (its size disagrees with SQL after
+replay) is rebuilt from SQL with a log line. A checkpoint saves every cache atomically, then
+the sequence: a crash between the two only means more replay next time.
 
-The caller (``MemoryBank``) holds its writer lock around ``save`` and around "commit to SQL,
-then update the caches", so a saved cache never lacks a change older than its saved sequence.
+Transactions commit in sequence order (``transaction.py``), so "read the committed sequence
+*S*, then replay everything after ``applied``" leaves the caches complete up to *S*
+(``catch_up``): that is how a process follows other processes' writes to a shared
+PostgreSQL database, and how a process's own writes are checked for gaps (``advance``).
+
+The caller (``MemoryBank``) holds its writer lock around ``save``, ``catch_up`` and "commit to
+SQL, then update the caches", so a saved cache never lacks a change older than its sequence.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class IndexCaches:
         self.settings = settings
         self.indexes: dict[str, VectorIndex] = {}
         self.unsaved = 0  # changes since the last save; nonzero means "save on close"
+        self.applied: int | None = None  # every open cache holds every change up to this
 
     def path(self, name: str) -> Path:
         return self.dir / f"{name}.faiss"
@@ -48,6 +55,7 @@ class IndexCaches:
     def open(self, name: str, dim: int) -> VectorIndex:
         """Load cache ``name`` and bring it up to date with SQL, or rebuild it."""
         saved = read_state(self.dir / STATE_FILE)
+        seq = self.store.current_seq()  # committed before the replay below starts
         path = self.path(name)
         index: VectorIndex | None = None
         if path.exists() and name in saved:
@@ -62,27 +70,43 @@ class IndexCaches:
         if index is None:
             return self.rebuild(name, dim)
         replayed = self._replay(index, name, saved[name])
-        if len(index) != self.store.count_vectors(INDEXES[name]):
+        expected = self.store.count_vectors(INDEXES[name])
+        # Another process may have written since ``seq``: compare only a quiet database.
+        if len(index) != expected and self.store.current_seq() == seq:
             log.warning("%s disagrees with the database after replay; rebuilding it", path)
             return self.rebuild(name, dim)
         if replayed:
             log.info("%s: replayed %d changes made after its last save", path.name, replayed)
             self.unsaved += replayed  # the saved file is stale: save it again on close
         self.indexes[name] = index
+        self._opened(seq)
         return index
 
     def rebuild(self, name: str, dim: int) -> VectorIndex:
         """A new cache ``name`` holding every vector of its column in SQL."""
         index = VectorIndex(dim, exact_max=self.settings.exact_max, nprobe=self.settings.ivf_nprobe)
+        seq = self.store.current_seq()
         count = self._replay(index, name, -1)
         self.unsaved += max(count, 1)  # never saved in this form: save it on close
         if count:
             log.info("rebuilt the %s index from the database: %d vectors", name, count)
         self.indexes[name] = index
+        self._opened(seq)
         return index
 
+    def _opened(self, seq: int) -> None:
+        """A cache complete up to ``seq`` joined: the others may lag it, so catch them up."""
+        if self.applied is None:
+            self.applied = seq
+        elif seq > self.applied:
+            self.catch_up()
+
     def _replay(self, index: VectorIndex, name: str, since: int) -> int:
-        """Upsert every row changed after sequence ``since``; returns how many had a vector."""
+        """Forget the events deleted after sequence ``since``, then upsert every row changed
+        after it (in that order: an id deleted and then stored again must stay); returns how
+        many upserts had a vector."""
+        if since >= 0:
+            index.remove(np.array(self.store.deleted_since(since), dtype=np.int64))
         ids, vectors = [], []
         for event_id, data in self.store.changed_since(since, INDEXES[name]):
             if data is not None:
@@ -91,6 +115,25 @@ class IndexCaches:
         if ids:
             index.upsert(np.array(ids), np.stack(vectors))
         return len(ids)
+
+    # -- following the change sequence -------------------------------------------------------
+    def catch_up(self) -> int:
+        """Apply every change committed after ``applied`` (by any process); returns how many
+        vectors changed."""
+        seq = self.store.current_seq()
+        if self.applied is None or seq <= self.applied:
+            return 0
+        since = self.applied
+        changed = sum(self._replay(index, name, since) for name, index in self.indexes.items())
+        self.applied = seq
+        return changed
+
+    def advance(self, seq: int) -> None:
+        """This process committed ``seq`` and applied it to the caches. The caches are complete
+        up to it only if nothing came between (another process's commit): otherwise
+        ``catch_up`` fills the gap later and replays ``seq`` again, harmlessly."""
+        if self.applied is not None and seq == self.applied + 1:
+            self.applied = seq
 
     # -- changes -------------------------------------------------------------------------------
     def remove(self, ids: list[int]) -> None:
@@ -106,8 +149,10 @@ class IndexCaches:
         size = max((len(index) for index in self.indexes.values()), default=0)
         return self.unsaved >= max(self.settings.checkpoint_every, size // 20)
 
-    def save(self, seq: int) -> None:
-        """Save every cache atomically, then record that they are complete up to ``seq``."""
+    def save(self) -> None:
+        """Save every cache atomically, then record that they are complete up to ``applied``."""
+        self.catch_up()  # a save records one sequence for all: bring them all to it first
+        seq = self.applied if self.applied is not None else -1
         state = {}
         for name, index in self.indexes.items():
             index.save(self.path(name))

@@ -105,6 +105,40 @@ def event_values(event: Event) -> dict[str, Any]:
     }
 
 
+def new_slot(
+    event_id: int,
+    values: dict[str, Any],
+    stream: str,
+    owner: str,
+    source: str | None,
+    embedding: np.ndarray,
+    seq: int,
+) -> EventRow:
+    """The row a value dict (``event_values``) just became, without reading it back: the
+    stream's last slot for the next event of a batch to merge into."""
+    return EventRow(
+        id=event_id,
+        stream=stream,
+        owner=owner,
+        source=source,
+        source_index=None,
+        start=values["start"],
+        end=values["end"],
+        frames=values["frames"],
+        embedding=embedding,
+        keyframes=values["keyframes"],
+        labels=values["labels"],
+        boundaries=values["boundaries"],
+        caption=None,
+        text=None,
+        text_embedding=None,
+        merge_count=0,
+        seq=seq,
+        created=0.0,
+        updated=0.0,
+    )
+
+
 def blob(vector: np.ndarray | None) -> bytes | None:
     """A vector as stored: raw float32 bytes."""
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
@@ -171,4 +205,9 @@ def encode_new(values: dict[str, Any], *, seq: int, now: float) -> tuple[Any, ..
 _INSERTED = COLUMN_NAMES[1:]  # every column but ``id``, which SQLite assigns
 INSERT_SQL = "INSERT INTO events ({}) VALUES ({})".format(
     ", ".join(_INSERTED), ", ".join("?" * len(_INSERTED))
+)
+# The same with the id given: a backend that hands out ids ahead (``Backend.reserve_ids``, one
+# round trip for a batch) inserts a batch without waiting for each row's id.
+INSERT_WITH_ID_SQL = "INSERT INTO events ({}) VALUES ({})".format(
+    ", ".join(COLUMN_NAMES), ", ".join("?" * len(COLUMN_NAMES))
 )

@@ -1,19 +1,24 @@
-"""The SQLite schema of ``evs.sqlite3``, its migrations, and opening a file safely.
+"""The schema of the memory database and its migrations, the same on SQLite and PostgreSQL.
 
-The schema version lives in ``PRAGMA user_version``; ``MIGRATIONS[n]`` upgrades a version n-1
-file to version n in place, inside one transaction. A file that is not a healthy SQLite
+``MIGRATIONS[n]`` upgrades a version n-1 database to version n in place, inside one
+transaction. It is written in SQLite's type names; the PostgreSQL backend maps them
+(``postgres.postgres_ddl``). The version lives where the backend keeps it (SQLite:
+``PRAGMA user_version``; PostgreSQL: ``meta.schema_version``). A file that is not a healthy SQLite
 database, or was written by a newer evs, is reported (``memory_corrupt``) and never
 overwritten: it may be someone's only copy of their memory.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eventvstream.errors import EvsError
+from eventvstream.memory.backends import connect
+
+if TYPE_CHECKING:
+    from eventvstream.memory.backends import Backend
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "MemoryCorruptError", "check_and_migrate", "connect"]
 
 
 class MemoryCorruptError(EvsError):
@@ -22,7 +27,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -85,54 +90,47 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX events_stream_end ON events(stream, t_end);
     CREATE INDEX events_owner_start ON events(owner, t_start);
     """,
+    # v4: deletions carry a sequence number too, so a cache in another process (PostgreSQL
+    # replicas) learns that an event is gone, not only what changed.
+    4: """
+    CREATE TABLE deletions (event_id INTEGER NOT NULL, seq INTEGER NOT NULL);
+    CREATE INDEX deletions_seq ON deletions(seq);
+    """,
 }
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the durability settings every write relies on: WAL journal and
-    ``synchronous=FULL`` (a committed transaction survives ``kill -9`` and power loss)."""
-    conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
+def check_and_migrate(backend: Backend) -> None:
+    """Check an existing database's integrity, then bring it to ``SCHEMA_VERSION``.
 
-
-def check_and_migrate(
-    connection: Callable[[], sqlite3.Connection],
-    path: Path,
-    *,
-    existed: bool,
-    write_lock: threading.Lock,
-) -> None:
-    """Check an existing file's integrity, then bring it to ``SCHEMA_VERSION``.
-
-    ``connection`` opens (or returns) the store's connection: opening is part of the check,
-    since SQLite reports a non-database file on the first statement. ``existed`` says whether
-    ``path`` held data before (a new, empty file needs no integrity check); ``write_lock`` is
-    the store's writer lock, held while migrating.
+    Opening is part of the check, since SQLite reports a non-database file on the first
+    statement. Migrations run under the backend's migration lock (one migrator at a time,
+    also across processes on PostgreSQL), each in its own transaction.
     """
     try:
-        conn = connection()
-        if existed:
-            result = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if result != "ok":
-                raise MemoryCorruptError(f"{path}: integrity check failed: {result}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
+        backend.check(backend.existed)
+        with backend.migration_lock():
+            version = backend.schema_version()
+            if version > SCHEMA_VERSION:
+                raise MemoryCorruptError(
+                    f"{backend.describe()} has schema version {version}, newer than this evs "
+                    f"({SCHEMA_VERSION}); upgrade eventvstream"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                backend.apply_migration(target, MIGRATIONS[target])
+            # A database written before meta.max_span was kept: derive it (EventStore._scope).
+            with backend.writer() as conn:
+                if conn.execute("SELECT 1 FROM meta WHERE key = 'max_span'").fetchone() is None:
+                    span = conn.execute(
+                        "SELECT COALESCE(MAX(t_end - t_start), 0) FROM events"
+                    ).fetchone()
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('max_span', ?)",
+                        (repr(float(span[0])),),
+                    )
+    except backend.errors as exc:
+        if backend.shared:
+            raise
         raise MemoryCorruptError(
-            f"{path} is not a readable memory database ({exc}); it was left untouched "
-            "- move it aside to start a new memory, or restore a backup"
+            f"{backend.describe()} is not a readable memory database ({exc}); it was left "
+            "untouched - move it aside to start a new memory, or restore a backup"
         ) from None
-    if version > SCHEMA_VERSION:
-        raise MemoryCorruptError(
-            f"{path} has schema version {version}, newer than this evs "
-            f"({SCHEMA_VERSION}); upgrade eventvstream"
-        )
-    with write_lock, conn:
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.executescript(f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target};")
-        # A file written before meta.max_span was kept: derive it (EventStore._scope needs it).
-        if conn.execute("SELECT 1 FROM meta WHERE key = 'max_span'").fetchone() is None:
-            span = conn.execute("SELECT COALESCE(MAX(t_end - t_start), 0) FROM events").fetchone()
-            conn.execute("INSERT INTO meta VALUES ('max_span', ?)", (repr(float(span[0])),))

@@ -1,62 +1,65 @@
-"""The SQLite store: the memory bank's source of truth, and the queries on it.
+"""The SQL store: the memory bank's source of truth, and the queries on it.
 
-Durability: WAL journal with ``synchronous=FULL`` (``schema.connect``), so a committed
-transaction survives a ``kill -9`` or power loss; the caller is told "stored" only after the
-commit returns. Writes go through ``transaction()`` (``transaction.py``); the schema and its
+The store sits on a backend (``backends.py``: an SQLite file, or a shared PostgreSQL
+database); its queries are written once for both. Durability: a committed transaction
+survives a ``kill -9`` or power loss, and the caller is told "stored" only after the commit
+returns. Writes go through ``transaction()`` (``transaction.py``); the schema and its
 migrations are in ``schema.py``; how a row is encoded is in ``rows.py``. This module holds the
-connections and the reads.
+reads.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from eventvstream.memory.backends import Backend, SqliteBackend
 from eventvstream.memory.rows import COLUMNS, EventRow, decode_row
-from eventvstream.memory.schema import SCHEMA_VERSION, check_and_migrate, connect
+from eventvstream.memory.schema import SCHEMA_VERSION, check_and_migrate
 from eventvstream.memory.transaction import Transaction
 
 
 class EventStore:
-    """Thread-safe access to ``evs.sqlite3``: one connection per thread, one writer at a time."""
+    """Thread-safe reads and writes on one backend (a path means an SQLite file)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        # One writer at a time (``Transaction`` holds it from BEGIN to COMMIT); readers each
-        # use their own thread's connection and WAL snapshot.
-        self.write_lock = threading.Lock()
-        existed = path.exists() and path.stat().st_size > 0
-        check_and_migrate(lambda: self.conn, path, existed=existed, write_lock=self.write_lock)
+    def __init__(self, backend: Backend | Path) -> None:
+        self.backend: Backend = SqliteBackend(backend) if isinstance(backend, Path) else backend
+        check_and_migrate(self.backend)
 
-    # -- connections ---------------------------------------------------------------------------
     @property
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection (SQLite connections are not shared between threads)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.path)
-        return conn
+        """This thread's SQLite connection (tools and tests that inspect the file)."""
+        if not isinstance(self.backend, SqliteBackend):
+            raise TypeError("a raw connection is only available on the sqlite backend")
+        return self.backend.conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.backend.close()
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self.backend.reader() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with self.backend.reader() as conn:
+            return conn.execute(sql, args).fetchone()
 
     # -- meta ----------------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.write_lock, self.conn as conn:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with self.backend.writer() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # -- writes ------------------------------------------------------------------------------
     def transaction(self) -> Transaction:
@@ -65,9 +68,7 @@ class EventStore:
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, event_id: int) -> EventRow | None:
-        row = self.conn.execute(
-            f"SELECT {COLUMNS} FROM events WHERE id = ?", (event_id,)
-        ).fetchone()
+        row = self._one(f"SELECT {COLUMNS} FROM events WHERE id = ?", (event_id,))
         return None if row is None else decode_row(row)
 
     def get_many(self, ids: Sequence[int]) -> dict[int, EventRow]:
@@ -75,18 +76,12 @@ class EventStore:
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
             marks = ",".join("?" * len(part))
-            for row in self.conn.execute(
-                f"SELECT {COLUMNS} FROM events WHERE id IN ({marks})", part
-            ):
+            for row in self._rows(f"SELECT {COLUMNS} FROM events WHERE id IN ({marks})", part):
                 result[row[0]] = decode_row(row)
         return result
 
     def last_of_stream(self, stream: str, owner: str) -> EventRow | None:
-        row = self.conn.execute(
-            f"SELECT {COLUMNS} FROM events WHERE stream = ? AND owner = ? "
-            "ORDER BY t_end DESC, id DESC LIMIT 1",
-            (stream, owner),
-        ).fetchone()
+        row = self._one(LAST_OF_STREAM, (stream, owner))
         return None if row is None else decode_row(row)
 
     def query(
@@ -106,7 +101,7 @@ class EventStore:
         sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY t_start, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [decode_row(r) for r in self.conn.execute(sql, args)]
+        return [decode_row(r) for r in self._rows(sql, args)]
 
     def latest(
         self, *, stream: str | None = None, owner: str | None = None, limit: int = 5
@@ -115,10 +110,10 @@ class EventStore:
         now")."""
         where, args = self._scope(stream, owner, None, None)
         sql = (
-            f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where) or '1'} "
+            f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where) or '1 = 1'} "
             f"ORDER BY t_end DESC, id DESC LIMIT {int(limit)}"
         )
-        return [decode_row(r) for r in self.conn.execute(sql, args)]
+        return [decode_row(r) for r in self._rows(sql, args)]
 
     def stream_summaries(self, owner: str, stream: str | None = None) -> dict[str, dict[str, Any]]:
         """Per stream of ``owner``: event count and time span."""
@@ -130,7 +125,7 @@ class EventStore:
         args = (owner,) if stream is None else (owner, stream)
         return {
             name: {"events": int(n), "start": round(t0, 3), "end": round(t1, 3)}
-            for name, n, t0, t1 in self.conn.execute(sql, args)
+            for name, n, t0, t1 in self._rows(sql, args)
         }
 
     def ids_in_scope(
@@ -141,15 +136,15 @@ class EventStore:
         t1: float | None = None,
     ) -> np.ndarray:
         where, args = self._scope(stream, owner, t0, t1)
-        sql = f"SELECT id FROM events WHERE {' AND '.join(where) or '1'}"
-        return np.fromiter((r[0] for r in self.conn.execute(sql, args)), dtype=np.int64)
+        sql = f"SELECT id FROM events WHERE {' AND '.join(where) or '1 = 1'}"
+        return np.fromiter((r[0] for r in self._rows(sql, args)), dtype=np.int64)
 
     def count_in_scope(
         self, stream: str | None, owner: str | None, t0: float | None, t1: float | None
     ) -> int:
         where, args = self._scope(stream, owner, t0, t1)
-        sql = f"SELECT COUNT(*) FROM events WHERE {' AND '.join(where) or '1'}"
-        return int(self.conn.execute(sql, args).fetchone()[0])
+        sql = f"SELECT COUNT(*) FROM events WHERE {' AND '.join(where) or '1 = 1'}"
+        return int(self._one(sql, args)[0])
 
     def vectors_in_scope(
         self,
@@ -164,9 +159,7 @@ class EventStore:
             raise ValueError(column)
         where, args = self._scope(stream, owner, t0, t1)
         where.append(f"{column} IS NOT NULL")
-        rows = self.conn.execute(
-            f"SELECT id, {column} FROM events WHERE {' AND '.join(where)}", args
-        ).fetchall()
+        rows = self._rows(f"SELECT id, {column} FROM events WHERE {' AND '.join(where)}", args)
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def _scope(
@@ -201,36 +194,38 @@ class EventStore:
         """(id, vector blob) of every row changed after ``seq`` — for index replay."""
         if column not in ("embedding", "text_embedding"):
             raise ValueError(column)
-        yield from self.conn.execute(
-            f"SELECT id, {column} FROM events WHERE seq > ? ORDER BY seq", (seq,)
-        )
+        with self.backend.reader() as conn:
+            yield from conn.execute(
+                f"SELECT id, {column} FROM events WHERE seq > ? ORDER BY seq", (seq,)
+            )
+
+    def deleted_since(self, seq: int) -> list[int]:
+        """Ids of the events deleted after ``seq`` — for index replay."""
+        return [r[0] for r in self._rows("SELECT event_id FROM deletions WHERE seq > ?", (seq,))]
 
     def count_vectors(self, column: str) -> int:
         """How many rows have a ``column`` vector: what a complete cache of it must hold."""
         if column not in ("embedding", "text_embedding"):
             raise ValueError(column)
         sql = f"SELECT COUNT(*) FROM events WHERE {column} IS NOT NULL"
-        return int(self.conn.execute(sql).fetchone()[0])
+        return int(self._one(sql)[0])
 
     def current_seq(self) -> int:
         return int(self.meta("seq") or 0)
 
     def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return int(self._one("SELECT COUNT(*) FROM events")[0])
 
     def stats(self) -> dict[str, Any]:
-        conn = self.conn
-        streams = conn.execute(
+        streams = self._rows(
             "SELECT stream, owner, COUNT(*), MIN(t_start), MAX(t_end), SUM(merge_count) "
             "FROM events GROUP BY stream, owner ORDER BY stream"
-        ).fetchall()
+        )
         return {
             "events": self.count(),
-            "merges": int(conn.execute("SELECT COUNT(*) FROM merges").fetchone()[0]),
-            "captioned": int(
-                conn.execute("SELECT COUNT(*) FROM events WHERE caption IS NOT NULL").fetchone()[0]
-            ),
-            "sources": int(conn.execute("SELECT COUNT(*) FROM sources").fetchone()[0]),
+            "merges": int(self._one("SELECT COUNT(*) FROM merges")[0]),
+            "captioned": int(self._one("SELECT COUNT(*) FROM events WHERE caption IS NOT NULL")[0]),
+            "sources": int(self._one("SELECT COUNT(*) FROM sources")[0]),
             "streams": [
                 {
                     "stream": s,
@@ -244,9 +239,19 @@ class EventStore:
             ],
             "schema_version": SCHEMA_VERSION,
             "seq": self.current_seq(),
-            "db_bytes": self.path.stat().st_size if self.path.exists() else 0,
+            "backend": self.backend.name,
+            "database": self.backend.describe(),
+            "db_bytes": self.backend.size_bytes(),
         }
 
     def source_status(self, source: str) -> str | None:
-        row = self.conn.execute("SELECT status FROM sources WHERE source = ?", (source,)).fetchone()
+        row = self._one("SELECT status FROM sources WHERE source = ?", (source,))
         return None if row is None else row[0]
+
+
+# The stream's newest slot: what consolidation merges into (``transaction.py`` appends the
+# backend's row lock when it reads it inside a write).
+LAST_OF_STREAM = (
+    f"SELECT {COLUMNS} FROM events WHERE stream = ? AND owner = ? "
+    "ORDER BY t_end DESC, id DESC LIMIT 1"
+)

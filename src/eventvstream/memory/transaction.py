@@ -1,57 +1,105 @@
 """Writes to the store: one durable commit per ``with store.transaction() as tx:`` block.
 
-Every transaction takes the next global sequence number (``meta.seq``) and stamps it on every
-row it changes, so the FAISS caches can find and replay whatever they missed (``caches.py``).
-It holds the store's writer lock from ``BEGIN IMMEDIATE`` to ``COMMIT``.
+Every transaction first takes the next global sequence number (``meta.seq``) and stamps it on
+every row it changes (and every deletion), so the FAISS caches — this process's and other
+processes' — can find and replay whatever they missed (``caches.py``). Taking it writes the
+``meta`` row, which holds that row's lock until commit: transactions commit in sequence order,
+on SQLite (one writer at a time anyway) and on PostgreSQL (many writers), so a reader that sees
+sequence *S* committed sees every change up to *S*. The statements are the same on both; what
+differs (ids, connections, locks) is the backend's (``backends.py``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eventvstream.memory.rows import INSERT_SQL, EventRow, blob, encode_new
+from eventvstream.memory.rows import (
+    INSERT_SQL,
+    INSERT_WITH_ID_SQL,
+    EventRow,
+    blob,
+    decode_row,
+    encode_new,
+)
 
 if TYPE_CHECKING:
+    from eventvstream.memory.backends import Connection
     from eventvstream.memory.store import EventStore
 
 
 class Transaction:
-    """A write transaction holding the store's writer lock; commits (durably) on exit."""
+    """One write transaction; commits (durably) on a clean exit, rolls back on an exception."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
-        self.conn: sqlite3.Connection = store.conn
+        self.backend = store.backend
+        self._context: AbstractContextManager[Connection] = self.backend.writer()
+        self.conn: Connection
         self.seq = 0
         self.max_span = 0.0
+        self._ids: list[int] = []  # reserved ahead by ``batch`` (backends that can)
+        self._pending: list[tuple[Any, ...]] = []  # inserts ``batch`` holds back
 
     def __enter__(self) -> Transaction:
-        self.store.write_lock.acquire()
+        self.conn = self._context.__enter__()
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.store.write_lock.release()
+            self.seq = self._next_seq()
+        except BaseException as exc:
+            self._context.__exit__(type(exc), exc, exc.__traceback__)
             raise
-        self.seq = self._next_seq()
         return self
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        try:
-            if exc_type is None:
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None:
+            try:
+                self._flush()
                 self._write_max_span()
-                self.conn.execute("COMMIT")
-            else:
-                self.conn.execute("ROLLBACK")
-        finally:
-            self.store.write_lock.release()
+            except BaseException as error:
+                self._context.__exit__(type(error), error, error.__traceback__)
+                raise
+        self._context.__exit__(exc_type, exc, traceback)
 
     def _next_seq(self) -> int:
-        self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'")
+        """The next sequence number; locks the ``meta.seq`` row until this commits."""
+        self.conn.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'seq'"
+        )
         return int(self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+    @contextmanager
+    def batch(self, size: int) -> Iterator[None]:
+        """``with tx.batch(n):`` around up to ``n`` inserts (and merges) whose ids come back
+        without asking the database: a backend that can reserve ids (PostgreSQL: one round
+        trip for the batch) gets the inserts as one ``executemany``; a no-op on SQLite, where
+        a statement is a function call."""
+        self._ids = self.backend.reserve_ids(self.conn, size)
+        try:
+            yield
+            self._flush()
+        finally:
+            self._ids, self._pending = [], []
+
+    def _flush(self) -> None:
+        """Send the inserts held back by ``batch`` (before anything that may read them)."""
+        if self._pending:
+            self.conn.executemany(INSERT_WITH_ID_SQL, self._pending)
+            self._pending = []
+
+    def last_of_stream(self, stream: str, owner: str) -> EventRow | None:
+        """The stream's newest slot as this transaction sees it (row-locked where the backend
+        can): what a new event may merge into."""
+        from eventvstream.memory.store import LAST_OF_STREAM
+
+        row = self.conn.execute(
+            LAST_OF_STREAM + self.backend.lock_clause, (stream, owner)
+        ).fetchone()
+        return None if row is None else decode_row(row)
 
     def _widen_max_span(self, span: float) -> None:
         """Keep ``meta.max_span`` >= every event's length (see ``EventStore._scope``); written
@@ -61,17 +109,21 @@ class Transaction:
     def _write_max_span(self) -> None:
         if self.max_span > 0:
             self.conn.execute(
-                "INSERT INTO meta VALUES ('max_span', ?) ON CONFLICT(key) DO UPDATE SET "
-                "value = MAX(CAST(value AS REAL), CAST(excluded.value AS REAL))",
-                (repr(self.max_span),),
+                "UPDATE meta SET value = ? WHERE key = 'max_span' "
+                "AND CAST(value AS DOUBLE PRECISION) < ?",
+                (repr(self.max_span), self.max_span),
             )
 
     # -- events --------------------------------------------------------------------------------
     def insert(self, values: dict[str, Any]) -> int:
         """A new slot from a value dict (see ``rows.encode_new``); returns its id."""
         self._widen_max_span(values["end"] - values["start"])
-        cursor = self.conn.execute(INSERT_SQL, encode_new(values, seq=self.seq, now=time.time()))
-        return int(cursor.lastrowid)  # type: ignore[arg-type]  # set by every INSERT
+        params = encode_new(values, seq=self.seq, now=time.time())
+        if self._ids:
+            event_id = self._ids.pop()
+            self._pending.append((event_id, *params))
+            return event_id
+        return self.backend.insert_id(self.conn, INSERT_SQL, params)
 
     def merge_into(
         self,
@@ -87,6 +139,7 @@ class Transaction:
         similarity: float | None,
     ) -> None:
         """Widen slot ``row`` with a merged event, and record the merge in ``merges``."""
+        self._flush()  # ``row`` may be an insert of this batch
         self._widen_max_span(end - start)
         self.conn.execute(
             "UPDATE events SET t_start = ?, t_end = ?, frames = ?, embedding = ?, keyframes = ?, "
@@ -121,23 +174,27 @@ class Transaction:
     def _delete_events(self, ids: list[int]) -> None:
         if ids:
             marks = ",".join("?" * len(ids))
+            self.conn.execute(
+                f"INSERT INTO deletions (event_id, seq) SELECT id, ? FROM events "
+                f"WHERE id IN ({marks})",
+                [self.seq, *ids],
+            )
             self.conn.execute(f"DELETE FROM merges WHERE event_id IN ({marks})", ids)
             self.conn.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
 
     def delete_source(self, source: str) -> list[int]:
-        ids = [r[0] for r in self.conn.execute("SELECT id FROM events WHERE source = ?", (source,))]
+        rows = self.conn.execute("SELECT id FROM events WHERE source = ?", (source,)).fetchall()
+        ids = [r[0] for r in rows]
         self._delete_events(ids)
         self.conn.execute("DELETE FROM sources WHERE source = ?", (source,))
         return ids
 
     def delete_stream(self, stream: str, owner: str) -> list[int]:
         """Every event of ``(stream, owner)``, whatever its source, and its source records."""
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT id FROM events WHERE stream = ? AND owner = ?", (stream, owner)
-            )
-        ]
+        rows = self.conn.execute(
+            "SELECT id FROM events WHERE stream = ? AND owner = ?", (stream, owner)
+        ).fetchall()
+        ids = [r[0] for r in rows]
         self._delete_events(ids)
         self.conn.execute("DELETE FROM sources WHERE stream = ? AND owner = ?", (stream, owner))
         return ids
@@ -145,8 +202,10 @@ class Transaction:
     # -- sources -------------------------------------------------------------------------------
     def begin_source(self, source: str, stream: str, owner: str, path: str | None) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO sources (source, stream, owner, path, status, events, started) "
-            "VALUES (?, ?, ?, ?, 'ingesting', 0, ?)",
+            "INSERT INTO sources (source, stream, owner, path, status, events, started) "
+            "VALUES (?, ?, ?, ?, 'ingesting', 0, ?) ON CONFLICT (source) DO UPDATE SET "
+            "stream = excluded.stream, owner = excluded.owner, path = excluded.path, "
+            "status = excluded.status, events = 0, started = excluded.started, finished = NULL",
             (source, stream, owner, path, time.time()),
         )
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Memory store benchmark, PostgreSQL against SQLite, in one run. Markdown on stdout::
+
+    python scripts/bench_store.py                        # 20k events x 256-d (~2 min, 2 cores)
+    python scripts/bench_store.py --events 1000000       # the issue's target size
+    python scripts/bench_store.py --url postgresql://... # an existing server (else a throwaway)
+
+What it measures, per backend, on a fresh database and a fresh data directory:
+
+- ingest: ``add_many`` in batches of ``--batch`` (one durable commit each), events/s;
+- top-10 search p50/p99 over the whole bank (FAISS + the row fetch from SQL), one query at a
+  time, queries held out (never inserted);
+- PostgreSQL only: commit-on-A to searchable-on-B, two banks (own caches) on one database:
+  ``A.add`` returns, then B is polled until its top hit is the new event.
+
+Vectors are random unit vectors: nothing merges, but every event still runs the consolidation
+decision against its stream's last slot, as in production. Without ``--url`` a throwaway
+server is started with Debian's ``initdb``/``pg_ctl`` (``eventvstream.testdata.postgres``),
+default settings (fsync and synchronous_commit on): the same durability as SQLite's
+``synchronous=FULL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eventvstream.config import MemorySettings
+from eventvstream.memory.bank import MemoryBank
+
+
+def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def events(vectors: np.ndarray, start: float) -> list[dict]:
+    return [
+        {"start": start + 3.0 * i, "end": start + 3.0 * i + 2.0, "frames": 4, "embedding": v,
+         "keyframes": [{"t": start + 3.0 * i}], "labels": [["thing", 0.5]], "boundaries": {}}
+        for i, v in enumerate(vectors)
+    ]  # fmt: skip
+
+
+def settings(backend: str, url: str | None, data_dir: Path) -> MemorySettings:
+    extra = {"backend": "postgres", "url": url} if backend == "postgres" else {}
+    return MemorySettings(data_dir=data_dir, checkpoint_every=10**9, **extra)
+
+
+def bench_backend(backend: str, url: str | None, root: Path, args: argparse.Namespace) -> dict:
+    vectors = unit_vectors(args.events, args.dim, 0)
+    queries = unit_vectors(args.queries, args.dim, 1)
+    result: dict = {"backend": backend}
+    with MemoryBank(settings(backend, url, root / f"{backend}-a"), visual_dim=args.dim) as bank:
+        t0 = time.perf_counter()
+        for part in range(0, args.events, args.batch):
+            stream = f"cam{(part // args.batch) % args.streams}"
+            bank.add_many(events(vectors[part : part + args.batch], 3.0 * part), stream=stream)
+        result["ingest_eps"] = args.events / (time.perf_counter() - t0)
+        latencies = []
+        for q in queries:
+            t0 = time.perf_counter()
+            bank.search(q, k=10)
+            latencies.append(time.perf_counter() - t0)
+        result["p50_ms"] = 1000 * float(np.percentile(latencies, 50))
+        result["p99_ms"] = 1000 * float(np.percentile(latencies, 99))
+        result["kind"] = bank.indexes["visual"].kind
+        if backend == "postgres":
+            result |= replication(bank, url, root, args)
+    return result
+
+
+def replication(a: MemoryBank, url: str | None, root: Path, args: argparse.Namespace) -> dict:
+    with MemoryBank(settings("postgres", url, root / "postgres-b")) as b:
+        fresh = unit_vectors(args.probes, args.dim, 2)
+        delays = []
+        for i, vector in enumerate(fresh):
+            stored = a.add(events(vector[None], 1e9 + 10.0 * i)[0], stream="probe")
+            t0 = time.perf_counter()
+            while True:
+                hits = b.search(vector, k=1)
+                if hits and hits[0].event.id == stored.id:
+                    break
+                if time.perf_counter() - t0 > 10:
+                    raise RuntimeError("an event stored on A was not searchable on B in 10 s")
+                time.sleep(0.002)
+            delays.append(time.perf_counter() - t0)
+            time.sleep(0.05)  # not in phase with B's poll
+    return {
+        "ab_p50_ms": 1000 * float(np.percentile(delays, 50)),
+        "ab_p95_ms": 1000 * float(np.percentile(delays, 95)),
+        "ab_max_ms": 1000 * max(delays),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=100, help="events per add_many (commit)")
+    parser.add_argument("--streams", type=int, default=8)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--probes", type=int, default=40, help="A-to-B latency samples")
+    parser.add_argument("--url", help="an existing PostgreSQL database (else a throwaway)")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    server = None
+    url = args.url
+    if "postgres" in backends and url is None:
+        from eventvstream.testdata.postgres import PostgresServer, pg_bin
+
+        bin_dir = pg_bin()
+        if bin_dir is None:
+            sys.exit("PostgreSQL is not installed (apt-get install -y postgresql), or pass --url")
+        server = PostgresServer(bin_dir)
+        server.start()
+        url = server.new_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="evs-bench-store-") as tmp:
+            rows = [bench_backend(b, url, Path(tmp), args) for b in backends]
+    finally:
+        if server is not None:
+            server.stop()
+    print(f"{args.events} events x {args.dim}-d, batches of {args.batch}, {args.streams} streams, "
+          f"{args.queries} queries; {platform.processor() or platform.machine()}, "
+          f"python {platform.python_version()}\n")  # fmt: skip
+    print("| backend | ingest ev/s | top-10 p50 ms | top-10 p99 ms | index | A→B p50/p95/max ms |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        ab = (
+            f"{r['ab_p50_ms']:.0f} / {r['ab_p95_ms']:.0f} / {r['ab_max_ms']:.0f}"
+            if "ab_p50_ms" in r
+            else "—"
+        )
+        print(f"| {r['backend']} | {r['ingest_eps']:,.0f} | {r['p50_ms']:.2f} | "
+              f"{r['p99_ms']:.2f} | {r['kind']} | {ab} |")  # fmt: skip
+    by = {r["backend"]: r for r in rows}
+    if {"sqlite", "postgres"} <= by.keys():
+        pg, lite = by["postgres"], by["sqlite"]
+        ingest, p99 = pg["ingest_eps"] / lite["ingest_eps"], pg["p99_ms"] / lite["p99_ms"]
+        print(f"\npostgres/sqlite: ingest {ingest:.2f}x, top-10 p99 {p99:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

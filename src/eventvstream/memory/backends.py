@@ -1,0 +1,198 @@
+"""Where the memory's SQL lives: the one place that knows SQLite from PostgreSQL.
+
+The queries in ``store.py`` and ``transaction.py`` are written once, in the SQL both engines
+speak (``?`` placeholders, ``ON CONFLICT … DO UPDATE``, ``CAST(… AS DOUBLE PRECISION)``); a
+backend supplies what differs: how to get a connection for a read and for a write
+transaction, how a new row's id comes back, where the schema version is kept, how the DDL of
+``schema.MIGRATIONS`` is spelled, and whether other processes may write the same data
+(``shared``: then the FAISS caches follow the change sequence, ``MemoryBank``).
+
+- :class:`SqliteBackend`: one file, one connection per thread, one writer at a time (a
+  ``threading.Lock`` held from ``BEGIN IMMEDIATE`` to ``COMMIT``); WAL with
+  ``synchronous=FULL``, so a committed transaction survives ``kill -9`` and power loss.
+- :class:`~eventvstream.memory.postgres.PostgresBackend`: a psycopg 3 connection pool on a
+  shared database (``postgres.py``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from eventvstream.config import MemorySettings
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the queries use of a connection: sqlite3's ``execute`` with ``?`` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Cursor: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
+
+class Backend(Protocol):
+    name: str
+    #: Other processes may write this database: caches must follow its change sequence.
+    shared: bool
+    #: Appended to the "last slot of a stream" query inside a write (a row lock where it exists).
+    lock_clause: str
+    #: Exceptions that mean "the database is unreadable or unreachable".
+    errors: tuple[type[BaseException], ...]
+
+    def describe(self) -> str:
+        """Where the data is, for messages (never a password)."""
+        ...
+
+    def reader(self) -> Any:
+        """``with backend.reader() as conn:`` a connection for reads (context manager)."""
+        ...
+
+    def writer(self) -> Any:
+        """``with backend.writer() as conn:`` one write transaction, committed durably on a
+        clean exit and rolled back on an exception."""
+        ...
+
+    def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
+        """Run an ``INSERT`` into ``events`` and return the new row's id."""
+        ...
+
+    def reserve_ids(self, conn: Connection, count: int) -> list[int]:
+        """``count`` new event ids in one round trip (last one first), or [] to let each
+        ``INSERT`` take its own."""
+        ...
+
+    def check(self, existed: bool) -> None:
+        """Raise ``MemoryCorruptError`` if the stored data is unreadable."""
+        ...
+
+    def migration_lock(self) -> Any:
+        """Held while checking and applying migrations (one migrator at a time)."""
+        ...
+
+    def schema_version(self) -> int: ...
+    def apply_migration(self, target: int, ddl: str) -> None: ...
+    def size_bytes(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (and without query parameters, which may hold one)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable database url>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.password else f"{parts.username}@"
+    netloc = (user if parts.username else "") + host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def open_backend(settings: MemorySettings, directory: Path) -> Backend:
+    """The backend ``settings`` ask for (``memory.backend``)."""
+    if settings.backend == "postgres":
+        from eventvstream.memory.postgres import PostgresBackend  # psycopg only when used
+
+        assert settings.url is not None  # MemorySettings validates this
+        return PostgresBackend(settings.url.get_secret_value(), pool_size=settings.pool_size)
+    return SqliteBackend(directory / "evs.sqlite3")
+
+
+class SqliteBackend:
+    """One SQLite file: per-thread connections, one writer at a time."""
+
+    name = "sqlite"
+    shared = False  # the bank's flock keeps every other process out of the directory
+    lock_clause = ""  # BEGIN IMMEDIATE already holds the whole file
+    errors: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.existed = path.exists() and path.stat().st_size > 0
+        self._local = threading.local()
+        self.write_lock = threading.RLock()  # re-entered by migrations (migration_lock)
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (SQLite connections are not shared between threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        yield self.conn
+
+    @contextmanager
+    def writer(self) -> Iterator[sqlite3.Connection]:
+        with self.write_lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
+        return int(conn.execute(sql, params).lastrowid)  # type: ignore[attr-defined]
+
+    def reserve_ids(self, conn: Connection, count: int) -> list[int]:
+        return []  # an INSERT is a function call here: nothing to save
+
+    def check(self, existed: bool) -> None:
+        from eventvstream.memory.schema import MemoryCorruptError
+
+        if existed:
+            result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise MemoryCorruptError(f"{self.path}: integrity check failed: {result}")
+
+    @contextmanager
+    def migration_lock(self) -> Iterator[None]:
+        with self.write_lock:
+            yield
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def apply_migration(self, target: int, ddl: str) -> None:
+        self.conn.executescript(f"BEGIN; {ddl} PRAGMA user_version = {target}; COMMIT;")
+
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the durability settings every write relies on: WAL journal and
+    ``synchronous=FULL`` (a committed transaction survives ``kill -9`` and power loss)."""
+    conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
