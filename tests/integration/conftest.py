@@ -93,3 +93,18 @@ def bikes_video() -> tuple[Path, dict]:
     path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
     truth_file = Path(__file__).resolve().parents[2] / "scripts" / "ground_truth" / "bikes.json"
     return path, json.loads(truth_file.read_text())
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory) -> list[bytes]:
+    """A second of 320x240 test-pattern JPEGs (ffmpeg's testsrc2), the frames of the fake
+    MJPEG cameras in the live-source and pull-stream tests."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    out = tmp_path_factory.mktemp("mjpeg")
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=1",
+         "-q:v", "5", str(out / "f%03d.jpg")],
+        check=True,
+    )  # fmt: skip
+    return [p.read_bytes() for p in sorted(out.glob("f*.jpg"))]

@@ -28,17 +28,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 # -- an MJPEG camera ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def jpegs(tmp_path_factory) -> list[bytes]:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed")
-    out = tmp_path_factory.mktemp("mjpeg")
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=1",
-         "-q:v", "5", str(out / "f%03d.jpg")],
-        check=True,
-    )  # fmt: skip
-    return [p.read_bytes() for p in sorted(out.glob("f*.jpg"))]
 
 
 @pytest.fixture

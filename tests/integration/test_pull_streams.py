@@ -22,22 +22,6 @@ SECRET = "cam-s3cret"
 
 
 @pytest.fixture(scope="module")
-def jpegs(tmp_path_factory) -> list[bytes]:
-    import shutil
-    import subprocess
-
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed")
-    out = tmp_path_factory.mktemp("pull-jpegs")
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=1",
-         "-q:v", "5", str(out / "f%03d.jpg")],
-        check=True,
-    )  # fmt: skip
-    return [p.read_bytes() for p in sorted(out.glob("f*.jpg"))]
-
-
-@pytest.fixture(scope="module")
 def client(tmp_path_factory) -> Iterator[TestClient]:
     app = create_app(tiny_settings(tmp_path_factory.mktemp("pull-memory")))
     with TestClient(app) as c:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from eventvstream.memory.backends import sqlite_transaction
+
 ALERT_SCHEMA_VERSION = 1
 ALERT_MIGRATIONS: dict[int, str] = {
     1: """
@@ -92,15 +94,8 @@ class AlertDatabase:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One durable transaction (committed when the block exits without error)."""
-        with self._write_lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with sqlite_transaction(self.conn, self._write_lock) as conn:
+            yield conn
 
     def _migrate(self) -> None:
         with self.write() as conn:

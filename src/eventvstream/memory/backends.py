@@ -112,6 +112,23 @@ def open_backend(settings: MemorySettings, directory: Path) -> Backend:
     return SqliteBackend(directory / "evs.sqlite3")
 
 
+@contextmanager
+def sqlite_transaction(
+    conn: sqlite3.Connection, lock: threading.Lock | threading.RLock
+) -> Iterator[sqlite3.Connection]:
+    """One durable write transaction on an autocommit SQLite connection: ``BEGIN IMMEDIATE``
+    takes the write lock up front (no upgrade deadlock), committed when the block exits without
+    error, rolled back otherwise. ``lock`` serialises this process's writers on ``conn``."""
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 class SqliteBackend:
     """One SQLite file: per-thread connections, one writer at a time."""
 
@@ -143,15 +160,8 @@ class SqliteBackend:
 
     @contextmanager
     def writer(self) -> Iterator[sqlite3.Connection]:
-        with self.write_lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with sqlite_transaction(self.conn, self.write_lock) as conn:
+            yield conn
 
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql, params).lastrowid)  # type: ignore[attr-defined]
