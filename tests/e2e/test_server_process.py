@@ -59,7 +59,7 @@ def start_server(profile: Path, port: int, log: Path) -> subprocess.Popen[bytes]
     )
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "the server exited during start-up"
