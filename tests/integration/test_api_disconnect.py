@@ -1,4 +1,5 @@
-"""A client that disconnects while its answer is being generated frees the decoder at once (not after the whole budget).
+"""A client that leaves while its answer is generated frees the decoder at once (not after the
+whole budget).
 
 The WebSocket handler runs each question in the session's task group; when the client leaves,
 the group is cancelled, the answer's async stream is closed, its cancel flag is set and the
@@ -30,7 +31,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     settings = load_settings(
         "tiny",
-        # a long answer to walk away from, phrased by the decoder (as on the gpu and remote profiles)
+        # a long answer to walk away from, phrased by the decoder (as on the gpu/remote profiles)
         language=LANGUAGE | {"answer_max_tokens": 1500, "phrase_answers": True},
         memory={"data_dir": str(tmp_path_factory.mktemp("disconnect"))},
         server={
