@@ -340,11 +340,15 @@ def test_failing_decoder_is_counted_and_the_worker_goes_on(
             worker.submit(CaptionJob(event_id))
         worker.close(drain=True, timeout=30)
         assert worker.stats.failed == 2 and worker.stats.captioned == 3
-        assert [e for e, _ in errors] == [ids[0], ids[2]]
-        assert "blew up" in errors[0][1]
-        captions = [bank.get(i).caption for i in ids]  # type: ignore[union-attr]
-        assert captions[0] is None and captions[2] is None
-        assert captions[1] == captions[3] == captions[4] == "A scene."
+        # A caption the checks refuse ("A scene." says nothing) is retried once
+        # (language/caption_check.py) and a retry is a decoder call too, so which events meet
+        # the failing calls 1 and 3 depends on the checks: the first does, and one more.
+        failed = [e for e, _ in errors]
+        assert len(failed) == 2 and failed[0] == ids[0] and len(set(failed)) == 2
+        assert all("blew up" in message for _, message in errors)
+        captions = {i: bank.get(i).caption for i in ids}  # type: ignore[union-attr]
+        assert all(captions[i] is None for i in failed)
+        assert all(captions[i] for i in ids if i not in failed)  # checked or templated, stored
 
 
 def test_empty_decoder_output_falls_back_to_the_description(
