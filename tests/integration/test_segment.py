@@ -11,6 +11,7 @@ import pytest
 
 from eventvstream.config import load_settings
 from eventvstream.events.metrics import score_boundaries
+from eventvstream.events.types import KEYFRAME_LABELS
 from eventvstream.pipeline import Segmenter
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tiny_events.json"
@@ -46,7 +47,9 @@ def test_events_carry_labels_keyframes_and_explanations(default_segmenter, synth
     for event in events:
         assert np.linalg.norm(event.embedding) == pytest.approx(1.0, abs=1e-4)
         assert event.keyframes and all(k.image is None for k in event.keyframes)  # pixels dropped
-        assert all(len(k.labels) == 3 for k in event.keyframes)
+        want = min(KEYFRAME_LABELS, default_segmenter.settings.encoder.top_k_labels)
+        assert want > 0 and all(len(k.labels) == want for k in event.keyframes)
+        assert all(len({name for name, _ in k.labels}) == want for k in event.keyframes)
         assert event.labels[0][1] > 0
     for event in events[1:]:
         opened = event.opened_by

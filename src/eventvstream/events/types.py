@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+#: Labels a keyframe keeps (the event's pooled labels keep the encoder's full top k): enough
+#: for a reader and the alert rules, small enough that a million events stay cheap to store.
+KEYFRAME_LABELS = 5
+
 BoundaryReason = Literal["cue", "max_length", "stream_start", "end_of_stream", "interval"]
 
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from eventvstream.config import Settings, load_settings
 from eventvstream.events import Event, EventDetector
+from eventvstream.events.types import KEYFRAME_LABELS
 from eventvstream.media import VideoInfo, VideoStream, open_video
 from eventvstream.media.live import LiveSource
 from eventvstream.media.window import FrameWindowReader
@@ -199,7 +200,7 @@ class Segmenter:
         event.pooled_labels = pool_labels([frame_labels[i] for i in frames])
         previous = None
         for keyframe in event.keyframes:
-            keyframe.labels = frame_labels.get(keyframe.frame_index, [])[:5]
+            keyframe.labels = frame_labels.get(keyframe.frame_index, [])[:KEYFRAME_LABELS]
             if keyframe.image is not None:
                 keyframe.look = look_of(keyframe.image)
                 if previous is not None:
