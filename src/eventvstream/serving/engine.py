@@ -270,7 +270,7 @@ class Engine:
             EventRow(
                 -1, session.stream, session.owner, None, None, start, end, len(frames),
                 np.zeros(1, np.float32), [], [[n, p] for n, p in pool_labels(frames)], {},
-                None, None, None, 0, 0, 0.0, 0.0,
+                None, None, None, 0, 0, 0.0, 0.0, session.wall_at(start),
             )
         ]  # fmt: skip
 

@@ -193,18 +193,21 @@ class LiveIngest:
             self._cond.notify()
         return True, dropped
 
-    def push_decoded(self, session: LiveSession, t_client: float, image: np.ndarray) -> bool:
-        """A frame already decoded and scaled (a pull source's): sampled by timestamp and queued
-        like a client's. Thread-safe; raises EvsError ``session_closed`` once it closes."""
+    def push_decoded(
+        self, session: LiveSession, t_client: float, image: np.ndarray, wall: float
+    ) -> bool:
+        """A frame already decoded and scaled (a pull source's, at source time ``t_client``,
+        captured at Unix time ``wall``): sampled by timestamp and queued like a client's.
+        Thread-safe; raises EvsError ``session_closed`` once it closes."""
         self.metrics.add("frames_received")
         t = session.admit(t_client)
         if t is None:
             self.metrics.add("frames_skipped")
             return False
-        # received when the source delivered it (t_client is its wall-clock arrival), so the
-        # session's lag includes the time it waited in the source's ring
-        received_at = time.monotonic() - max(0.0, time.time() - t_client)
-        self.metrics.add("frames_dropped", session.push(t, image, received_at, t_client))
+        # received when the source delivered it, so the session's lag includes the time it
+        # waited in the source's ring
+        received_at = time.monotonic() - max(0.0, time.time() - wall)
+        self.metrics.add("frames_dropped", session.push(t, image, received_at, t_client, wall))
         with self._cond:
             self._cond.notify()
         return True
@@ -388,6 +391,7 @@ class LiveIngest:
                         source=session.source,
                         caption=session.config.generate,
                         origin=session.id,
+                        wall_start=session.wall_at(event.start),
                     )
                 except Exception:
                     log.exception("storing an event of stream %s failed", session.stream)

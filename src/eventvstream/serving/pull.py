@@ -5,8 +5,10 @@ Why the same path: a pulled frame is one more frame of a :class:`LiveSession` â€
 timestamp, queued with drop-oldest, batched with every other stream's frames in the one encoder
 thread, stored and captioned by the one ingest step. Only the producer differs: a
 :class:`~eventvstream.media.live.LiveSource` thread (reconnects, backoff, state) instead of a
-socket. Frames carry their wall-clock arrival time as the client timestamp. A pull session is a
-live session, so it counts against ``server.max_sessions`` like any other.
+socket. Frames carry the source's own time (seconds since it first delivered, continuous across
+reconnects) as the client timestamp, and their Unix arrival time as the session's wall clock,
+so stored events say when they happened. A pull session is a live session, so it counts
+against ``server.max_sessions`` like any other.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class PullSessions:
                     if source.finished:
                         break
                     continue
-                self.live.push_decoded(session, frame.wall, frame.image)
+                self.live.push_decoded(session, frame.t, frame.image, frame.wall)
         except EvsError as exc:  # session_closed: the stream was stopped or deleted
             log.info("stream %s: pull ended (%s)", session.stream, exc.code)
         finally:
