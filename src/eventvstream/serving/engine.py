@@ -293,11 +293,11 @@ class Engine:
 
     # -- pull sources (blocking) ----------------------------------------------------------------
     def start_pull(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]:
-        """Pull ``spec.url`` into the stream's live session; the source's status."""
+        """Pull ``spec.url`` into the stream's live session (which registers the stream, so a
+        refused pull leaves none behind); the source's status."""
         self.check_accepting()
         self._parts()
         assert self.pulls is not None
-        self.ensure_stream(owner, stream)
         return self.pulls.start(owner, stream, spec)
 
     def pull_status(self, owner: str, stream: str) -> dict[str, Any] | None:
