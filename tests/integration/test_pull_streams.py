@@ -182,7 +182,8 @@ def test_wall_clock_questions_across_a_restarted_pull(client, jpegs):
     assert [e["id"] for e in events[: len(first)]] == [e["id"] for e in first]
     # every event has wall-clock times, in the order of its stream times, at the real moments
     assert all(
-        e["wall_end"] - e["wall_start"] == pytest.approx(e["end"] - e["start"], abs=0.01) for e in events
+        e["wall_end"] - e["wall_start"] == pytest.approx(e["end"] - e["start"], abs=0.01)
+        for e in events
     )
     assert began <= first[0]["wall_start"] <= began + 10
     assert restarted <= second[0]["wall_start"] <= restarted + 10

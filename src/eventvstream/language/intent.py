@@ -102,7 +102,8 @@ class Intent:
     @property
     def windowed(self) -> bool:
         return any(
-            v is not None for v in (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at)
+            v is not None
+            for v in (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at)
         )
 
 
