@@ -22,6 +22,7 @@ The phases run side by side in one process on one machine, so the 8-camera numbe
 their 1-camera floor (``ratio``). Usage::
 
     python scripts/bench_live.py --phases 1,8 --seconds 60           # the 8-camera target
+    python scripts/bench_live.py --phases 1,8 --seconds 60 --no-captions   # encoder path only
     python scripts/bench_live.py --phases 1 --seconds 600 --warmup 30  # 10-minute hold
 """
 
@@ -63,11 +64,12 @@ def start_camera(fps: int) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def start_server(
-    profile: str, workdir: Path, sources: int, timeout_s: float
+    profile: str, workdir: Path, sources: int, timeout_s: float, captions: bool
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``evs serve`` on a free loopback port (no keys: loopback only), ready."""
     port = free_port()
     env = {
+        **({} if captions else {"EVS_LANGUAGE__BACKEND": "none"}),
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "EVS_SERVER__STATUS_INTERVAL_S": "0.5",
@@ -188,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--camera-fps", type=int, default=10)
     ap.add_argument("--config", default="default", help="profile (default: the CPU default)")
     ap.add_argument("--ready-timeout", type=float, default=600.0)
+    ap.add_argument(
+        "--no-captions",
+        action="store_true",
+        help="no decoder (language.backend none): the encoder path alone, without the "
+        "captions competing for the same cores",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     phases = [int(p) for p in args.phases.split(",")]
@@ -196,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         workdir = Path(tmp)
         t_start = time.monotonic()
-        server, url = start_server(args.config, workdir, max(phases), args.ready_timeout)
+        server, url = start_server(
+            args.config, workdir, max(phases), args.ready_timeout, not args.no_captions
+        )
         ready_s = time.monotonic() - t_start
         try:
             proc = psutil.Process(server.pid)
@@ -215,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "camera": f"320x240 H.264 @ {args.camera_fps} fps (GStreamer RTSP, TCP), shared",
         "profile": args.config,
+        "captions": not args.no_captions,
         "fps": args.fps,
         "seconds": args.seconds,
         "warmup": args.warmup,
