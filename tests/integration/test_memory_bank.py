@@ -303,12 +303,15 @@ def test_version_1_database_is_migrated(settings, tmp_path, vectors):
             conn.execute(f"DROP INDEX {name}")
         conn.execute("CREATE INDEX events_scope_time ON events(stream, owner, t_start)")
         conn.execute("DROP TABLE deletions")
+        conn.execute("DROP INDEX events_stream_wall")
+        conn.execute("ALTER TABLE events DROP COLUMN wall_start")
         conn.execute("PRAGMA user_version = 1")
     with MemoryBank(settings(tmp_path)) as bank:
         assert bank.stats()["events"] == 5
         names = {r[0] for r in bank.store.conn.execute("SELECT name FROM sqlite_master")}
         assert {"events_stream_start", "events_stream_end", "events_owner_start"} <= names
-        assert "deletions" in names
+        assert "deletions" in names and "events_stream_wall" in names
+        assert bank.events(stream="cam")[0].wall_start is None  # a file's: no wall clock
         assert "events_scope_time" not in names and "events_scope_end" not in names
         assert bank.store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -345,3 +348,28 @@ def test_forget_stream_removes_every_event_of_it_and_nothing_else(settings, tmp_
         assert len(bank.indexes["visual"]) == 5  # the index forgot them too
         hits = bank.search(vectors[0], k=5)
         assert all(hit.event.stream != "cam" or hit.event.owner for hit in hits)
+
+
+def test_wall_clock_maps_to_stream_time_across_a_restart(settings, tmp_path, vectors):
+    """Two live sessions: the second continued stream time just after the first one's last
+    event (a restart), while the wall clock went on for 100 s. Stream times of a wall-clock
+    moment: inside an event, its own; in the outage, the next event's start (a window's start)
+    or the previous one's end (a window's end); before the first, the first's start."""
+    t0 = 1_800_000_000.0
+    rows = [(0.0, t0), (3.0, t0 + 3.0), (6.0, t0 + 106.0), (9.0, t0 + 109.0)]
+    with MemoryBank(settings(tmp_path, consolidate=False), visual_dim=DIM) as bank:
+        for (start, wall), v in zip(rows, vectors, strict=False):
+            bank.add({**event(start, v), "wall_start": wall}, stream="cam")
+        fill(bank, vectors[10:12], stream="file")
+        stored = bank.events(stream="cam")
+        assert [r.wall_start for r in stored] == [w for _, w in rows]
+        assert stored[1].wall_end == t0 + 5.0 and stored[1].to_dict()["wall_end"] == t0 + 5.0
+        at = bank.stream_time_at
+        assert at("cam", "", t0 + 4.0) == 4.0  # inside the second event
+        assert at("cam", "", t0 + 107.5) == 7.5  # inside the third, after the restart
+        assert at("cam", "", t0 + 50.0) == 6.0  # the outage: the next event's start...
+        assert at("cam", "", t0 + 50.0, gap="previous") == 5.0  # ...or the previous one's end
+        assert at("cam", "", t0 - 60.0) == 0.0  # before the first event
+        assert at("cam", "", t0 + 200.0) == 100.0  # past the last one: past its end
+        assert at("file", "", t0) is None  # no wall clock on a file's events
+        assert at("cam", "someone-else", t0) is None

@@ -1,9 +1,12 @@
 """Server-side pull sessions: ``POST /v1/streams`` with a ``source`` makes the server read a
 real MJPEG camera (an HTTP server in the test) into the stream's live session; its state shows in
-``GET /v1/streams/{id}`` and ``/metrics``; a camera reboot reconnects; credentials never leak."""
+``GET /v1/streams/{id}`` and ``/metrics``; a camera reboot reconnects; credentials never leak;
+events carry wall-clock times that questions about "10:30" use, across a restart of the pull;
+one key cannot take every pull slot."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +26,18 @@ SECRET = "cam-s3cret"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory) -> Iterator[TestClient]:
-    app = create_app(tiny_settings(tmp_path_factory.mktemp("pull-memory")))
+    settings = tiny_settings(
+        tmp_path_factory.mktemp("pull-memory"), max_pulls=3, max_pulls_per_key=2
+    )
+    # events of at most 2 s, never merged, so a few seconds of camera make several slots
+    # (the wall-clock test; the test pattern looks the same from one second to the next)
+    settings = settings.model_copy(
+        update={
+            "events": settings.events.model_copy(update={"max_event_s": 2.0}),
+            "memory": settings.memory.model_copy(update={"merge_threshold": 1.0}),
+        }
+    )
+    app = create_app(settings)
     with TestClient(app) as c:
         wait_ready(c, timeout=300)  # a busy 2-core machine loads slowly
         yield c
@@ -116,3 +130,113 @@ def test_not_a_live_source_is_refused(client):
         headers=AUTH,
     )
     assert invalid.status_code == 422
+
+
+def events_of(client: TestClient, stream: str) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/streams/{stream}/events?limit=500", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()["events"]
+
+
+def stop_pull(client: TestClient, stream: str) -> None:
+    """Stop pulling but keep the stream's events (no API does that: DELETE forgets them), as a
+    server restart or an operator would; waits until its open event is stored."""
+    engine = client.app.state.engine
+    owner = next(o for o, s in engine.pulls._pulls if s == stream)
+    assert engine.stop_pull(owner, stream)
+    until(lambda: not client.get(f"/v1/streams/{stream}", headers=AUTH).json()["live"])
+    until(lambda: engine.live.idle())
+
+
+def ask(client: TestClient, text: str, stream: str) -> dict[str, Any]:
+    response = client.post("/v1/query", json={"text": text, "stream": stream}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def clock(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
+def test_wall_clock_questions_across_a_restarted_pull(client, jpegs):
+    """Two pull sessions with an outage between them: stream time continues just after the
+    first session's last event, the wall clock does not; "since"/"at" a clock time find the
+    events that happened then, not the ones at that stream time."""
+    cam = MjpegCamera(jpegs).start()
+    body = {"id": "yard", "source": {"url": cam.url, "fps": 2}}
+    try:
+        began = time.time()
+        assert client.post("/v1/streams", json=body, headers=AUTH).status_code == 201
+        until(lambda: len(events_of(client, "yard")) >= 3, 60)
+        stop_pull(client, "yard")
+        first = events_of(client, "yard")
+        time.sleep(4.0)  # the outage
+        restarted = time.time()
+        assert client.post("/v1/streams", json=body, headers=AUTH).status_code == 200
+        until(lambda: len(events_of(client, "yard")) >= len(first) + 2, 60)
+        stop_pull(client, "yard")
+    finally:
+        cam.stop()
+    events = events_of(client, "yard")
+    second = events[len(first) :]
+    assert [e["id"] for e in events[: len(first)]] == [e["id"] for e in first]
+    # every event has wall-clock times, in the order of its stream times, at the real moments
+    assert all(
+        e["wall_end"] - e["wall_start"] == pytest.approx(e["end"] - e["start"], abs=0.01)
+        for e in events
+    )
+    assert began <= first[0]["wall_start"] <= began + 10
+    assert restarted <= second[0]["wall_start"] <= restarted + 10
+    walls = [e["wall_start"] for e in events]
+    assert walls == sorted(walls)
+    # the restart continued stream time just after the last event, but the wall clock went on
+    assert second[0]["start"] - first[-1]["end"] < 2.0
+    assert second[0]["wall_start"] - first[-1]["wall_end"] > 3.5
+
+    in_gap = math.ceil(first[-1]["wall_end"]) + 1  # a whole second inside the outage
+    assert in_gap < second[0]["wall_start"]
+    since = ask(client, f"what happened since {clock(in_gap)}?", "yard")
+    assert {c["id"] for c in since["citations"]} == {e["id"] for e in second}, since
+    assert all(c["wall_start"] >= in_gap for c in since["citations"])
+
+    target = first[1]
+    moment = math.floor((target["wall_start"] + target["wall_end"]) / 2)
+    assert target["wall_start"] <= moment < target["wall_end"]
+    at = ask(client, f"what happened at {clock(moment)}?", "yard")
+    cited = {c["id"] for c in at["citations"]}
+    assert target["id"] in cited, at
+    # only events overlapping that second of the wall clock
+    overlapping = {
+        e["id"] for e in events if e["wall_end"] >= moment and e["wall_start"] <= moment + 1
+    }
+    assert cited <= overlapping, (at, overlapping)
+
+    nothing = ask(client, f"what happened at {clock(in_gap)}?", "yard")
+    assert nothing["citations"] == [], nothing  # the camera was off then
+    assert client.delete("/v1/streams/yard", headers=AUTH).status_code == 204
+
+
+def test_one_key_cannot_take_every_pull(client, jpegs):
+    """server.max_pulls 3, max_pulls_per_key 2 (the module's settings)."""
+    cam = MjpegCamera(jpegs).start()
+
+    def pull(stream: str, headers: dict[str, str]) -> Any:
+        body = {"id": stream, "source": {"url": cam.url, "fps": 1}}
+        return client.post("/v1/streams", json=body, headers=headers)
+
+    try:
+        assert pull("q1", AUTH).status_code == 201
+        assert pull("q2", AUTH).status_code == 201
+        third = pull("q3", AUTH)
+        assert third.status_code == 429 and third.json()["error"]["code"] == "quota_exceeded"
+        assert "Retry-After" in third.headers
+        assert pull("q4", OTHER).status_code == 201  # another key still gets a slot
+        full = pull("q5", OTHER)
+        assert full.status_code == 429 and full.json()["error"]["code"] == "too_many_pulls"
+        assert client.get("/v1/streams/q3", headers=AUTH).status_code == 404  # nothing made
+        assert client.delete("/v1/streams/q1", headers=AUTH).status_code == 204
+        assert pull("q3", AUTH).status_code == 201  # a freed slot is free again
+    finally:
+        for stream, headers in (("q2", AUTH), ("q3", AUTH), ("q4", OTHER)):
+            client.delete(f"/v1/streams/{stream}", headers=headers)
+        cam.stop()

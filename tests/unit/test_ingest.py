@@ -30,7 +30,7 @@ class FakeBank:
         self.texts[event_id] = text
 
     def get(self, event_id: int) -> Any:
-        return type("Row", (), {"start": 0.0, "end": 99.0})()
+        return type("Row", (), {"start": 0.0, "end": 99.0, "wall_start": None})()
 
 
 class FakeEmbedder:

@@ -3,12 +3,20 @@ windows and named streams, with the topic left to look for."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from eventvstream.language.intent import Intent, parse, parse_time, since_seconds
+from eventvstream.language.intent import (
+    Intent,
+    clock_precision,
+    local_moment,
+    parse,
+    parse_time,
+    since_seconds,
+)
 from eventvstream.language.intent_llm import SCHEMA, parse_with_decoder, validate
 
 
@@ -268,3 +276,19 @@ def test_validate_accepts_relative_windows_the_question_states() -> None:
     raw = '{"kind": "count", "topic": "cars", "recent_s": 300, "when": false}'
     intent = validate(raw, "how many cars in the last 5 minutes?", [])
     assert intent == Intent("count", "cars", recent_s=300.0)
+
+
+def test_a_moment_on_the_clock() -> None:
+    """ "at 10:30" / "around 9:05 pm": a moment, resolved by the answerer (wall clock on a live
+    stream); its precision follows how it was written."""
+    assert parse("what happened at 10:30?") == Intent("range", "", at="10:30")
+    assert parse("was there a dog around 9:05 pm").at == "9:05 pm"
+    assert parse("was there a dog around 9:05 pm").kind == "presence"
+    assert parse("what happened since 10:30").at is None
+    assert clock_precision("10:30") == 60.0 and clock_precision("10:30:15") == 1.0
+
+
+def test_local_moment_is_today_or_yesterday() -> None:
+    now = time.mktime((2026, 12, 2, 1, 0, 0, 0, 0, -1))  # 01:00 local time
+    assert local_moment(30 * 60, now) == now - 30 * 60  # "00:30": half an hour ago
+    assert local_moment(23 * 3600, now) == now - 2 * 3600  # "23:00": yesterday's

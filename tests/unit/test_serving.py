@@ -121,6 +121,31 @@ def test_frames_faster_than_the_fps_are_skipped_by_timestamp() -> None:
     assert s.skipped == 1
 
 
+def test_a_session_maps_its_stream_times_to_the_wall_clock() -> None:
+    """The first queued frame anchors the session: its capture time when the producer knows it
+    (a pull source), else the time it was received; a resumed stream's times are shifted onto
+    its timeline but the anchor keeps the wall clock."""
+    image = np.zeros((4, 4, 3), np.uint8)
+    pulled = LiveSession("cam", "", settings(), queue_size=8, last_end=50.0, events_in_memory=3)
+    assert pulled.wall_at(10.0) is None  # no frame yet
+    t = pulled.admit(0.0)
+    assert t == 50.5  # resumed: one sampling step after the last stored event
+    pulled.push(t, image, time.monotonic(), 0.0, wall=1_800_000_000.0)
+    assert pulled.wall_at(50.5) == 1_800_000_000.0
+    assert pulled.wall_at(60.5) == 1_800_000_010.0  # stream seconds are wall seconds
+    later = pulled.admit(1.0)
+    pulled.push(later, image, time.monotonic(), 1.0, wall=1_800_000_999.0)
+    assert pulled.wall_at(50.5) == 1_800_000_000.0  # the first frame is the anchor
+
+    client = session()
+    received = time.monotonic() - 2.0  # arrived two seconds ago
+    before = time.time()
+    client.push(client.admit(7.0), image, received, 7.0)
+    assert before - 2.5 < client.wall_at(7.0) < time.time() - 1.5
+    client.restart_timeline()
+    assert client.wall_at(7.0) is None
+
+
 def idle_live(**changes: Any) -> LiveIngest:
     """A LiveIngest whose threads are stopped, so batches can be taken by hand."""
     live = LiveIngest(

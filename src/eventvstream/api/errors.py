@@ -51,6 +51,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": 422,
     "rate_limited": 429,
     "too_many_sessions": 429,
+    "too_many_pulls": 429,
     "quota_exceeded": 429,
     "auth_throttled": 429,
     "internal_error": 500,

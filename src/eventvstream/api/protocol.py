@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eventvstream.api.schemas import Citation, TimeS
 from eventvstream.language.qa import Answer
+from eventvstream.memory.rows import wall_times
 from eventvstream.pipeline.ingest import CaptionDone, StoredEvent
 from eventvstream.serving.notices import (
     AlertRaised,
@@ -107,6 +108,8 @@ class ServerEventBoundary(Message):
     merged: bool = Field(description="Consolidated into the previous slot.")
     labels: list[tuple[str, float]] = Field(description="Top keyframe labels with probabilities.")
     boundary: dict[str, Any] = Field(description="t, reason, threshold, fired_at, cue scores.")
+    wall_start: float | None = Field(None, description="Unix time the slot began (live streams).")
+    wall_end: float | None = Field(None, description="Unix time the slot ended (live streams).")
 
 
 class ServerCaptionDelta(Message):
@@ -245,6 +248,7 @@ def from_notice(notice: Notice) -> Message:
             merged=notice.merged,
             labels=[(str(name), round(float(p), 4)) for name, p in notice.labels],
             boundary=notice.boundary,
+            **wall_times(notice.wall_start, notice.start, notice.end),
         )
     if isinstance(notice, CaptionDelta):
         return ServerCaptionDelta(event_id=notice.event_id, delta=notice.delta)

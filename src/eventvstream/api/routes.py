@@ -110,10 +110,13 @@ async def create_stream(
     its state is in ``source``."""
     engine = _engine(request, writing=True)
     stream = (body.id if body else None) or uuid.uuid4().hex[:12]
-    created = await asyncio.to_thread(engine.ensure_stream, who.owner, stream)
     if body is not None and body.source is not None:
+        # the pull first, so a refused one (quota, bad source) leaves no new stream behind
+        created = not await asyncio.to_thread(engine.stream_exists, who.owner, stream)
         spec = PullSpec(body.source.url, body.source.fps, body.source.transport)
         await asyncio.to_thread(engine.start_pull, who.owner, stream, spec)
+    else:
+        created = await asyncio.to_thread(engine.ensure_stream, who.owner, stream)
     info = await asyncio.to_thread(_describe, engine, who.owner, stream)
     return JSONResponse(info, status_code=201 if created else 200)
 

@@ -144,6 +144,10 @@ class EventOut(BaseModel):
     boundaries: dict[str, Any]
     keyframes: list[dict[str, Any]]
     merge_count: int = 0
+    wall_start: float | None = Field(
+        None, description="Unix time it began (live streams; absent for files)."
+    )
+    wall_end: float | None = Field(None, description="Unix time it ended (live streams).")
     score: float | None = Field(None, description="Search relevance (only with q).")
 
 
@@ -183,6 +187,10 @@ class Citation(BaseModel):
     start: float
     end: float
     caption: str | None = None
+    wall_start: float | None = Field(
+        None, description="Unix time it began (live streams; absent for files)."
+    )
+    wall_end: float | None = Field(None, description="Unix time it ended (live streams).")
     relevance: float | None = None
 
 

@@ -171,7 +171,16 @@ def main(args: argparse.Namespace) -> int:
                 print(f"evs: reading {shown} (Ctrl-C to stop)", file=sys.stderr)
             result = segmenter.segment(target, progress=progress, keep_images=True)
             for index, event in enumerate(result):
-                ingest.store(event, stream=stream, owner=owner, source=source, source_index=index)
+                # a camera's events say when they happened: t = 0 is its first frame's arrival
+                began = live.status()["started_at"] if live is not None else None
+                ingest.store(
+                    event,
+                    stream=stream,
+                    owner=owner,
+                    source=source,
+                    source_index=index,
+                    wall_start=None if began is None else began + event.start,
+                )
             if worker is not None:
                 _drain(worker, progress)
         finally:

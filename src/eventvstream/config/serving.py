@@ -131,6 +131,13 @@ class ServerSettings(_Section):
     max_upload_queue_bytes_per_key: int = Field(
         4 << 30, ge=1, description="Of max_upload_queue_bytes, for one key."
     )
+    max_pulls: int = Field(
+        8,
+        ge=1,
+        description="Camera URLs the server pulls at once (POST /v1/streams with a source), all "
+        "keys together; each is a live session too and holds a reader thread.",
+    )
+    max_pulls_per_key: int = Field(4, ge=1, description="Of max_pulls, for one key.")
     max_questions: int = Field(16, ge=1, description="Questions being answered at once.")
     max_questions_per_key: int = Field(4, ge=1, description="Of max_questions, for one key.")
     # -- failed authentication --------------------------------------------------------------------
@@ -156,6 +163,7 @@ class ServerSettings(_Section):
             ("max_uploads_per_key", "max_uploads"),
             ("max_upload_queue_bytes_per_key", "max_upload_queue_bytes"),
             ("max_questions_per_key", "max_questions"),
+            ("max_pulls_per_key", "max_pulls"),
         ):
             if getattr(self, share) > getattr(self, whole):
                 if share in self.model_fields_set:

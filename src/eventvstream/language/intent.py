@@ -18,13 +18,15 @@ A question has a *kind* and optionally a *window* (when to look) and a *stream*:
 
 Windows: "between 1:30 and 2:00", "from 60s to 90s", "in the first 2 minutes" (stream times);
 "in the last 5 minutes", "10 minutes ago" (back from the stream's latest moment, which only the
-memory knows); "since 10:30" (a wall-clock time on a live stream, a stream time on a file — the
-answerer decides, it knows which the stream is).
+memory knows, and on a live stream the wall clock's now); "since 10:30", "at 10:30",
+"around 10:30" (a wall-clock time on a live stream, a stream time on a file — the answerer
+decides, it knows which the stream is).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -45,6 +47,7 @@ _RECENT = re.compile(
 )
 _AGO = re.compile(rf"\b(?:about |around |roughly )?({_SPAN})\s+ago\b", re.I)
 _SINCE = re.compile(rf"\b(?:since|after)\s+({_CLOCK}(?:\s*[ap]\.?m\.?)?|{_TIME})", re.I)
+_AT = re.compile(rf"\b(?:at|around|about)\s+({_CLOCK}(?:\s*[ap]\.?m\.?)?)", re.I)
 _NOW = re.compile(
     r"\b(right now|just now|now|at the moment|currently|at present|going on|latest)\b", re.I
 )
@@ -93,10 +96,15 @@ class Intent:
     stream: str | None = None
     #: the question asks "when": the answer must say when
     when: bool = False
+    #: "at 10:30", "around 10:30": a moment as written (wall clock or stream time, as ``since``)
+    at: str | None = None
 
     @property
     def windowed(self) -> bool:
-        return any(v is not None for v in (self.t0, self.t1, self.recent_s, self.ago_s, self.since))
+        return any(
+            v is not None
+            for v in (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at)
+        )
 
 
 def parse_time(text: str) -> float:
@@ -124,7 +132,7 @@ def parse(question: str, streams: Iterable[str] = ()) -> Intent:
         fields["stream"] = stream
     text = _window(text, fields)
     fields["when"] = bool(re.search(r"\b(when|what time|at what point)\b", text, re.I))
-    kind = _kind(text, windowed=any(k in fields for k in ("t0", "recent_s", "ago_s", "since")))
+    kind = _kind(text, windowed=_is_windowed(fields))
     topic = _topic(_NOW.sub(" ", text) if kind == "now" else text)
     if kind == "last" and not topic:  # "what was the last thing that happened": that is now
         kind = "range" if _is_windowed(fields) else "now"
@@ -136,7 +144,7 @@ def parse(question: str, streams: Iterable[str] = ()) -> Intent:
 
 
 def _is_windowed(fields: dict[str, object]) -> bool:
-    return any(k in fields for k in ("t0", "recent_s", "ago_s", "since"))
+    return any(k in fields for k in ("t0", "recent_s", "ago_s", "since", "at"))
 
 
 def _kind(text: str, *, windowed: bool) -> Kind:
@@ -178,7 +186,26 @@ def _window(text: str, fields: dict[str, object]) -> str:
     if match:
         fields["since"] = match.group(1).strip()
         return text.replace(match.group(0), " ")
+    match = _AT.search(text)
+    if match:
+        fields["at"] = match.group(1).strip()
+        return text.replace(match.group(0), " ")
     return text
+
+
+def clock_precision(written: str) -> float:
+    """How long a wall-clock moment written as ``written`` lasts: "10:30" is a minute,
+    "10:30:15" a second."""
+    return 60.0 if written.count(":") == 1 else 1.0
+
+
+def local_moment(seconds: float, now: float) -> float:
+    """The latest Unix time at or before ``now`` whose local clock reads ``seconds`` after
+    midnight ("since 23:00" asked at 01:00 means yesterday's 23:00)."""
+    day = time.localtime(now)
+    midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+    moment = midnight + seconds
+    return moment - 86400 if moment > now else moment
 
 
 def since_seconds(since: str, *, wall_clock: bool) -> float:

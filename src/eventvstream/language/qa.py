@@ -28,11 +28,17 @@ from eventvstream.config import LanguageSettings
 from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
 from eventvstream.language.grounding import invented_times, stated_times, stray_numbers
-from eventvstream.language.intent import Intent, parse, since_seconds
+from eventvstream.language.intent import (
+    Intent,
+    clock_precision,
+    local_moment,
+    parse,
+    since_seconds,
+)
 from eventvstream.language.matching import Matcher, broader, subject_term
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
-from eventvstream.memory.rows import EventRow
+from eventvstream.memory.rows import EventRow, wall_times
 
 log = logging.getLogger(__name__)
 #: Events read per question at most (a 2-hour stream at one event per 2 s is 3600).
@@ -86,6 +92,7 @@ def citation(row: EventRow, score: float | None = None) -> dict[str, Any]:
         "start": round(row.start, 3),
         "end": round(row.end, 3),
         "caption": row.caption,
+        **wall_times(row.wall_start, row.start, row.end),
         **({"relevance": round(score, 4)} if score is not None else {}),
     }
 
@@ -159,12 +166,16 @@ class Answerer:
             return []
 
     def _resolve_window(self, intent: Intent, scope: Scope) -> tuple[Intent, list[float]]:
-        """Turn windows relative to now ("last 5 minutes", "10 minutes ago", "since 10:30")
-        into stream times, from the scope's latest event."""
+        """Turn windows relative to now ("last 5 minutes", "10 minutes ago") and clock times
+        ("since 10:30", "at 10:30") into stream times, from the scope's latest event: on a live
+        stream (its events carry wall-clock times) through the wall clock, across outages and
+        restarts; on a file, back from its last event and as stream times."""
         times = [t for t in (intent.t0, intent.t1) if t is not None]
-        if intent.recent_s is None and intent.ago_s is None and intent.since is None:
+        if (intent.recent_s, intent.ago_s, intent.since, intent.at) == (None,) * 4:
             return intent, times
         latest = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=1)
+        if latest and latest[0].wall_start is not None:
+            return self._wall_window(intent, latest[0], times)
         end = latest[0].end if latest else 0.0
         if intent.recent_s is not None:
             times.append(intent.recent_s)
@@ -174,18 +185,42 @@ class Answerer:
             moment = max(0.0, end - intent.ago_s)
             half = max(15.0, AGO_WINDOW * intent.ago_s)
             return replace(intent, t0=max(0.0, moment - half), t1=moment + half), times
-        live = bool(latest) and latest[0].source is None
-        since = since_seconds(intent.since or "0", wall_clock=live)
-        if live:  # wall clock: map through the latest event's stored-at time
+        if intent.since is not None:
+            since = since_seconds(intent.since, wall_clock=False)
             times.append(since)
-            local = time.localtime(latest[0].created)
-            midnight = latest[0].created - (local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec)
-            wall = midnight + since
-            if wall > latest[0].created:  # "since 23:00" asked at 01:00: yesterday
-                wall -= 86400
-            return replace(intent, t0=max(0.0, end - (latest[0].created - wall)), t1=None), times
-        times.append(since)
-        return replace(intent, t0=since, t1=None), times
+            return replace(intent, t0=since, t1=None), times
+        moment = since_seconds(intent.at or "0", wall_clock=False)
+        times.append(moment)
+        return replace(intent, t0=moment, t1=moment + 1.0), times
+
+    def _wall_window(
+        self, intent: Intent, latest: EventRow, times: list[float]
+    ) -> tuple[Intent, list[float]]:
+        """A live stream's window on the wall clock (now, and today's "10:30" in local time)
+        mapped to its stream times (``MemoryBank.stream_time_at``)."""
+        now = time.time()
+
+        def stream_time(wall: float, gap: str = "next") -> float:
+            mapped = self.bank.stream_time_at(latest.stream, latest.owner, wall, gap=gap)
+            return 0.0 if mapped is None else max(0.0, mapped)
+
+        if intent.recent_s is not None:
+            times.append(intent.recent_s)
+            return replace(intent, t0=stream_time(now - intent.recent_s), t1=None), times
+        if intent.ago_s is not None:
+            times.append(intent.ago_s)
+            half = max(15.0, AGO_WINDOW * intent.ago_s)
+            moment = now - intent.ago_s
+            t0, t1 = stream_time(moment - half), stream_time(moment + half, "previous")
+            return replace(intent, t0=t0, t1=t1), times
+        written = intent.since or intent.at or "0"
+        seconds = since_seconds(written, wall_clock=True)
+        times.append(seconds)
+        moment = local_moment(seconds, now)
+        if intent.since is not None:
+            return replace(intent, t0=stream_time(moment), t1=None), times
+        t1 = stream_time(moment + clock_precision(written), "previous")
+        return replace(intent, t0=stream_time(moment), t1=t1), times
 
     def _plan_now(self, plan: AnswerPlan, scope: Scope) -> None:
         rows = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=3)

@@ -343,6 +343,13 @@ class MemoryBank:
     def last_of_stream(self, stream: str, owner: str = "") -> EventRow | None:
         return self.store.last_of_stream(stream, owner)
 
+    def stream_time_at(
+        self, stream: str, owner: str, wall: float, *, gap: str = "next"
+    ) -> float | None:
+        """The stream time that was Unix time ``wall`` (live streams; None without wall
+        times); see ``EventStore.stream_time_at``."""
+        return self.store.stream_time_at(stream, owner, wall, gap=gap)
+
     def count(self, *, stream: str | None = None, owner: str | None = None) -> int:
         return self.store.count_in_scope(stream, owner, None, None)
 

@@ -38,6 +38,7 @@ COLUMN_NAMES = (
     "seq",
     "created",
     "updated",
+    "wall_start",
 )
 COLUMNS = ", ".join(COLUMN_NAMES)
 
@@ -65,6 +66,13 @@ class EventRow:
     seq: int
     created: float
     updated: float
+    #: Unix time the event began on a live stream (None for a file's): maps its stream times
+    #: to the wall clock ("what happened at 10:30?"); stream times never jump inside an event
+    wall_start: float | None = None
+
+    @property
+    def wall_end(self) -> float | None:
+        return None if self.wall_start is None else self.wall_start + (self.end - self.start)
 
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
         data = {
@@ -81,10 +89,18 @@ class EventRow:
             "caption": self.caption,
             "text": self.text,
             "merge_count": self.merge_count,
+            **wall_times(self.wall_start, self.start, self.end),
         }
         if with_embedding:
             data["embedding"] = [round(float(x), 6) for x in self.embedding]
         return data
+
+
+def wall_times(wall_start: float | None, start: float, end: float) -> dict[str, float]:
+    """``wall_start``/``wall_end`` (Unix seconds) for a payload, or nothing (a file's event)."""
+    if wall_start is None:
+        return {}
+    return {"wall_start": round(wall_start, 3), "wall_end": round(wall_start + end - start, 3)}
 
 
 def event_values(event: Event) -> dict[str, Any]:
@@ -136,6 +152,7 @@ def new_slot(
         seq=seq,
         created=0.0,
         updated=0.0,
+        wall_start=values.get("wall_start"),
     )
 
 
@@ -172,6 +189,7 @@ def decode_row(values: Sequence[Any]) -> EventRow:
         seq=values[16],
         created=values[17],
         updated=values[18],
+        wall_start=values[19],
     )
 
 
@@ -199,6 +217,7 @@ def encode_new(values: dict[str, Any], *, seq: int, now: float) -> tuple[Any, ..
         seq,
         now,  # created
         now,  # updated
+        values.get("wall_start"),
     )
 
 

@@ -27,7 +27,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -95,6 +95,13 @@ MIGRATIONS: dict[int, str] = {
     4: """
     CREATE TABLE deletions (event_id INTEGER NOT NULL, seq INTEGER NOT NULL);
     CREATE INDEX deletions_seq ON deletions(seq);
+    """,
+    # v5: the wall-clock (Unix) time at which a live event began, so "what happened at 10:30?"
+    # has an answer after the fact, across reconnects and restarts (each live session maps its
+    # stream times to the wall clock from its first frame). NULL for files.
+    5: """
+    ALTER TABLE events ADD COLUMN wall_start REAL;
+    CREATE INDEX events_stream_wall ON events(stream, wall_start);
     """,
 }
 

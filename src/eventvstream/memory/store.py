@@ -115,6 +115,36 @@ class EventStore:
         )
         return [decode_row(r) for r in self._rows(sql, args)]
 
+    def stream_time_at(
+        self, stream: str, owner: str, wall: float, *, gap: str = "next"
+    ) -> float | None:
+        """The stream time that was Unix time ``wall`` on a live stream (``wall_start`` set),
+        None when the stream has no wall-clock times. Within an event, its stream time; in a
+        gap between two (an outage, a restart: stream time continued just after the last event
+        while the wall clock went on), the start of the next one (``gap="next"``, for the start
+        of a window) or the end of the previous one (``"previous"``, for its end); before the
+        first event, its start. A stream's events are in the same order on both clocks."""
+        scope = "stream = ? AND owner = ? AND wall_start IS NOT NULL"
+        before = self._one(
+            f"SELECT t_start, t_end, wall_start FROM events WHERE {scope} AND wall_start <= ? "
+            "ORDER BY wall_start DESC LIMIT 1",
+            (stream, owner, wall),
+        )
+        if before is not None and wall - before[2] <= before[1] - before[0]:
+            return float(before[0] + (wall - before[2]))
+        if gap == "previous" and before is not None:
+            return float(before[1])
+        after = self._one(
+            f"SELECT t_start FROM events WHERE {scope} AND wall_start > ? "
+            "ORDER BY wall_start LIMIT 1",
+            (stream, owner, wall),
+        )
+        if after is not None:
+            return float(after[0])
+        if before is not None:  # after the last event: past its end
+            return float(before[0] + (wall - before[2]))
+        return None
+
     def stream_summaries(self, owner: str, stream: str | None = None) -> dict[str, dict[str, Any]]:
         """Per stream of ``owner``: event count and time span."""
         sql = (

@@ -61,6 +61,7 @@ class StoredEvent:
     boundary: dict[str, Any]  # the boundary that closed it, with its cue scores
     event: Event = field(repr=False, compare=False)  # the event as detected (its own span)
     origin: str | None = None  # the live session that produced it, if any
+    wall_start: float | None = None  # Unix time the slot began (live streams), else None
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,14 @@ class Ingest:
         source_index: int | None = None,
         caption: bool = True,
         origin: str | None = None,
+        wall_start: float | None = None,
     ) -> StoredEvent:
         """Store ``event`` durably, describe it, tell listeners, submit its caption (unless
-        ``caption`` is false or there is no decoder). Any thread but an event loop."""
+        ``caption`` is false or there is no decoder). Any thread but an event loop.
+        ``wall_start``: the Unix time the event began, for a live stream (None for a file)."""
         values = event_values(event)
+        if wall_start is not None:
+            values["wall_start"] = wall_start
         stored = self.bank.add(
             values, stream=stream, owner=owner, source=source, source_index=source_index
         )
@@ -176,7 +181,7 @@ class Ingest:
         if stored.merged:  # the slot keeps its text until its new caption; report its span
             row = self.bank.get(stored.id)
             if row is not None:
-                start, end = row.start, row.end
+                start, end, wall_start = row.start, row.end, row.wall_start
         else:
             self.bank.set_text(stored.id, text, self.embedder.embed([text])[0])
         record = StoredEvent(
@@ -192,6 +197,7 @@ class Ingest:
             boundary=event.closed_by.to_dict(),
             event=event,
             origin=origin,
+            wall_start=wall_start,
         )
         if stored.merged:
             self._tell(lambda listener: listener.event_merged(record))

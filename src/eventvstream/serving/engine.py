@@ -270,7 +270,7 @@ class Engine:
             EventRow(
                 -1, session.stream, session.owner, None, None, start, end, len(frames),
                 np.zeros(1, np.float32), [], [[n, p] for n, p in pool_labels(frames)], {},
-                None, None, None, 0, 0, 0.0, 0.0,
+                None, None, None, 0, 0, 0.0, 0.0, session.wall_at(start),
             )
         ]  # fmt: skip
 
@@ -293,11 +293,11 @@ class Engine:
 
     # -- pull sources (blocking) ----------------------------------------------------------------
     def start_pull(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]:
-        """Pull ``spec.url`` into the stream's live session; the source's status."""
+        """Pull ``spec.url`` into the stream's live session (which registers the stream, so a
+        refused pull leaves none behind); the source's status."""
         self.check_accepting()
         self._parts()
         assert self.pulls is not None
-        self.ensure_stream(owner, stream)
         return self.pulls.start(owner, stream, spec)
 
     def pull_status(self, owner: str, stream: str) -> dict[str, Any] | None:

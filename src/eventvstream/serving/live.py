@@ -4,15 +4,15 @@ Why one encoder thread for all sessions: a forward pass over a batch costs littl
 one frame, so frames waiting in *different* sessions are batched together (round-robin, one per
 session per turn, so a busy stream cannot starve a quiet one), up to ``encoder.batch_size``. Each
 feature goes back to its own session's detector (one detector per stream; they are not
-thread-safe, and only this thread touches them). Closed events go to a writer thread that stores
-them (a durable commit each), so the encoder never waits on a disk flush.
+thread-safe, and only this thread touches them). Closed events go to the writer thread
+(``writer.py``) that stores them (a durable commit each), so the encoder never waits on a disk
+flush.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
 import weakref
@@ -32,6 +32,7 @@ from eventvstream.serving.metrics import EngineMetrics
 from eventvstream.serving.notices import InputEnded, SessionError
 from eventvstream.serving.session import LiveSession, QueuedFrame, SessionConfig
 from eventvstream.serving.streams import StreamRegistry
+from eventvstream.serving.writer import EventWriter
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,10 @@ class LiveIngest:
         # same stream waits for them, so its timeline starts after them.
         self._flushing: dict[tuple[str, str], LiveSession] = {}
         self._rr = 0
-        # (session, event) to store; (session, None) marks a session flushed; None stops.
-        self._writes: queue.Queue[tuple[LiveSession, Event | InputEnded | None] | None] = (
-            queue.Queue()
-        )
         self._stopping = False
-        self._threads = [
-            threading.Thread(target=self._encode_loop, name="evs-encoder", daemon=True),
-            threading.Thread(target=self._write_loop, name="evs-writer", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._writer = EventWriter(ingest, self._flushed)
+        self._thread = threading.Thread(target=self._encode_loop, name="evs-encoder", daemon=True)
+        self._thread.start()
 
     # -- sessions (called from the event loop, blocking parts via a worker thread) -------------
     def open_session(self, owner: str, stream: str, *, websocket: bool) -> LiveSession:
@@ -193,18 +187,21 @@ class LiveIngest:
             self._cond.notify()
         return True, dropped
 
-    def push_decoded(self, session: LiveSession, t_client: float, image: np.ndarray) -> bool:
-        """A frame already decoded and scaled (a pull source's): sampled by timestamp and queued
-        like a client's. Thread-safe; raises EvsError ``session_closed`` once it closes."""
+    def push_decoded(
+        self, session: LiveSession, t_client: float, image: np.ndarray, wall: float
+    ) -> bool:
+        """A frame already decoded and scaled (a pull source's, at source time ``t_client``,
+        captured at Unix time ``wall``): sampled by timestamp and queued like a client's.
+        Thread-safe; raises EvsError ``session_closed`` once it closes."""
         self.metrics.add("frames_received")
         t = session.admit(t_client)
         if t is None:
             self.metrics.add("frames_skipped")
             return False
-        # received when the source delivered it (t_client is its wall-clock arrival), so the
-        # session's lag includes the time it waited in the source's ring
-        received_at = time.monotonic() - max(0.0, time.time() - t_client)
-        self.metrics.add("frames_dropped", session.push(t, image, received_at, t_client))
+        # received when the source delivered it, so the session's lag includes the time it
+        # waited in the source's ring
+        received_at = time.monotonic() - max(0.0, time.time() - wall)
+        self.metrics.add("frames_dropped", session.push(t, image, received_at, t_client, wall))
         with self._cond:
             self._cond.notify()
         return True
@@ -266,7 +263,7 @@ class LiveIngest:
             except Exception:
                 log.exception("ending the input of session %s failed", session.id)
             for query_id in requests:
-                self._writes.put((session, InputEnded(query_id, closed)))
+                self._writer.tell(session, InputEnded(query_id, closed))
                 closed = 0
 
     def _reap_idle(self) -> None:
@@ -342,7 +339,7 @@ class LiveIngest:
     def _queue_event(self, session: LiveSession, event: Event) -> None:
         """Attach keyframe labels (the segmenter's own step) and hand the event to the writer;
         keyframe pixels stay for the caption job, which drops them."""
-        self._writes.put((session, Segmenter.attach_labels(event, session.frame_labels, True)))
+        self._writer.store(session, Segmenter.attach_labels(event, session.frame_labels, True))
 
     def _flush_closed(self) -> None:
         """Closing sessions with nothing left in their queue: close their open event."""
@@ -360,52 +357,26 @@ class LiveIngest:
                 if self._sessions.get(key) is session:
                     del self._sessions[key]
                 self._flushing[key] = session
-            self._writes.put((session, None))
+            self._writer.flushed(session)
 
-    # -- writer thread ------------------------------------------------------------------------
-    def _write_loop(self) -> None:
-        while True:
-            item = self._writes.get()
-            try:
-                if item is None:
-                    return
-                session, event = item
-                if isinstance(event, InputEnded):
-                    session.emit(event)
-                    continue
-                if event is None:
-                    with self._cond:
-                        key = (session.owner, session.stream)
-                        if self._flushing.get(key) is session:
-                            del self._flushing[key]
-                    session.flushed.set()
-                    continue
-                try:
-                    self.ingest.store(
-                        event,
-                        stream=session.stream,
-                        owner=session.owner,
-                        source=session.source,
-                        caption=session.config.generate,
-                        origin=session.id,
-                    )
-                except Exception:
-                    log.exception("storing an event of stream %s failed", session.stream)
-                    session.emit(SessionError("internal_error", "storing an event failed"))
-            finally:
-                self._writes.task_done()
+    def _flushed(self, session: LiveSession) -> None:
+        """Writer thread: the session's last event is stored."""
+        with self._cond:
+            key = (session.owner, session.stream)
+            if self._flushing.get(key) is session:
+                del self._flushing[key]
 
     # -- state ---------------------------------------------------------------------------------
     def idle(self) -> bool:
         """No session left and nothing waiting to be stored."""
         with self._cond:
             busy = bool(self._sessions or self._flushing)
-        return not busy and self._writes.unfinished_tasks == 0
+        return not busy and self._writer.pending == 0
 
     def queue_depths(self) -> dict[str, int]:
         with self._cond:
             frames = sum(s.queue_depth for s in self._sessions.values())
-        return {"frames": frames, "writer": self._writes.qsize()}
+        return {"frames": frames, "writer": self._writer.depth}
 
     def lag(self) -> tuple[float, float]:
         """Worst (lag_s, lag_p95_s) over live sessions."""
@@ -418,6 +389,5 @@ class LiveIngest:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._writes.put(None)
-        for thread in self._threads:
-            thread.join(timeout)
+        self._thread.join(timeout)
+        self._writer.stop(timeout)

@@ -5,8 +5,15 @@ Why the same path: a pulled frame is one more frame of a :class:`LiveSession` â€
 timestamp, queued with drop-oldest, batched with every other stream's frames in the one encoder
 thread, stored and captioned by the one ingest step. Only the producer differs: a
 :class:`~eventvstream.media.live.LiveSource` thread (reconnects, backoff, state) instead of a
-socket. Frames carry their wall-clock arrival time as the client timestamp. A pull session is a
-live session, so it counts against ``server.max_sessions`` like any other.
+socket. Frames carry the source's own time (seconds since it first delivered, continuous across
+reconnects) as the client timestamp, and their Unix arrival time as the session's wall clock,
+so stored events say when they happened.
+
+Quotas: a pull is a live session, so it counts against ``server.max_sessions`` and the key's
+``max_sessions_per_key`` like any other; and because a pull also holds a reader thread and a
+network connection for as long as it runs (nobody has to stay connected), pulls have their own
+caps, ``server.max_pulls`` for the server and ``max_pulls_per_key`` for one key â€” so one key
+cannot take every pull slot, nor every session slot with pulls nobody watches.
 """
 
 from __future__ import annotations
@@ -48,11 +55,12 @@ class PullSessions:
         self.settings = settings
         self.live = live
         self._lock = threading.Lock()
-        self._pulls: dict[tuple[str, str], _Pull] = {}
+        self._pulls: dict[tuple[str, str], _Pull | None] = {}  # None: starting
 
     def start(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]:
         """Open the stream's live session and start pulling (blocking: opens the session).
-        Raises EvsError ``bad_source`` / ``stream_busy`` / ``too_many_sessions``."""
+        Raises EvsError ``bad_source`` / ``stream_busy`` / ``too_many_pulls`` /
+        ``too_many_sessions`` / ``quota_exceeded``."""
         if not is_live_source(spec.url):
             raise EvsError(
                 f"not a live source URL: {redact_url(spec.url)} (rtsp://, rtmp://, http(s)://, "
@@ -61,9 +69,13 @@ class PullSessions:
             )
         key = (owner, stream)
         with self._lock:
-            if key in self._pulls:
-                raise EvsError(f"stream {stream!r} is already pulling a source", code="stream_busy")
-        session = self.live.open_session(owner, stream, websocket=True)
+            self._claim(key)  # held by a placeholder until the pull runs (or fails to start)
+        try:
+            session = self.live.open_session(owner, stream, websocket=True)
+        except BaseException:
+            with self._lock:
+                self._pulls.pop(key, None)
+            raise
         session.pulled = True
         config = session.config
         session.configure(SessionConfig(spec.fps, config.generate, config.events, config.resume))
@@ -86,6 +98,26 @@ class PullSessions:
         log.info("stream %s: pulling %s", stream, source.name)
         return source.status()
 
+    def _claim(self, key: tuple[str, str]) -> None:
+        """Reserve the pull slot of ``key`` (under the lock), within the server's and the key's
+        caps."""
+        server = self.settings.server
+        if key in self._pulls:
+            raise EvsError(f"stream {key[1]!r} is already pulling a source", code="stream_busy")
+        if len(self._pulls) >= server.max_pulls:
+            raise EvsError(
+                f"the server pulls {server.max_pulls} sources already (server.max_pulls); "
+                "stop one or retry later",
+                code="too_many_pulls",
+            )
+        mine = sum(1 for owner, _ in self._pulls if owner == key[0])
+        if mine >= server.max_pulls_per_key:
+            raise EvsError(
+                f"this key pulls {mine} sources (server.max_pulls_per_key); stop one first",
+                code="quota_exceeded",
+            )
+        self._pulls[key] = None
+
     def _feed(self, pull: _Pull) -> None:
         """Move the source's sampled frames into the session; never builds a backlog (the
         source's ring and the session's queue both drop the oldest)."""
@@ -98,7 +130,7 @@ class PullSessions:
                     if source.finished:
                         break
                     continue
-                self.live.push_decoded(session, frame.wall, frame.image)
+                self.live.push_decoded(session, frame.t, frame.image, frame.wall)
         except EvsError as exc:  # session_closed: the stream was stopped or deleted
             log.info("stream %s: pull ended (%s)", session.stream, exc.code)
         finally:
@@ -113,7 +145,9 @@ class PullSessions:
     def stop(self, owner: str, stream: str) -> bool:
         """Stop pulling and close the session (its open event is flushed and stored)."""
         with self._lock:
-            pull = self._pulls.pop((owner, stream), None)
+            pull = self._pulls.get((owner, stream))
+            if pull is not None:  # one still starting is stopped by whoever started it
+                del self._pulls[(owner, stream)]
         if pull is None:
             return False
         pull.source.close()
@@ -133,5 +167,6 @@ class PullSessions:
         counts = dict.fromkeys(STATES, 0)
         with self._lock:
             for pull in self._pulls.values():
-                counts[pull.source.state] = counts.get(pull.source.state, 0) + 1
+                if pull is not None:
+                    counts[pull.source.state] = counts.get(pull.source.state, 0) + 1
         return counts

@@ -11,6 +11,15 @@ Timeline: a stream's times only ever increase. A fresh stream uses the client's 
 that already has events in memory (a reconnect, or a server restart) is *resumed*: the first frame
 is placed just after the stream's last stored event and later frames keep their spacing, so
 events, citations and time-range questions stay consistent across connections.
+
+Wall clock: each session also remembers which Unix time its first frame arrived at (a pull
+source's own arrival stamp, or the server's receive time for a client's frame) and maps stream
+times to the wall clock from there (``wall_at``), so every stored event carries the Unix time it
+began and "what happened at 10:30?" can be answered later. A session is one segment of the
+stream's timeline: a reconnect or a restart starts a new mapping, because its stream times
+continue just after the last stored event while the wall clock went on through the outage.
+Clients send frame times on a clock that runs at real speed (a camera's, ``performance.now()``);
+a file replayed faster than real time gets wall times only as right as its pace.
 """
 
 from __future__ import annotations
@@ -128,6 +137,8 @@ class LiveSession:
         self._frames: deque[QueuedFrame] = deque()
         self._queue_size = queue_size
         self._shift: float | None = None
+        #: (stream time, Unix time) of this session's first queued frame: its wall-clock anchor
+        self.wall_anchor: tuple[float, float] | None = None
         self._last_t: float | None = None
         self._next_index = 0
         self.unit_maker: UnitMaker = self._new_unit_maker()
@@ -195,6 +206,7 @@ class LiveSession:
         clock (the engine has forgotten its stored events)."""
         with self.lock:
             self.last_end, self.events_in_memory, self._shift = 0.0, 0, None
+            self.wall_anchor = None
 
     # -- frames in (event loop) ---------------------------------------------------------------
     def admit(self, t_client: float) -> float | None:
@@ -228,10 +240,18 @@ class LiveSession:
         tick, last_tick = math.floor(t * fps + 1e-6), math.floor(self._last_t * fps + 1e-6)
         return t > self._last_t and tick > last_tick
 
-    def push(self, t: float, image: np.ndarray | bytes, received_at: float, t_client: float) -> int:
+    def push(
+        self,
+        t: float,
+        image: np.ndarray | bytes,
+        received_at: float,
+        t_client: float,
+        wall: float | None = None,
+    ) -> int:
         """Queue a frame (decoded, or JPEG/PNG bytes for the encoder thread to decode).
-        Returns how many frames were dropped to make room (0 or 1). Raises EvsError
-        ``session_closed`` once the session is closing."""
+        ``wall``: the Unix time the frame was captured, when its producer knows it (a pull
+        source); else the time it was received. Returns how many frames were dropped to make
+        room (0 or 1). Raises EvsError ``session_closed`` once the session is closing."""
         with self.lock:
             if self.closing:
                 raise EvsError("this session is closing", code="session_closed")
@@ -240,6 +260,10 @@ class LiveSession:
                 return 0
             if self._shift is None:
                 self._shift = t - t_client
+            if self.wall_anchor is None:
+                if wall is None:
+                    wall = time.time() - (time.monotonic() - received_at)
+                self.wall_anchor = (t, wall)
             self._last_t = t
             self._frames.append(QueuedFrame(t, self._next_index, image, received_at))
             self._next_index += 1
@@ -249,6 +273,11 @@ class LiveSession:
                 dropped += 1
             self.dropped += dropped
             return dropped
+
+    def wall_at(self, t: float) -> float | None:
+        """The Unix time of stream time ``t`` in this session (None before its first frame)."""
+        anchor = self.wall_anchor
+        return None if anchor is None else anchor[1] + (t - anchor[0])
 
     def count_bad(self) -> None:
         with self.lock:
