@@ -422,7 +422,7 @@ def test_request_body_images_and_api_key(standin: StandIn, monkeypatch: pytest.M
 def test_a_refused_json_schema_form_is_resent_as_json_object(standin: StandIn) -> None:
     refused = (
         b'{"detail": [{"loc": ["body", "response_format", "type"], '
-        b'"msg": "Input should be \'text\' or \'json_object\'"}]}'
+        b"\"msg\": \"Input should be 'text' or 'json_object'\"}]}"
     )
     standin.script = [Reply(500, {}, refused), Reply(deltas=['{"kind"', ': "last"}'])]
     standin.script.append(Reply(deltas=['{"kind": "first"}']))
