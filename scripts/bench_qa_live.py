@@ -170,6 +170,8 @@ def main() -> None:
                 "events": len(done.events), "lag_p95_s": done.lag_p95_s,
                 "dropped": done.frames_dropped,
             }  # fmt: skip
+            if args.json:  # after every stream: a run cut short keeps what it measured
+                args.json.write_text(json.dumps({"records": records, "replays": replays}))
             for row in rows:
                 mark = "ok " if row["ok"] else "BAD"
                 said = (row["answer"] or row["error"] or "")[:140]
