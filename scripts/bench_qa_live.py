@@ -52,7 +52,7 @@ def records_for(spec: StreamSpec, items: list[dict[str, Any]], done: Any) -> lis
             "stream": spec.name, "split": spec.split, "family": item["family"], "q": item["q"],
             "known": item.get("known"), "ok": ok, "error": reply.error,
             "invented_time": reply.error is None and invented(answer, item["q"]),
-            "latency_s": reply.latency_s, "answer": reply.text,
+            "latency_s": reply.latency_s, "answer": reply.text, "phrased": reply.phrased,
             "cited": [c["id"] for c in reply.citations],
         })  # fmt: skip
     return rows
@@ -96,8 +96,10 @@ def table(records: list[dict[str, Any]]) -> list[str]:
         lat = [r["latency_s"] for r in rows if r["error"] is None]
         bad = sum(r["invented_time"] for r in rows)
         errors = sum(r["error"] is not None for r in rows)
+        phrased = sum(bool(r.get("phrased")) for r in rows)
         lines.append(
             f"- {split}: answers stating a time not in their evidence {bad} of {len(rows)}; "
+            f"phrased by the decoder {phrased}; "
             f"latency p50 {percentile(lat, 50):.2f} s, p95 {percentile(lat, 95):.2f} s, "
             f"max {max(lat, default=float('nan')):.2f} s; errors {errors}"
         )

@@ -49,6 +49,7 @@ class Reply:
     citations: list[dict[str, Any]] = field(default_factory=list)
     latency_s: float = float("nan")
     error: str | None = None
+    phrased: bool | None = None  # the decoder's phrasing passed the checks (else the template)
     sent_at: float = 0.0  # stream time of the last frame sent when the question went out
 
     def to_answer(self) -> dict[str, Any]:
@@ -132,6 +133,7 @@ async def replay(
                     reply.text = message["text"]
                     reply.intent = message.get("intent", "")
                     reply.citations = message.get("citations", [])
+                    reply.phrased = message.get("phrased")
                 done[qid].set()
 
     async def ask(ws: Any, item: Ask, clock: float) -> None:
