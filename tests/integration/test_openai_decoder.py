@@ -212,6 +212,23 @@ def test_check_passes_against_a_live_server(decoder: OpenAIDecoder) -> None:
     asyncio.run(decoder.check())
 
 
+KIND_SCHEMA = {
+    "type": "object",
+    "properties": {"kind": {"type": "string", "enum": ["last", "first", "count"]}},
+    "required": ["kind"],
+}
+
+
+@pytest.mark.slow
+def test_a_json_schema_constrains_the_real_servers_output(decoder: OpenAIDecoder) -> None:
+    """llama-cpp-python's server refuses OpenAI's ``json_schema`` form (HTTP 500 naming
+    ``json_object``); the decoder switches to ``json_object`` + schema and the output obeys."""
+    request = ask("When did we last see a dog? Give the kind of question as JSON.", 48)
+    request.json_schema = KIND_SCHEMA
+    parsed = json.loads(within(120, lambda: "".join(decoder.stream(request))))
+    assert parsed["kind"] in ("last", "first", "count")
+
+
 # --------------------------------------------------------------------------- no server needed
 
 
@@ -400,3 +417,30 @@ def test_request_body_images_and_api_key(standin: StandIn, monkeypatch: pytest.M
     assert decoded.size == (512, 288)
     asyncio.run(decoder.check())
     assert standin.seen[1][1] == "/v1/models"
+
+
+def test_a_refused_json_schema_form_is_resent_as_json_object(standin: StandIn) -> None:
+    refused = (
+        b'{"detail": [{"loc": ["body", "response_format", "type"], '
+        b"\"msg\": \"Input should be 'text' or 'json_object'\"}]}"
+    )
+    standin.script = [Reply(500, {}, refused), Reply(deltas=['{"kind"', ': "last"}'])]
+    standin.script.append(Reply(deltas=['{"kind": "first"}']))
+    decoder = OpenAIDecoder(settings(standin.url, retries=0))  # the switch is not a retry
+    request = ask("when did we last see a dog?")
+    request.json_schema = KIND_SCHEMA
+    assert within(10, lambda: "".join(decoder.stream(request))) == '{"kind": "last"}'
+    assert within(10, lambda: "".join(decoder.stream(request))) == '{"kind": "first"}'
+    forms = [seen[3]["response_format"] for seen in standin.seen]
+    assert forms[0]["type"] == "json_schema"
+    assert forms[1] == forms[2] == {"type": "json_object", "schema": KIND_SCHEMA}  # remembered
+
+
+def test_other_500s_are_not_taken_for_a_refused_schema(standin: StandIn) -> None:
+    standin.script = [Reply(500, {}, b'{"error": "boom"}')]
+    decoder = OpenAIDecoder(settings(standin.url, retries=0))
+    request = ask("hi")
+    request.json_schema = KIND_SCHEMA
+    with pytest.raises(DecoderError, match="boom"):
+        within(10, lambda: list(decoder.stream(request)))
+    assert len(standin.seen) == 1

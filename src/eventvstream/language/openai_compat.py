@@ -111,6 +111,8 @@ class OpenAIDecoder:
         self.info = DecoderInfo(
             backend="openai", model=settings.model, device=self.base_url, accepts_images=True
         )
+        #: How a JSON schema is sent: OpenAI's "json_schema" until a server refuses it.
+        self._schema_form = "json_schema"
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
@@ -132,19 +134,37 @@ class OpenAIDecoder:
             "temperature": request.temperature,
             "stream": True,
         }
-        if request.json_schema is not None:  # vLLM, SGLang and llama.cpp's server honour it
+        if request.json_schema is not None and self._schema_form == "json_schema":
+            # OpenAI's form: vLLM, SGLang and llama.cpp's C++ server honour it.
             payload["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": request.json_schema},
             }
+        elif request.json_schema is not None:
+            # llama-cpp-python's server (0.3.x) refuses "json_schema" and takes the schema
+            # with "json_object" instead (it compiles it to a grammar).
+            payload["response_format"] = {"type": "json_object", "schema": request.json_schema}
         return payload
+
+    def _refuses_schema_form(self, request: GenerationRequest, status: int, body: bytes) -> bool:
+        """Whether this server refused the ``json_schema`` response format (then switch this
+        decoder to the ``json_object`` form for good, once, and say so in the log)."""
+        if request.json_schema is None or self._schema_form != "json_schema" or status < 400:
+            return False
+        if b"response_format" not in body or b"json_object" not in body:
+            return False
+        self._schema_form = "json_object"
+        log.info("%s refuses response_format json_schema; sending json_object + schema", self.url)
+        return True
 
     async def astream(self, request: GenerationRequest) -> AsyncIterator[str]:
         """Text deltas as the server produces them; stops between deltas once cancel is set."""
         payload = self._payload(request)
         attempts = self.settings.retries + 1
+        attempt = 0
         async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
-            for attempt in range(1, attempts + 1):
+            while attempt < attempts:
+                attempt += 1
                 if request.cancel.is_set():
                     return
                 delay: float | None = None
@@ -153,6 +173,9 @@ class OpenAIDecoder:
                     async with client.stream("POST", self.url, json=payload) as response:
                         if response.status_code != 200:
                             status, body = response.status_code, await response.aread()
+                            if self._refuses_schema_form(request, status, body):
+                                payload, attempt = self._payload(request), attempt - 1
+                                continue  # the same attempt, in the form this server takes
                             reason = f"HTTP {status} from {self.url}: {_error_text(body)}"
                             if status not in _RETRY_STATUSES:
                                 raise DecoderError(reason)
