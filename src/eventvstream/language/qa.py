@@ -206,10 +206,11 @@ class Answerer:
         matched = self.matcher.matches(intent.topic, rows, loose)
         where = answers.where(intent, scope.stream)
         topic = intent.topic
-        if not matched and kind in ("last", "first", "count"):
+        broader = None
+        if not matched and kind in ("last", "first", "count", "presence"):
             matched, broader = self._broader(intent.topic, rows)
-            if broader:  # said plainly: "I did not clearly see a rabbit; an animal ..."
-                topic = answers.as_broader(intent.topic, broader)
+            if broader and kind != "presence":  # said plainly: "a vehicle (I could not tell
+                topic = answers.as_broader(intent.topic, broader)  # whether it was a bicycle)"
         plan.relevance = {row.id: score for row, score in matched}
         hits = [row for row, _ in matched]
         if kind == "last":
@@ -226,8 +227,11 @@ class Answerer:
             plan.fixed = answers.count(topic, runs, where)
         elif kind == "presence":
             plan.events = hits[: answers.MAX_LISTED]
-            plan.facts["present"] = bool(hits)
-            plan.fixed = answers.presence(intent.topic, hits, where)
+            if broader is None:
+                plan.facts["present"] = bool(hits)
+            else:  # a hedge is neither yes nor no, and a phrasing must not make it one
+                plan.facts["hedged"] = True
+            plan.fixed = answers.presence(intent.topic, hits, where, broader)
         else:  # search, or a window about something
             best = sorted(matched, key=lambda pair: -pair[1])[: self.settings.answer_events]
             plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
@@ -237,12 +241,16 @@ class Answerer:
     def _broader(
         self, topic: str, rows: list[EventRow]
     ) -> tuple[list[tuple[EventRow, float]], str | None]:
-        """Events showing the nearest everyday word above the topic's thing (a rabbit the
-        classifier only sees as "an animal"), and that word; none when nothing is seen."""
+        """Events showing the nearest everyday word above the topic's thing (a bicycle the
+        classifier only sees as "a vehicle"), and that word; none when that word is not seen.
+
+        Only the *nearest* word (after skipping ones too generic to stand in): a bicycle's is
+        "vehicle", an airplane's "aircraft" — so cars seen on the street hedge a question about
+        a bicycle, but do not turn "did we see an airplane?" into "maybe" (a vehicle is two
+        steps above an airplane and says nothing about one)."""
         term = subject_term(topic)
-        for word in broader(term) if term else ():
-            if word in GENERIC_FALLBACK:
-                continue
+        nearest = [w for w in (broader(term) if term else ()) if w not in GENERIC_FALLBACK][:1]
+        for word in nearest:
             matched = self.matcher.matches(word, rows)
             if matched:
                 return matched, word
@@ -319,6 +327,10 @@ class Answerer:
             return "a count that is not memory's"
         if "present" in plan.facts and not answers.states_yes_no(text, plan.facts["present"]):
             return "a yes/no that is not memory's"
+        if plan.facts.get("hedged") and (
+            answers.states_yes_no(text, True) or answers.states_yes_no(text, False)
+        ):
+            return "a yes/no where memory could not tell"
         return None
 
     def finish(self, plan: AnswerPlan, text: str) -> Answer:
