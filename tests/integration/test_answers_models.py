@@ -101,6 +101,11 @@ def test_a_named_stream_and_the_nearest_broader_word(bank: MemoryBank, embedder:
     assert [c["id"] for c in bike.citations] == [ids[1]] and "4.0 s to 9.0 s" in bike.text
     plane = ask.answer("did we see an airplane?", Scope(stream="cam"))
     assert plane.text.startswith("No") and not plane.grounded
+    # a car was seen, but the labels cannot tell its colour: said, not claimed
+    red = ask.answer("did we see a red car?", Scope(stream="cam"))
+    assert red.text.startswith("Not sure: I saw a car (I could not tell whether it was a red car)")
+    last = ask.answer("when did we last see a red car?", Scope(stream="cam"))
+    assert last.text.startswith("The last time I saw a car (I could not tell whether it was")
 
 
 class FixedDecoder:

@@ -16,6 +16,7 @@ from eventvstream.language.grounding import (
     stray_numbers,
 )
 from eventvstream.language.intent import Intent
+from eventvstream.language.matching import unchecked_words
 from eventvstream.memory.store import EventRow
 
 
@@ -110,6 +111,13 @@ def test_presence_says_yes_or_no() -> None:
         "[#4]."
     )
     assert not answers.states_yes_no(hedge, True) and not answers.states_yes_no(hedge, False)
+
+
+def test_words_the_labels_cannot_check() -> None:
+    assert unchecked_words("people walking") == ["walking"]
+    assert unchecked_words("a red car") == ["red"]
+    assert unchecked_words("a man in a car") == []  # a person and a car: both checkable
+    assert unchecked_words("any bicycles") == []
 
 
 def test_where_names_stream_and_window() -> None:

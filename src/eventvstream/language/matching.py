@@ -57,6 +57,23 @@ def terms_in(topic: str) -> list[str]:
     return list(dict.fromkeys(term for _, term in sorted(found)))
 
 
+#: Words of a topic that need no checking: articles, prepositions, quantities.
+_GLUE = {"a", "an", "the", "in", "on", "of", "with", "at", "by", "and", "or", "any", "some",
+         "there", "its", "his", "her", "their", "into", "from", "near", "inside", "one", "two",
+         "several", "many", "few", "other", "another", "same"}  # fmt: skip
+
+
+def unchecked_words(topic: str) -> list[str]:
+    """Words of ``topic`` that perception cannot check, besides its vocabulary terms and glue:
+    "walking" in "people walking", "cartoon" in "a cartoon woman", "red" in "a red car". The
+    labels say a person or a car was seen, never how it looked or what it did, so an answer
+    found through the term says it could not tell the rest."""
+    text = topic.lower()
+    for _term, pattern in _patterns():
+        text = pattern.sub(" ", text)
+    return [w for w in re.findall(r"[a-z][a-z'-]*", text) if w not in _GLUE]
+
+
 def subject_term(topic: str) -> str | None:
     """The vocabulary term a topic is about (its first), or None."""
     terms = terms_in(topic)

@@ -29,7 +29,7 @@ from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
 from eventvstream.language.grounding import invented_times, stated_times, stray_numbers
 from eventvstream.language.intent import Intent, parse, since_seconds
-from eventvstream.language.matching import Matcher, broader, subject_term
+from eventvstream.language.matching import Matcher, broader, subject_term, unchecked_words
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow
@@ -209,8 +209,11 @@ class Answerer:
         broader = None
         if not matched and kind in ("last", "first", "count", "presence"):
             matched, broader = self._broader(intent.topic, rows)
-            if broader and kind != "presence":  # said plainly: "a vehicle (I could not tell
-                topic = answers.as_broader(intent.topic, broader)  # whether it was a bicycle)"
+        elif matched and kind != "search" and subject_term(topic) and unchecked_words(topic):
+            # "people walking" found as "a person": the labels cannot tell the walking
+            broader = subject_term(topic)
+        if broader and kind != "presence":  # said plainly: "a vehicle (I could not tell
+            topic = answers.as_broader(intent.topic, broader)  # whether it was a bicycle)"
         plan.relevance = {row.id: score for row, score in matched}
         hits = [row for row, _ in matched]
         if kind == "last":
