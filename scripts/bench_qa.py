@@ -96,7 +96,9 @@ def score(item: dict[str, Any], answer: dict[str, Any]) -> bool:
         return says_time and bool(cited) and _inside(cited[0], target)
     if family == "count":
         numbers = [int(n) for n in __import__("re").findall(r"\b(\d+) times?\b", text)]
-        return numbers[:1] == [len(segments)]
+        # the right number, and of the right thing: every sighting it cites is the thing's
+        right_thing = all(any(_inside(c, s) for s in segments) for c in cited)
+        return numbers[:1] == [len(segments)] and right_thing
     if family == "presence":  # a hedge ("Not sure: I saw a vehicle ...") is right only for
         present = bool(segments)  # a present thing, citing it; an absent thing needs "no"
         if not (states_yes_no(text, present) or (present and hedged(text))):
