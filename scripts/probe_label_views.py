@@ -59,6 +59,7 @@ COMBINATIONS: dict[str, Combine] = {
     "whole + mirror, mean": lambda p: p[[0, 5]].mean(0, keepdim=True),
     "whole + 4 tiles, mean": lambda p: p[:5].mean(0, keepdim=True),
     "whole + 4 tiles, max": lambda p: p[:5].max(0, keepdim=True).values,
+    "whole + max of tiles, averaged": lambda p: (p[:1] + p[1:5].max(0, keepdim=True).values) / 2,
     "whole + 4 tiles + mirrors, mean": lambda p: p.mean(0, keepdim=True),
 }
 
