@@ -139,13 +139,13 @@ def presence(topic: str, hits: Sequence[EventRow], scope: str, broader: str | No
     topic = _with_article(topic)
     if broader is not None and hits:
         listed = ", ".join(_at(r) for r in hits[:3])
-        rest = f" (and {len(hits) - 3} more events)" if len(hits) > 3 else ""
+        rest = f" (and {_plural(len(hits) - 3, 'more event')})" if len(hits) > 3 else ""
         seen = as_broader(topic, broader)
         return f"Not sure: I saw {seen}{scope}: {listed}{rest}."
     if not hits:
         return f"No, I did not see {topic}{scope}."
     listed = ", ".join(_at(r) for r in hits[:3])
-    rest = f" (and {len(hits) - 3} more events)" if len(hits) > 3 else ""
+    rest = f" (and {_plural(len(hits) - 3, 'more event')})" if len(hits) > 3 else ""
     return f"Yes, I saw {topic}{scope}: {listed}{rest}."
 
 
