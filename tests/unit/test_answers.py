@@ -181,6 +181,14 @@ def test_caption_checks(caption: str, labels: list[list[Any]], problem: str | No
     assert caption_check.problem(caption, row(1, 0, 1, labels)) == problem
 
 
+def test_a_caption_may_not_contradict_the_measured_camera() -> None:
+    event = row(1, 0, 1, [["limousine", 0.6]])
+    event.keyframes = [{"look": {"camera": "fast motion"}}, {"look": {"camera": "fast motion"}}]
+    assert caption_check.problem("A limousine, a still shot.", event) == "contradicts the camera"
+    assert caption_check.problem("A limousine moving fast.", event) is None
+    assert caption_check.problem("A limousine on a dark street.", event) is None  # says none
+
+
 def test_a_copied_worked_example_is_not_a_caption() -> None:
     event = row(1, 0, 1, [["minivan", 0.6]])
     example = "A dark street scene, the camera panning."

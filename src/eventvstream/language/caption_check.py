@@ -45,7 +45,7 @@ _WORD = re.compile(r"[a-z][a-z'-]+")
 def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | None:
     """Why ``caption`` should not be stored for ``row`` ('empty', 'copies an example',
     'numbers', 'says nothing', 'repeats', 'contradicts labels', 'misses what was seen': a
-    confident subject the caption does not name), or None when it is fine.
+    confident subject the caption does not name, 'contradicts the camera'), or None when fine.
     ``examples`` are the prompt's worked answers, which a small model copies when it has
     nothing to say."""
     text = caption.strip()
@@ -71,7 +71,31 @@ def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | 
     main, _ = scene.subject(row.labels)
     if main is not None and not _names(text, named, main):
         return "misses what was seen"
+    if _contradicts_camera(set(words), row):
+        return "contradicts the camera"
     return None
+
+
+#: How a caption may say each measured camera motion (``appearance.camera_motion``).
+_CAMERA_WORDS = {
+    "still": {"still", "static", "steady"},
+    "panning": {"pan", "pans", "panning"},
+    "zooming": {"zoom", "zooms", "zooming"},
+    "fast motion": {"fast", "fast-moving", "rapid", "rapidly", "quickly"},
+}
+
+
+def _contradicts_camera(words: set[str], row: EventRow) -> bool:
+    """Whether the caption claims a camera motion other than the one the keyframes measured
+    (the 135M model wrote "a still shot" for a fast pan: it copies the look of other turns)."""
+    measured = Counter(
+        k["look"]["camera"] for k in row.keyframes if (k.get("look") or {}).get("camera")
+    )
+    if not measured:
+        return False
+    seen = measured.most_common(1)[0][0]
+    claimed = {motion for motion, said in _CAMERA_WORDS.items() if words & said}
+    return bool(claimed) and seen not in claimed
 
 
 def _names(text: str, named: Sequence[str], main: str) -> bool:
