@@ -93,6 +93,19 @@ def test_a_named_stream_and_the_nearest_broader_word(bank: MemoryBank, embedder:
     # no lion was seen, but a cat was: said as such, never as a lion
     lion = ask.answer("when did we last see a tiger cat?", Scope(stream="cam"))
     assert [c["id"] for c in lion.citations] == [ids[3]]
+    # "was there a bicycle?": only the nearest broader word (a vehicle: the minivan) was seen,
+    # so the answer hedges, citing it; an airplane's nearest word is "aircraft", never seen,
+    # so the same minivan does not turn "an airplane?" into a maybe
+    bike = ask.answer("was there a bicycle?", Scope(stream="cam"))
+    assert bike.text.startswith("Not sure: I saw a vehicle (I could not tell whether it was")
+    assert [c["id"] for c in bike.citations] == [ids[1]] and "4.0 s to 9.0 s" in bike.text
+    plane = ask.answer("did we see an airplane?", Scope(stream="cam"))
+    assert plane.text.startswith("No") and not plane.grounded
+    # a car was seen, but the labels cannot tell its colour: said, not claimed
+    red = ask.answer("did we see a red car?", Scope(stream="cam"))
+    assert red.text.startswith("Not sure: I saw a car (I could not tell whether it was a red car)")
+    last = ask.answer("when did we last see a red car?", Scope(stream="cam"))
+    assert last.text.startswith("The last time I saw a car (I could not tell whether it was")
 
 
 class FixedDecoder:

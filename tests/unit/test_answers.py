@@ -16,6 +16,7 @@ from eventvstream.language.grounding import (
     stray_numbers,
 )
 from eventvstream.language.intent import Intent
+from eventvstream.language.matching import unchecked_words
 from eventvstream.memory.store import EventRow
 
 
@@ -103,6 +104,20 @@ def test_presence_says_yes_or_no() -> None:
     no = answers.presence("a giraffe", [], " between 0:10 and 0:20")
     assert no == "No, I did not see a giraffe between 0:10 and 0:20."
     assert answers.states_yes_no(yes, True) and not answers.states_yes_no(yes, False)
+    # only a broader thing was seen: neither yes nor no, but what was seen, when, and the doubt
+    hedge = answers.presence("a bicycle", [row(4, 1, 2)], "", broader="vehicle")
+    assert hedge == (
+        "Not sure: I saw a vehicle (I could not tell whether it was a bicycle): 1.0 s to 2.0 s "
+        "[#4]."
+    )
+    assert not answers.states_yes_no(hedge, True) and not answers.states_yes_no(hedge, False)
+
+
+def test_words_the_labels_cannot_check() -> None:
+    assert unchecked_words("people walking") == ["walking"]
+    assert unchecked_words("a red car") == ["red"]
+    assert unchecked_words("a man in a car") == []  # a person and a car: both checkable
+    assert unchecked_words("any bicycles") == []
 
 
 def test_where_names_stream_and_window() -> None:
@@ -154,10 +169,24 @@ def test_summary_of_a_long_stream_is_bounded_periods_then_the_whole() -> None:
         ("The beginning of the video.", [["pig", 0.9]], "says nothing"),
         ("A parrot sits on a branch.", [["sulphur-crested cockatoo", 0.6]], None),
         ("A dark street scene, the camera panning.", [["streetcar", 0.05]], None),
+        # words about the filming or the edit alone say nothing about what is shown
+        ("A cut, the camera pans.", [["streetcar", 0.05]], "says nothing"),
+        # a confident subject must be named: the thing, or a word above it
+        ("A dark street scene.", [["bow tie", 0.4], ["suit", 0.2]], "misses what was seen"),
+        ("A person in a suit.", [["bow tie", 0.4], ["suit", 0.2]], None),
+        ("A bow tie on a white shirt.", [["bow tie", 0.4]], None),
     ],
 )
 def test_caption_checks(caption: str, labels: list[list[Any]], problem: str | None) -> None:
     assert caption_check.problem(caption, row(1, 0, 1, labels)) == problem
+
+
+def test_a_caption_may_not_contradict_the_measured_camera() -> None:
+    event = row(1, 0, 1, [["limousine", 0.6]])
+    event.keyframes = [{"look": {"camera": "fast motion"}}, {"look": {"camera": "fast motion"}}]
+    assert caption_check.problem("A limousine, a still shot.", event) == "contradicts the camera"
+    assert caption_check.problem("A limousine moving fast.", event) is None
+    assert caption_check.problem("A limousine on a dark street.", event) is None  # says none
 
 
 def test_a_copied_worked_example_is_not_a_caption() -> None:

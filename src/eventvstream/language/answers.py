@@ -131,12 +131,21 @@ def _ids(run: Sequence[EventRow]) -> str:
     return ", ".join(f"#{i}" for i in dict.fromkeys((run[0].id, run[-1].id)))
 
 
-def presence(topic: str, hits: Sequence[EventRow], scope: str) -> str:
+def presence(topic: str, hits: Sequence[EventRow], scope: str, broader: str | None = None) -> str:
+    """Yes (with when), no — or, when only the nearest broader word was seen (``broader``:
+    the bicycles the classifier sees as "a vehicle"), neither: a hedge that says what was seen
+    and when, and that it could not tell. A flat "no" there would deny what the camera saw; a
+    "yes" would claim more than the labels support."""
     topic = _with_article(topic)
+    if broader is not None and hits:
+        listed = ", ".join(_at(r) for r in hits[:3])
+        rest = f" (and {_plural(len(hits) - 3, 'more event')})" if len(hits) > 3 else ""
+        seen = as_broader(topic, broader)
+        return f"Not sure: I saw {seen}{scope}: {listed}{rest}."
     if not hits:
         return f"No, I did not see {topic}{scope}."
     listed = ", ".join(_at(r) for r in hits[:3])
-    rest = f" (and {len(hits) - 3} more events)" if len(hits) > 3 else ""
+    rest = f" (and {_plural(len(hits) - 3, 'more event')})" if len(hits) > 3 else ""
     return f"Yes, I saw {topic}{scope}: {listed}{rest}."
 
 
@@ -155,5 +164,7 @@ def states_count(text: str, n: int) -> bool:
 
 
 def states_yes_no(text: str, present: bool) -> bool:
-    start = text.strip().lower()
-    return start.startswith("yes") if present else start.startswith("no")
+    """Whether ``text`` opens with the word yes (or no): "Not sure: ..." is neither."""
+    return re.match(r"(yes|no)\b", text.strip().lower()) is not None and (
+        text.strip().lower().startswith("yes") == present
+    )

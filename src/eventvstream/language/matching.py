@@ -57,6 +57,23 @@ def terms_in(topic: str) -> list[str]:
     return list(dict.fromkeys(term for _, term in sorted(found)))
 
 
+#: Words of a topic that need no checking: articles, prepositions, quantities.
+_GLUE = {"a", "an", "the", "in", "on", "of", "with", "at", "by", "and", "or", "any", "some",
+         "there", "its", "his", "her", "their", "into", "from", "near", "inside", "one", "two",
+         "several", "many", "few", "other", "another", "same"}  # fmt: skip
+
+
+def unchecked_words(topic: str) -> list[str]:
+    """Words of ``topic`` that perception cannot check, besides its vocabulary terms and glue:
+    "walking" in "people walking", "cartoon" in "a cartoon woman", "red" in "a red car". The
+    labels say a person or a car was seen, never how it looked or what it did, so an answer
+    found through the term says it could not tell the rest."""
+    text = topic.lower()
+    for _term, pattern in _patterns():
+        text = pattern.sub(" ", text)
+    return [w for w in re.findall(r"[a-z][a-z'-]*", text) if w not in _GLUE]
+
+
 def subject_term(topic: str) -> str | None:
     """The vocabulary term a topic is about (its first), or None."""
     terms = terms_in(topic)
@@ -77,6 +94,27 @@ def broader(term: str) -> tuple[str, ...]:
             for distance, word in enumerate(words[words.index(term) + 1 :]):
                 above[word] = min(above.get(word, 99), distance)
     return tuple(sorted(above, key=lambda w: above[w]))
+
+
+#: A label this sure names the event's thing outright: a broader word it rolls up to is then
+#: explained by it, and says nothing about some other thing under the same word.
+EXPLAINED_P = 0.5
+
+
+def explained_elsewhere(row: EventRow, word: str, term: str) -> bool:
+    """Whether ``word`` in this event comes from a confidently seen thing that is not ``term``.
+
+    A clear golden retriever makes "mammal" certain, but that is no reason to answer "was
+    there an elephant?" with "not sure"; a street the classifier only sees as "some vehicle"
+    (no class sure of itself) is a reason to hedge about a bicycle.
+    """
+    for name, p, *_ in row.labels:
+        if float(p) < EXPLAINED_P:
+            continue
+        chain = (str(name).lower(), *everyday_words(str(name)))
+        if word in chain and term not in chain:
+            return True
+    return False
 
 
 def term_probability(row: EventRow, terms: Sequence[str]) -> float:

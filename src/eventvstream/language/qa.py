@@ -35,7 +35,13 @@ from eventvstream.language.intent import (
     parse,
     since_seconds,
 )
-from eventvstream.language.matching import Matcher, broader, subject_term
+from eventvstream.language.matching import (
+    Matcher,
+    broader,
+    explained_elsewhere,
+    subject_term,
+    unchecked_words,
+)
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow, wall_times
@@ -241,10 +247,14 @@ class Answerer:
         matched = self.matcher.matches(intent.topic, rows, loose)
         where = answers.where(intent, scope.stream)
         topic = intent.topic
-        if not matched and kind in ("last", "first", "count"):
+        broader = None
+        if not matched and kind in ("last", "first", "count", "presence"):
             matched, broader = self._broader(intent.topic, rows)
-            if broader:  # said plainly: "I did not clearly see a rabbit; an animal ..."
-                topic = answers.as_broader(intent.topic, broader)
+        elif matched and kind != "search" and subject_term(topic) and unchecked_words(topic):
+            # "people walking" found as "a person": the labels cannot tell the walking
+            broader = subject_term(topic)
+        if broader and kind != "presence":  # said plainly: "a vehicle (I could not tell
+            topic = answers.as_broader(intent.topic, broader)  # whether it was a bicycle)"
         plan.relevance = {row.id: score for row, score in matched}
         hits = [row for row, _ in matched]
         if kind == "last":
@@ -261,8 +271,11 @@ class Answerer:
             plan.fixed = answers.count(topic, runs, where)
         elif kind == "presence":
             plan.events = hits[: answers.MAX_LISTED]
-            plan.facts["present"] = bool(hits)
-            plan.fixed = answers.presence(intent.topic, hits, where)
+            if broader is None:
+                plan.facts["present"] = bool(hits)
+            else:  # a hedge is neither yes nor no, and a phrasing must not make it one
+                plan.facts["hedged"] = True
+            plan.fixed = answers.presence(intent.topic, hits, where, broader)
         else:  # search, or a window about something
             best = sorted(matched, key=lambda pair: -pair[1])[: self.settings.answer_events]
             plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
@@ -272,13 +285,21 @@ class Answerer:
     def _broader(
         self, topic: str, rows: list[EventRow]
     ) -> tuple[list[tuple[EventRow, float]], str | None]:
-        """Events showing the nearest everyday word above the topic's thing (a rabbit the
-        classifier only sees as "an animal"), and that word; none when nothing is seen."""
+        """Events showing the nearest everyday word above the topic's thing (a bicycle the
+        classifier only sees as "a vehicle"), and that word; none when that word is not seen.
+
+        Only the *nearest* word (after skipping ones too generic to stand in): a bicycle's is
+        "vehicle", an airplane's "aircraft" — so cars seen on the street hedge a question about
+        a bicycle, but do not turn "did we see an airplane?" into "maybe" (a vehicle is two
+        steps above an airplane and says nothing about one)."""
         term = subject_term(topic)
-        for word in broader(term) if term else ():
-            if word in GENERIC_FALLBACK:
-                continue
-            matched = self.matcher.matches(word, rows)
+        nearest = [w for w in (broader(term) if term else ()) if w not in GENERIC_FALLBACK][:1]
+        for word in nearest:
+            matched = [
+                (row, score)
+                for row, score in self.matcher.matches(word, rows)
+                if not explained_elsewhere(row, word, term)
+            ]
             if matched:
                 return matched, word
         return [], None
@@ -354,6 +375,10 @@ class Answerer:
             return "a count that is not memory's"
         if "present" in plan.facts and not answers.states_yes_no(text, plan.facts["present"]):
             return "a yes/no that is not memory's"
+        if plan.facts.get("hedged") and (
+            answers.states_yes_no(text, True) or answers.states_yes_no(text, False)
+        ):
+            return "a yes/no where memory could not tell"
         return None
 
     def finish(self, plan: AnswerPlan, text: str) -> Answer:
