@@ -345,3 +345,22 @@ def test_forget_stream_removes_every_event_of_it_and_nothing_else(settings, tmp_
         assert len(bank.indexes["visual"]) == 5  # the index forgot them too
         hits = bank.search(vectors[0], k=5)
         assert all(hit.event.stream != "cam" or hit.event.owner for hit in hits)
+
+
+def test_a_failed_batch_stores_none_of_it_and_the_bank_keeps_working(settings, tmp_path):
+    """An error anywhere in a batch (a value that cannot be encoded; on PostgreSQL also a stream
+    name its text type refuses, inside the pipelined transaction) rolls the whole batch back."""
+    vectors = unit_vectors(12, seed=9)
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors[:4])
+        seq = bank.store.current_seq()
+        bad = [event(100.0, vectors[4]), event(103.0, vectors[5]) | {"frames": "many"}]
+        with pytest.raises(ValueError):
+            bank.add_many(bad, stream="cam")
+        if bank.store.backend.name == "postgres":
+            with pytest.raises(bank.store.backend.errors):  # PostgreSQL text holds no NUL
+                bank.add_many([event(106.0, vectors[6])], stream="cam\x00")
+        assert bank.stats()["events"] == 4 and bank.store.current_seq() == seq
+        stored = fill(bank, vectors[8:], start=200.0)
+        assert bank.stats()["events"] == 8 and len(bank.indexes["visual"]) == 8
+        assert bank.search(vectors[9], k=1)[0].event.id == stored[1].id
