@@ -9,9 +9,9 @@ What differs from SQLite, and only here:
 - the schema version lives in ``meta.schema_version`` (SQLite: ``PRAGMA user_version``), and
   migrations run under an advisory lock, so replicas starting together migrate once;
 - ids come from an identity column's sequence (never duplicated, never reused, whoever
-  inserts): a batch reserves its ids in one round trip and sends its inserts as one
-  ``executemany`` (``Transaction.batch``; 2.3x the rate of one round trip per row), one
-  ``INSERT … RETURNING id`` otherwise;
+  inserts): a batch (``store.transaction(batch=n)``) is pipelined — ``BEGIN``, the sequence
+  bump, its ids' reservation and the stream's last slot in one round trip — and its rows go in
+  one binary ``COPY`` (``insert_events``); a lone insert is ``INSERT … RETURNING id``;
 - reads run in autocommit (each statement sees everything committed before it); a write is
   one transaction on one pooled connection, acknowledged after ``COMMIT`` returns (PostgreSQL's
   default ``synchronous_commit=on``: the commit is in the WAL on disk).
