@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pg_support import postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL server)
+from pg_support import memory_settings, postgres_server, postgres_url  # noqa: F401
 
 
 def ffmpeg(*args: str) -> None:

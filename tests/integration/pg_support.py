@@ -33,3 +33,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh, empty database on the session's server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def memory_settings(request):
+    """``memory_settings(data_dir, **kw)``: ``MemorySettings`` on this test's backend, run once
+    on the SQLite file and once on PostgreSQL (one database per test, shared by every bank the
+    test opens, as replicas share one)."""
+    from eventvstream.config import MemorySettings
+
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+
+    def make(data_dir, **kw) -> MemorySettings:
+        where = {"backend": "postgres", "url": url} if url else {}
+        return MemorySettings(data_dir=data_dir, **(where | kw))
+
+    return make

@@ -13,8 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from alert_support import Receiver, free_port, stored_event
 
-from eventvstream.config import AlertSettings, MemorySettings
+from eventvstream.config import AlertSettings
 from eventvstream.memory import MemoryBank
+from eventvstream.memory.backends import open_backend
 from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.alerts.spec import WatchCreate
 
@@ -28,8 +29,10 @@ def embedder():
     return load_text_embedder("packaged", "cpu")
 
 
-def open_engine(data: Path, embedder, **settings) -> tuple[MemoryBank, AlertEngine]:
-    bank = MemoryBank(MemorySettings(data_dir=data, checkpoint_every=10**9))
+def open_engine(memory, data: Path, embedder, **settings) -> tuple[MemoryBank, AlertEngine]:
+    """A bank on ``memory``'s backend (``memory_settings``: each test runs on SQLite and on
+    PostgreSQL) and an alert engine on it."""
+    bank = MemoryBank(memory(data, checkpoint_every=10**9))
     return bank, AlertEngine(AlertSettings(**(FAST | settings)), bank, embedder)
 
 
@@ -45,8 +48,8 @@ def watch(engine, url: str, text: str = "a bird", **kw) -> dict:
     return engine.watches.create("k1", body)
 
 
-def test_fires_on_a_match_only_signed_retried_and_once(tmp_path, embedder):
-    bank, engine = open_engine(tmp_path, embedder)
+def test_fires_on_a_match_only_signed_retried_and_once(memory_settings, tmp_path, embedder):
+    bank, engine = open_engine(memory_settings, tmp_path, embedder)
     receiver = Receiver(refuse_first=2)
     try:
         created = watch(engine, receiver.url)
@@ -86,10 +89,12 @@ def test_fires_on_a_match_only_signed_retried_and_once(tmp_path, embedder):
         receiver.close()
 
 
-def test_a_tampered_or_unsigned_body_is_refused_by_the_receiver(tmp_path, embedder):
+def test_a_tampered_or_unsigned_body_is_refused_by_the_receiver(
+    memory_settings, tmp_path, embedder
+):
     """The receiver's check is real: with the wrong secret every delivery is refused (401)
     and stays pending for retry."""
-    bank, engine = open_engine(tmp_path, embedder)
+    bank, engine = open_engine(memory_settings, tmp_path, embedder)
     receiver = Receiver(secret="not-the-watch-secret-at-all")
     try:
         watch(engine, receiver.url)
@@ -105,10 +110,10 @@ def test_a_tampered_or_unsigned_body_is_refused_by_the_receiver(tmp_path, embedd
         receiver.close()
 
 
-def test_outbox_survives_a_restart_with_the_receiver_down(tmp_path, embedder):
+def test_outbox_survives_a_restart_with_the_receiver_down(memory_settings, tmp_path, embedder):
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"
-    bank, engine = open_engine(tmp_path, embedder)
+    bank, engine = open_engine(memory_settings, tmp_path, embedder)
     watch(engine, url)
     store(bank, embedder, 0.0, "a bird eats seeds")
     assert engine.settle()
@@ -132,8 +137,8 @@ def test_outbox_survives_a_restart_with_the_receiver_down(tmp_path, embedder):
         receiver.close()
 
 
-def test_cooldown_and_duration_watch(tmp_path, embedder):
-    bank, engine = open_engine(tmp_path, embedder)
+def test_cooldown_and_duration_watch(memory_settings, tmp_path, embedder):
+    bank, engine = open_engine(memory_settings, tmp_path, embedder)
     receiver = Receiver()
     try:
         watch(engine, receiver.url, cooldown_s=60)
@@ -158,18 +163,17 @@ def test_cooldown_and_duration_watch(tmp_path, embedder):
         receiver.close()
 
 
-def test_watch_rows_live_in_the_bank_database(tmp_path, embedder):
-    bank, engine = open_engine(tmp_path, embedder)
+def test_watch_rows_live_in_the_bank_database(memory_settings, tmp_path, embedder):
+    bank, engine = open_engine(memory_settings, tmp_path, embedder)
     created = watch(engine, "http://127.0.0.1:9/x", name="feeder")
     engine.close()
     bank.close()
-    import sqlite3
-
-    conn = sqlite3.connect(tmp_path / "evs.sqlite3")
-    spec = json.loads(conn.execute("SELECT spec FROM watches").fetchone()[0])
+    backend = open_backend(memory_settings(tmp_path), tmp_path)  # the bank's own database
+    with backend.reader() as conn:
+        spec = json.loads(conn.execute("SELECT spec FROM watches").fetchone()[0])
+    backend.close()
     assert spec["name"] == "feeder" and spec["text"] == "a bird"
-    conn.close()
-    bank, engine = open_engine(tmp_path, embedder)
+    bank, engine = open_engine(memory_settings, tmp_path, embedder)
     try:
         assert [w["id"] for w in engine.watches.list("k1")] == [created["id"]]
         assert engine.watches.list("k2") == []

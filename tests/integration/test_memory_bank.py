@@ -373,3 +373,22 @@ def test_wall_clock_maps_to_stream_time_across_a_restart(settings, tmp_path, vec
         assert at("cam", "", t0 + 200.0) == 100.0  # past the last one: past its end
         assert at("file", "", t0) is None  # no wall clock on a file's events
         assert at("cam", "someone-else", t0) is None
+
+
+def test_a_failed_batch_stores_none_of_it_and_the_bank_keeps_working(settings, tmp_path):
+    """An error anywhere in a batch (a value that cannot be encoded; on PostgreSQL also a stream
+    name its text type refuses, inside the pipelined transaction) rolls the whole batch back."""
+    vectors = unit_vectors(12, seed=9)
+    with MemoryBank(settings(tmp_path), visual_dim=DIM) as bank:
+        fill(bank, vectors[:4])
+        seq = bank.store.current_seq()
+        bad = [event(100.0, vectors[4]), event(103.0, vectors[5]) | {"frames": "many"}]
+        with pytest.raises(ValueError):
+            bank.add_many(bad, stream="cam")
+        if bank.store.backend.name == "postgres":
+            with pytest.raises(bank.store.backend.errors):  # PostgreSQL text holds no NUL
+                bank.add_many([event(106.0, vectors[6])], stream="cam\x00")
+        assert bank.stats()["events"] == 4 and bank.store.current_seq() == seq
+        stored = fill(bank, vectors[8:], start=200.0)
+        assert bank.stats()["events"] == 8 and len(bank.indexes["visual"]) == 8
+        assert bank.search(vectors[9], k=1)[0].event.id == stored[1].id

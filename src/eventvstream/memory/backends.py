@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +51,8 @@ class Backend(Protocol):
     lock_clause: str
     #: Exceptions that mean "the database is unreadable or unreachable".
     errors: tuple[type[BaseException], ...]
+    #: ``writer(pipeline=True)`` queues statements until a result is read (fewer round trips).
+    pipelines: bool
 
     def describe(self) -> str:
         """Where the data is, for messages (never a password)."""
@@ -60,18 +62,24 @@ class Backend(Protocol):
         """``with backend.reader() as conn:`` a connection for reads (context manager)."""
         ...
 
-    def writer(self) -> Any:
+    def writer(self, *, pipeline: bool = False) -> Any:
         """``with backend.writer() as conn:`` one write transaction, committed durably on a
-        clean exit and rolled back on an exception."""
+        clean exit and rolled back on an exception. ``pipeline``: statements may be queued
+        and sent together, a cursor's result arriving when it is first read."""
         ...
 
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         """Run an ``INSERT`` into ``events`` and return the new row's id."""
         ...
 
-    def reserve_ids(self, conn: Connection, count: int) -> list[int]:
-        """``count`` new event ids in one round trip (last one first), or [] to let each
-        ``INSERT`` take its own."""
+    def reserve_ids(self, conn: Connection, count: int) -> Callable[[], list[int]]:
+        """Ask for ``count`` new event ids (queued where the writer pipelines); the callable
+        returns them, last one first, or [] to let each ``INSERT`` take its own."""
+        ...
+
+    def insert_events(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows of ``events`` (every column of ``rows.COLUMN_NAMES``, ids given), in as
+        few statements as the engine allows."""
         ...
 
     def check(self, existed: bool) -> None:
@@ -136,6 +144,7 @@ class SqliteBackend:
     shared = False  # the bank's flock keeps every other process out of the directory
     lock_clause = ""  # BEGIN IMMEDIATE already holds the whole file
     errors: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
+    pipelines = False  # a statement is a function call: nothing to save
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -159,15 +168,20 @@ class SqliteBackend:
         yield self.conn
 
     @contextmanager
-    def writer(self) -> Iterator[sqlite3.Connection]:
+    def writer(self, *, pipeline: bool = False) -> Iterator[sqlite3.Connection]:
         with sqlite_transaction(self.conn, self.write_lock) as conn:
             yield conn
 
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql, params).lastrowid)  # type: ignore[attr-defined]
 
-    def reserve_ids(self, conn: Connection, count: int) -> list[int]:
-        return []  # an INSERT is a function call here: nothing to save
+    def reserve_ids(self, conn: Connection, count: int) -> Callable[[], list[int]]:
+        return list  # an INSERT is a function call here: nothing to save
+
+    def insert_events(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        from eventvstream.memory.rows import INSERT_WITH_ID_SQL
+
+        conn.executemany(INSERT_WITH_ID_SQL, rows)
 
     def check(self, existed: bool) -> None:
         from eventvstream.memory.schema import MemoryCorruptError

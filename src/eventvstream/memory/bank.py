@@ -28,11 +28,11 @@ from eventvstream.config import MemorySettings
 from eventvstream.errors import EvsError
 from eventvstream.events.types import Event
 from eventvstream.memory.backends import open_backend
+from eventvstream.memory.batches import Stored, store_batch
 from eventvstream.memory.caches import INDEXES, IndexCaches
-from eventvstream.memory.consolidation import SlotSummary, decide, merged
 from eventvstream.memory.follower import Follower
 from eventvstream.memory.index import VectorIndex
-from eventvstream.memory.rows import EventRow, event_values, new_slot
+from eventvstream.memory.rows import EventRow, event_values
 from eventvstream.memory.search import nearest_ids
 from eventvstream.memory.store import EventStore
 
@@ -41,16 +41,6 @@ log = logging.getLogger(__name__)
 
 class MemoryLockedError(EvsError):
     code = "memory_locked"
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What ``add`` acknowledges: the slot id and whether the event merged into it."""
-
-    id: int
-    merged: bool
-    similarity: float | None
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -161,75 +151,20 @@ class MemoryBank:
                 f"event embedding is {dim}-d; this memory holds {self.dims['visual']}-d ones",
                 code="dimension_mismatch",
             )
-        results: list[Stored] = []
-        touched: dict[int, np.ndarray] = {}
-        with self.store.transaction() as tx:
-            # Read inside the transaction: it holds the sequence row (and, on PostgreSQL, this
-            # slot's row lock), so no other writer can append to the stream meanwhile.
-            last = tx.last_of_stream(stream, owner)
-            with tx.batch(len(values)):  # new ids without a round trip each, where possible
-                for offset, value in enumerate(values):
-                    new = SlotSummary(
-                        value["start"],
-                        value["end"],
-                        value["frames"],
-                        np.asarray(value["embedding"], np.float32),
-                    )
-                    previous = (
-                        SlotSummary(last.start, last.end, last.frames, last.embedding)
-                        if last is not None
-                        else None
-                    )
-                    decision = decide(
-                        previous,
-                        new,
-                        threshold=self.settings.merge_threshold,
-                        max_gap_s=self.settings.merge_max_gap_s,
-                        enabled=self.settings.consolidate,
-                    )
-                    if decision.merge and last is not None and previous is not None:
-                        slot = merged(previous, new)
-                        boundaries = {
-                            **last.boundaries,
-                            "closed_by": value["boundaries"].get("closed_by"),
-                        }
-                        tx.merge_into(
-                            last,
-                            start=slot.start,
-                            end=slot.end,
-                            frames=slot.frames,
-                            embedding=slot.embedding,
-                            keyframes=last.keyframes + value["keyframes"],
-                            boundaries=boundaries,
-                            record={k: value[k] for k in ("start", "end", "frames", "boundaries")}
-                            | {"source": source, "source_index": _index(first_index, offset)},
-                            similarity=decision.similarity,
-                        )
-                        last.start, last.end, last.frames = slot.start, slot.end, slot.frames
-                        last.embedding = slot.embedding
-                        last.keyframes = last.keyframes + value["keyframes"]
-                        last.boundaries = boundaries
-                        touched[last.id] = slot.embedding
-                        results.append(Stored(last.id, True, decision.similarity, decision.reason))
-                        continue
-                    event_id = tx.insert(
-                        value
-                        | {
-                            "stream": stream,
-                            "owner": owner,
-                            "source": source,
-                            "source_index": _index(first_index, offset),
-                        }
-                    )
-                    touched[event_id] = new.embedding
-                    # what the stream's last slot now is, for the next event
-                    last = new_slot(event_id, value, stream, owner, source, new.embedding, tx.seq)
-                    results.append(Stored(event_id, False, decision.similarity, decision.reason))
-        ids = np.fromiter(touched, dtype=np.int64)
-        self.indexes["visual"].upsert(ids, np.stack(list(touched.values())))
-        self.caches.advance(tx.seq)
+        batch = store_batch(
+            self.store,
+            self.settings,
+            values,
+            stream=stream,
+            owner=owner,
+            source=source,
+            first_index=first_index,
+        )
+        ids = np.fromiter(batch.touched, dtype=np.int64)
+        self.indexes["visual"].upsert(ids, np.stack(list(batch.touched.values())))
+        self.caches.advance(batch.seq)
         self._changed(len(values))
-        return results
+        return batch.stored
 
     def set_text(
         self, event_id: int, text: str, text_embedding: np.ndarray, *, caption: str | None = None
@@ -430,7 +365,3 @@ class MemoryBank:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _index(first: int | None, offset: int) -> int | None:
-    return None if first is None else first + offset

@@ -76,9 +76,11 @@ class Outbox:
             for alert in alerts:
                 uid = uuid.uuid4().hex
                 payload = alert.payload | {"idempotency_key": uid}
-                cursor_row = conn.execute(
-                    "INSERT OR IGNORE INTO alerts (uid, watch_id, owner, stream, event_id, "
-                    "payload, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                # The same on both backends: a watch alerts on an event once (re-evaluation
+                # after a crash, or two replicas evaluating the same change, add nothing).
+                inserted = conn.execute(
+                    "INSERT INTO alerts (uid, watch_id, owner, stream, event_id, payload, "
+                    "created) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                     (
                         uid,
                         alert.watch_id,
@@ -88,10 +90,10 @@ class Outbox:
                         json.dumps(payload),
                         now,
                     ),
-                )
-                if cursor_row.rowcount != 1:
+                ).fetchall()
+                if not inserted:
                     continue
-                alert_id = int(cursor_row.lastrowid)  # type: ignore[arg-type]
+                alert_id = int(inserted[0][0])
                 payload = {"alert_id": alert_id, **payload}
                 conn.execute(
                     "UPDATE alerts SET payload = ? WHERE id = ?", (json.dumps(payload), alert_id)
@@ -120,19 +122,19 @@ class Outbox:
 
     # -- deliveries ----------------------------------------------------------------------------
     def due(self, channel: str, now: float, limit: int = 32) -> list[Delivery]:
-        rows = self.db.conn.execute(
+        rows = self.db.rows(
             f"SELECT d.id, d.channel, d.target, d.attempts, {_ALERT} FROM deliveries d "
             "JOIN alerts a ON a.id = d.alert_id WHERE d.status = ? AND d.channel = ? "
             "AND d.next_at <= ? ORDER BY d.next_at, d.id LIMIT ?",
             (PENDING, channel, now, limit),
-        ).fetchall()
+        )
         return [Delivery(r[0], r[1], json.loads(r[2]), r[3], _alert(r[4:])) for r in rows]
 
     def next_due(self, channel: str) -> float | None:
-        row = self.db.conn.execute(
+        row = self.db.one(
             "SELECT MIN(next_at) FROM deliveries WHERE status = ? AND channel = ?",
             (PENDING, channel),
-        ).fetchone()
+        )
         return None if row[0] is None else float(row[0])
 
     def delivered(self, delivery_id: int) -> None:
@@ -157,7 +159,7 @@ class Outbox:
         if channel is not None:
             sql += " AND channel = ?"
             args += (channel,)
-        return int(self.db.conn.execute(sql, args).fetchone()[0])
+        return int(self.db.one(sql, args)[0])
 
     # -- the alert log -------------------------------------------------------------------------
     def alerts(
@@ -177,20 +179,20 @@ class Outbox:
         if watch_id is not None:
             where.append("a.watch_id = ?")
             args.append(watch_id)
-        rows = self.db.conn.execute(
+        rows = self.db.rows(
             f"SELECT {_ALERT} FROM alerts a WHERE {' AND '.join(where)} ORDER BY a.id LIMIT ?",
             (*args, limit),
         )
         return [_alert(r) for r in rows]
 
     def latest_id(self, owner: str) -> int:
-        row = self.db.conn.execute("SELECT MAX(id) FROM alerts WHERE owner = ?", (owner,))
-        return int(row.fetchone()[0] or 0)
+        row = self.db.one("SELECT MAX(id) FROM alerts WHERE owner = ?", (owner,))
+        return int(row[0] or 0)
 
     def recent_fires(self, since: float) -> list[tuple[str, str, float, float, float]]:
         """(watch_id, stream, event start, event end, created) of alerts since ``since`` — the
         cooldown and rate-limit history a restarted engine starts from."""
-        rows = self.db.conn.execute(
+        rows = self.db.rows(
             "SELECT watch_id, stream, payload, created FROM alerts WHERE created >= ? ORDER BY id",
             (since,),
         )
@@ -209,7 +211,7 @@ class Outbox:
         return result
 
     def delivery_status(self, alert_id: int) -> list[dict[str, Any]]:
-        rows = self.db.conn.execute(
+        rows = self.db.rows(
             "SELECT channel, status, attempts, last_error, delivered_at FROM deliveries "
             "WHERE alert_id = ? ORDER BY id",
             (alert_id,),

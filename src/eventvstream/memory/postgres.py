@@ -9,9 +9,9 @@ What differs from SQLite, and only here:
 - the schema version lives in ``meta.schema_version`` (SQLite: ``PRAGMA user_version``), and
   migrations run under an advisory lock, so replicas starting together migrate once;
 - ids come from an identity column's sequence (never duplicated, never reused, whoever
-  inserts): a batch reserves its ids in one round trip and sends its inserts as one
-  ``executemany`` (``Transaction.batch``; 2.3x the rate of one round trip per row), one
-  ``INSERT … RETURNING id`` otherwise;
+  inserts): a batch (``store.transaction(batch=n)``) is pipelined — ``BEGIN``, the sequence
+  bump, its ids' reservation and the stream's last slot in one round trip — and its rows go in
+  one binary ``COPY`` (``insert_events``); a lone insert is ``INSERT … RETURNING id``;
 - reads run in autocommit (each statement sees everything committed before it); a write is
   one transaction on one pooled connection, acknowledged after ``COMMIT`` returns (PostgreSQL's
   default ``synchronous_commit=on``: the commit is in the WAL on disk).
@@ -28,8 +28,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -37,6 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from eventvstream.errors import EvsError
 from eventvstream.memory.backends import redact_url
+from eventvstream.memory.rows import COLUMN_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ _DDL_TYPES = (
     (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
     (re.compile(r"\bBLOB\b"), "BYTEA"),
 )
+
+
+# The type of each of ``rows.COLUMN_NAMES`` (as ``postgres_ddl`` makes the columns), for the
+# binary COPY of ``insert_events``; every other column is text.
+_NON_TEXT = {"embedding": "bytea", "text_embedding": "bytea", "t_start": "float8"}
+_NON_TEXT |= {"t_end": "float8", "created": "float8", "updated": "float8", "wall_start": "float8"}
+_NON_TEXT |= dict.fromkeys(("id", "source_index", "frames", "merge_count", "seq"), "int8")
+_EVENT_TYPES = [_NON_TEXT.get(name, "text") for name in COLUMN_NAMES]
+COPY_EVENTS_SQL = f"COPY events ({', '.join(COLUMN_NAMES)}) FROM STDIN (FORMAT BINARY)"
 
 
 class DatabaseUnavailableError(EvsError):
@@ -66,10 +76,14 @@ def _placeholders(sql: str) -> str:
 
 
 class PgConnection:
-    """A pooled psycopg connection that takes the shared queries (``?`` placeholders)."""
+    """A pooled psycopg connection that takes the shared queries (``?`` placeholders).
+
+    In a pipelined writer it starts in pipeline mode (statements queued until a result is
+    read); ``copy_events`` leaves that mode, since COPY cannot run in a pipeline."""
 
     def __init__(self, raw: psycopg.Connection) -> None:
         self.raw = raw
+        self._pipeline: AbstractContextManager[Any] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
         if not params:
@@ -80,12 +94,32 @@ class PgConnection:
         with self.raw.cursor() as cursor:
             cursor.executemany(_placeholders(sql), rows)
 
+    def enter_pipeline(self) -> None:
+        self._pipeline = self.raw.pipeline()
+        self._pipeline.__enter__()
+
+    def leave_pipeline(self, error: BaseException | None = None) -> None:
+        """Send what is queued and wait for it (raises the first failure, unless ``error``
+        is already on its way)."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.__exit__(type(error) if error else None, error, None)
+
+    def copy_events(self, rows: list[tuple[Any, ...]]) -> None:
+        """``rows`` (every column of ``COLUMN_NAMES``) into ``events`` with one binary COPY."""
+        self.leave_pipeline()
+        with self.raw.cursor() as cursor, cursor.copy(COPY_EVENTS_SQL) as copy:
+            copy.set_types(_EVENT_TYPES)
+            for row in rows:
+                copy.write_row(row)
+
 
 class PostgresBackend:
     name = "postgres"
     shared = True
     lock_clause = " FOR UPDATE"
     errors: tuple[type[BaseException], ...] = (psycopg.Error, PoolTimeout)
+    pipelines = True
 
     def __init__(self, url: str, *, pool_size: int = 8, timeout_s: float = 10.0) -> None:
         self._where = redact_url(url)
@@ -118,19 +152,44 @@ class PostgresBackend:
             yield PgConnection(raw)
 
     @contextmanager
-    def writer(self) -> Iterator[PgConnection]:
-        with self.pool.connection() as raw, raw.transaction():
-            yield PgConnection(raw)
+    def writer(self, *, pipeline: bool = False) -> Iterator[PgConnection]:
+        with self.pool.connection() as raw:
+            if not pipeline:
+                with raw.transaction():
+                    yield PgConnection(raw)
+                return
+            # BEGIN and the statements are queued and sent together when a result is first
+            # read (or a COPY comes); COMMIT's answer is awaited before the block returns, and
+            # an error in any statement is raised by then (nothing after it ran). Not
+            # psycopg's ``transaction()``, which syncs twice more in a pipeline.
+            conn = PgConnection(raw)
+            try:
+                conn.enter_pipeline()
+                raw.execute("BEGIN")
+                yield conn
+                raw.execute("COMMIT")
+                conn.leave_pipeline()
+            except BaseException as exc:
+                conn.leave_pipeline(exc)
+                if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    raw.execute("ROLLBACK")
+                raise
 
     def insert_id(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql + " RETURNING id", params).fetchone()[0])
 
-    def reserve_ids(self, conn: Any, count: int) -> list[int]:
-        rows = conn.execute(
+    def reserve_ids(self, conn: Any, count: int) -> Callable[[], list[int]]:
+        cursor = conn.execute(
             "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, ?)",
             (count,),
-        ).fetchall()
-        return sorted((int(r[0]) for r in rows), reverse=True)  # pop() hands out the lowest
+        )
+        # pop() hands out the lowest first
+        return lambda: sorted((int(r[0]) for r in cursor.fetchall()), reverse=True)
+
+    def insert_events(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        # A binary COPY: a third of the client CPU of a pipelined ``executemany`` (one
+        # Bind/Execute per row), and the least work for the server (scripts/bench_store.py).
+        conn.copy_events(rows)
 
     def check(self, existed: bool) -> None:
         """PostgreSQL checks its own pages; nothing to do here."""

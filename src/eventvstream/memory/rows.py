@@ -203,9 +203,9 @@ def encode_new(values: dict[str, Any], *, seq: int, now: float) -> tuple[Any, ..
         values.get("owner", ""),
         values.get("source"),
         values.get("source_index"),
-        values["start"],  # t_start
-        values["end"],  # t_end
-        values["frames"],
+        float(values["start"]),  # t_start (exact types: PostgreSQL's binary COPY needs them)
+        float(values["end"]),  # t_end
+        int(values["frames"]),
         blob(values["embedding"]),
         json.dumps(values.get("keyframes", [])),
         json.dumps(values.get("labels", [])),
@@ -219,6 +219,10 @@ def encode_new(values: dict[str, Any], *, seq: int, now: float) -> tuple[Any, ..
         now,  # updated
         values.get("wall_start"),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 _INSERTED = COLUMN_NAMES[1:]  # every column but ``id``, which SQLite assigns

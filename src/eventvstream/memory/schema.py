@@ -27,7 +27,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -102,6 +102,55 @@ MIGRATIONS: dict[int, str] = {
     5: """
     ALTER TABLE events ADD COLUMN wall_start REAL;
     CREATE INDEX events_stream_wall ON events(stream, wall_start);
+    """,
+    # v6: the alert tables (watches, the alert log and its delivery outbox, keyframe brightness),
+    # which ``alertdb.py`` used to create in the SQLite file under a version of their own, join
+    # the store's migrations, so they exist on PostgreSQL too. IF NOT EXISTS: a file that
+    # already has them (alert schema 1) keeps them as they are; the layout is the same.
+    6: """
+    CREATE TABLE IF NOT EXISTS alert_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS watches (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        stream TEXT,
+        spec TEXT NOT NULL,
+        vector BLOB,
+        vector_model TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS watches_owner ON watches(owner);
+    CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        watch_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        event_id INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL,
+        UNIQUE (watch_id, event_id)
+    );
+    CREATE INDEX IF NOT EXISTS alerts_owner ON alerts(owner, id);
+    CREATE INDEX IF NOT EXISTS alerts_watch ON alerts(watch_id, created);
+    CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        last_error TEXT,
+        delivered_at REAL
+    );
+    CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, channel, next_at);
+    CREATE TABLE IF NOT EXISTS event_frames (
+        event_id INTEGER PRIMARY KEY,
+        luma REAL,
+        previous_luma REAL,
+        keyframe TEXT
+    );
     """,
 }
 

@@ -29,6 +29,9 @@ class EventStore:
     def __init__(self, backend: Backend | Path) -> None:
         self.backend: Backend = SqliteBackend(backend) if isinstance(backend, Path) else backend
         check_and_migrate(self.backend)
+        # ``meta.max_span`` only grows: a transaction whose events are no longer than a value
+        # this process saw committed need not write it (``Transaction._write_max_span``).
+        self.known_max_span = 0.0
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -62,9 +65,10 @@ class EventStore:
             )
 
     # -- writes ------------------------------------------------------------------------------
-    def transaction(self) -> Transaction:
-        """``with store.transaction() as tx:`` — one durable commit for many changes."""
-        return Transaction(self)
+    def transaction(self, *, batch: int = 0) -> Transaction:
+        """``with store.transaction() as tx:`` — one durable commit for many changes
+        (``batch``: up to that many inserts are coming, see ``Transaction``)."""
+        return Transaction(self, batch=batch)
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, event_id: int) -> EventRow | None:
@@ -237,6 +241,8 @@ class EventStore:
         """How many rows have a ``column`` vector: what a complete cache of it must hold."""
         if column not in ("embedding", "text_embedding"):
             raise ValueError(column)
+        if column == "embedding":  # NOT NULL: a count any index answers, not a read of every row
+            return self.count()
         sql = f"SELECT COUNT(*) FROM events WHERE {column} IS NOT NULL"
         return int(self._one(sql)[0])
 

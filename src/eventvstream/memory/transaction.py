@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eventvstream.memory.rows import (
     INSERT_SQL,
-    INSERT_WITH_ID_SQL,
     EventRow,
     blob,
     decode_row,
@@ -34,22 +33,40 @@ if TYPE_CHECKING:
 
 
 class Transaction:
-    """One write transaction; commits (durably) on a clean exit, rolls back on an exception."""
+    """One write transaction; commits (durably) on a clean exit, rolls back on an exception.
 
-    def __init__(self, store: EventStore) -> None:
+    ``batch=n`` announces up to ``n`` inserts (``MemoryBank.add_many``): a backend that can
+    pipeline (PostgreSQL) then queues the sequence bump, the id reservation, the reads and the
+    inserts and waits for the server only when a result is needed: two round trips for a batch
+    (the stream's last slot, then ``COMMIT``) instead of one per statement. ``seq`` is only
+    read when used, so the sequence bump rides along with the first read.
+    """
+
+    def __init__(self, store: EventStore, *, batch: int = 0) -> None:
         self.store = store
         self.backend = store.backend
-        self._context: AbstractContextManager[Connection] = self.backend.writer()
+        self._batch = batch
+        self._context: AbstractContextManager[Connection] = self.backend.writer(pipeline=batch > 0)
         self.conn: Connection
-        self.seq = 0
+        self._seq: int | None = None
+        self._seq_cursor: Any = None
         self.max_span = 0.0
-        self._ids: list[int] = []  # reserved ahead by ``batch`` (backends that can)
-        self._pending: list[tuple[Any, ...]] = []  # inserts ``batch`` holds back
+        self._ids: list[int] = []  # reserved ahead for a batch (backends that can)
+        self._fetch_ids: Callable[[], list[int]] | None = None
+        self._pending: list[tuple[Any, ...]] = []  # inserts held back to send together
 
     def __enter__(self) -> Transaction:
         self.conn = self._context.__enter__()
         try:
-            self.seq = self._next_seq()
+            # Takes the next sequence number; locks the ``meta.seq`` row until this commits.
+            self._seq_cursor = self.conn.execute(
+                "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+                "WHERE key = 'seq' RETURNING value"
+            )
+            if not self.backend.pipelines:
+                self._resolve_seq()  # SQLite: finish the statement before the next one
+            if self._batch:
+                self._fetch_ids = self.backend.reserve_ids(self.conn, self._batch)
         except BaseException as exc:
             self._context.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -63,32 +80,25 @@ class Transaction:
             except BaseException as error:
                 self._context.__exit__(type(error), error, error.__traceback__)
                 raise
-        self._context.__exit__(exc_type, exc, traceback)
+        self._context.__exit__(exc_type, exc, traceback)  # COMMIT (and the pipeline's sync)
+        if exc_type is None:
+            self._resolve_seq()
+            self.store.known_max_span = max(self.store.known_max_span, self.max_span)
 
-    def _next_seq(self) -> int:
-        """The next sequence number; locks the ``meta.seq`` row until this commits."""
-        self.conn.execute(
-            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'seq'"
-        )
-        return int(self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+    @property
+    def seq(self) -> int:
+        """This transaction's sequence number (read from the server on first use)."""
+        return self._resolve_seq()
 
-    @contextmanager
-    def batch(self, size: int) -> Iterator[None]:
-        """``with tx.batch(n):`` around up to ``n`` inserts (and merges) whose ids come back
-        without asking the database: a backend that can reserve ids (PostgreSQL: one round
-        trip for the batch) gets the inserts as one ``executemany``; a no-op on SQLite, where
-        a statement is a function call."""
-        self._ids = self.backend.reserve_ids(self.conn, size)
-        try:
-            yield
-            self._flush()
-        finally:
-            self._ids, self._pending = [], []
+    def _resolve_seq(self) -> int:
+        if self._seq is None:
+            self._seq = int(self._seq_cursor.fetchall()[0][0])
+        return self._seq
 
     def _flush(self) -> None:
-        """Send the inserts held back by ``batch`` (before anything that may read them)."""
+        """Send the inserts held back (before anything that may read them)."""
         if self._pending:
-            self.conn.executemany(INSERT_WITH_ID_SQL, self._pending)
+            self.backend.insert_events(self.conn, self._pending)
             self._pending = []
 
     def last_of_stream(self, stream: str, owner: str) -> EventRow | None:
@@ -107,7 +117,9 @@ class Transaction:
         self.max_span = max(self.max_span, float(span))
 
     def _write_max_span(self) -> None:
-        if self.max_span > 0:
+        # Only when it grows past what this process knows is committed: a round trip saved
+        # on almost every transaction (events are about the same length).
+        if self.max_span > self.store.known_max_span:
             self.conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'max_span' "
                 "AND CAST(value AS DOUBLE PRECISION) < ?",
@@ -119,6 +131,8 @@ class Transaction:
         """A new slot from a value dict (see ``rows.encode_new``); returns its id."""
         self._widen_max_span(values["end"] - values["start"])
         params = encode_new(values, seq=self.seq, now=time.time())
+        if self._fetch_ids is not None:
+            self._ids, self._fetch_ids = self._fetch_ids(), None
         if self._ids:
             event_id = self._ids.pop()
             self._pending.append((event_id, *params))

@@ -30,7 +30,7 @@ class StoredWatch:
 
 
 def _watch(row: tuple[Any, ...]) -> StoredWatch:
-    vector = None if row[4] is None else np.frombuffer(row[4], dtype=np.float32).copy()
+    vector = None if row[4] is None else np.frombuffer(bytes(row[4]), dtype=np.float32).copy()
     return StoredWatch(row[0], row[1], row[2], json.loads(row[3]), vector, row[5], row[6], row[7])
 
 
@@ -87,21 +87,20 @@ class WatchStore:
         return cursor.rowcount == 1
 
     def get(self, owner: str, watch_id: str) -> StoredWatch | None:
-        row = self.db.conn.execute(
+        row = self.db.one(
             f"SELECT {_COLUMNS} FROM watches WHERE id = ? AND owner = ?", (watch_id, owner)
-        ).fetchone()
+        )
         return None if row is None else _watch(row)
 
     def of_owner(self, owner: str) -> list[StoredWatch]:
-        rows = self.db.conn.execute(
+        rows = self.db.rows(
             f"SELECT {_COLUMNS} FROM watches WHERE owner = ? ORDER BY created, id", (owner,)
         )
         return [_watch(r) for r in rows]
 
     def all(self) -> list[StoredWatch]:
-        rows = self.db.conn.execute(f"SELECT {_COLUMNS} FROM watches ORDER BY created, id")
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM watches ORDER BY created, id")
         return [_watch(r) for r in rows]
 
     def count(self, owner: str) -> int:
-        row = self.db.conn.execute("SELECT COUNT(*) FROM watches WHERE owner = ?", (owner,))
-        return int(row.fetchone()[0])
+        return int(self.db.one("SELECT COUNT(*) FROM watches WHERE owner = ?", (owner,))[0])

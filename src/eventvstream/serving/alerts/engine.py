@@ -62,7 +62,7 @@ class AlertEngine(BaseListener):
         self.bank = bank
         self.decoder = decoder
         self.metrics = metrics
-        self.db = AlertDatabase(Path(bank.dir) / "evs.sqlite3")
+        self.db = AlertDatabase(bank.store.backend)  # the alert tables live with the events
         self.outbox = Outbox(self.db)
         self.frames = keyframes.KeyframeStore(self.db, Path(bank.dir) / "keyframes")
         self.mqtt: Any = None
@@ -134,17 +134,17 @@ class AlertEngine(BaseListener):
     def _changed(self, head: int) -> tuple[list[int], int]:
         """Ids changed after the cursor (up to ``head``), in sequence order, and the cursor
         after them; never splits one commit's changes between two batches."""
-        rows = self.db.conn.execute(
+        rows = self.db.rows(
             "SELECT id, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
             (self.cursor, head, BATCH),
-        ).fetchall()
+        )
         if len(rows) < BATCH:
             return [r[0] for r in rows], head
         last = rows[-1][1]
         kept = [r for r in rows if r[1] < last]
         if kept:
             return [r[0] for r in kept], last - 1
-        same = self.db.conn.execute("SELECT id FROM events WHERE seq = ?", (last,)).fetchall()
+        same = self.db.rows("SELECT id FROM events WHERE seq = ?", (last,))
         return [r[0] for r in same], last
 
     def _catch_up(self) -> bool:
@@ -290,4 +290,3 @@ class AlertEngine(BaseListener):
         self.webhooks.close()
         if self.mqtt is not None:
             self.mqtt.close()
-        self.db.close()

@@ -47,11 +47,11 @@ class KeyframeStore:
         with self._lock:
             previous = self._last_luma.get((owner, stream))
             if previous is None:
-                row = self.db.conn.execute(
+                row = self.db.one(
                     "SELECT luma FROM event_frames WHERE event_id < ? ORDER BY event_id DESC "
                     "LIMIT 1",
                     (event_id,),
-                ).fetchone()
+                )
                 previous = None if row is None else row[0]
             if luma is not None:
                 self._last_luma[(owner, stream)] = luma
@@ -61,15 +61,16 @@ class KeyframeStore:
             write_atomic(path, encode_thumbnail(images[len(images) // 2]))
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO event_frames (event_id, luma, previous_luma, keyframe) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO event_frames (event_id, luma, previous_luma, keyframe) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET luma = excluded.luma, "
+                "previous_luma = excluded.previous_luma, keyframe = excluded.keyframe",
                 (event_id, luma, previous, path.name),
             )
 
     def brightness(self, event_id: int) -> tuple[float | None, float | None]:
-        row = self.db.conn.execute(
+        row = self.db.one(
             "SELECT luma, previous_luma FROM event_frames WHERE event_id = ?", (event_id,)
-        ).fetchone()
+        )
         return (None, None) if row is None else (row[0], row[1])
 
     def has(self, event_id: int) -> bool:
