@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from eventvstream.errors import EvsError
 from eventvstream.memory.backends import connect
+from eventvstream.memory.leases import LEASES_DDL
 
 if TYPE_CHECKING:
     from eventvstream.memory.backends import Backend
@@ -27,7 +28,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -96,6 +97,10 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE deletions (event_id INTEGER NOT NULL, seq INTEGER NOT NULL);
     CREATE INDEX deletions_seq ON deletions(seq);
     """,
+    # v5 (replicas; renumber after pgperf's alert tables at merge): stream leases, the replica
+    # list, persisted pull sources and REST-created streams, for replicas on one database
+    # (memory/leases.py).
+    5: LEASES_DDL,
 }
 
 
