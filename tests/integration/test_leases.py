@@ -15,7 +15,6 @@ from eventvstream.memory.postgres import PostgresBackend
 from eventvstream.memory.schema import check_and_migrate
 
 
-
 @pytest.fixture
 def backend(postgres_url: str):
     backend = PostgresBackend(postgres_url, pool_size=4)
@@ -113,9 +112,7 @@ def test_pull_sources_outlive_their_replica(backend, postgres_url: str) -> None:
         a.save_pull(PullRow("k", "cam2", "rtsp://127.0.0.1:1/x", 1.0, "udp"))
         assert a.acquire("k", "cam1", "pull")
         assert a.pull_count() == 2
-        assert [(p.stream, p.fps, p.transport) for p in b.unowned_pulls()] == [
-            ("cam2", 1.0, "udp")
-        ]
+        assert [(p.stream, p.fps, p.transport) for p in b.unowned_pulls()] == [("cam2", 1.0, "udp")]
         lock_a.close()  # a "dies": its lease on cam1 is free now
         unowned = {p.stream: p for p in b.unowned_pulls()}
         assert set(unowned) == {"cam1", "cam2"}
