@@ -139,12 +139,15 @@ class StreamMethods:
         if self.pulls.status(owner, stream) is not None:
             raise EvsError(f"stream {stream!r} is already pulling a source", code="stream_busy")
         check_source(spec)
-        replica.leases.save_pull(PullRow(owner, stream, spec.url, spec.fps, spec.transport))
+        row = PullRow(owner, stream, spec.url, spec.fps, spec.transport)
         mine = sum(1 for kind in self.active_streams().values() if kind == "pull")
-        if mine >= replica.fair_share() and len(replica.leases.live_replicas()) > 1:
+        crowded = len(replica.leases.live_replicas()) > 1 and mine >= replica.fair_share(1)
+        if crowded:  # persisted without a lease: a less loaded replica claims it
+            replica.leases.save_pull(row)
             log.info("stream %s: pull source left to a less loaded replica", stream)
             return None
-        replica.claim(owner, stream, "pull")
+        replica.claim(owner, stream, "pull")  # before the spec: no other replica claims it
+        replica.leases.save_pull(row)
         return self.pulls.start(owner, stream, spec)
 
     def pull_status(self, owner: str, stream: str) -> dict[str, Any] | None:

@@ -134,6 +134,8 @@ class Replica:
         self.leases.release(ended)
         lost = set(keep) - self.leases.renew(keep)
         for owner, stream in sorted(lost):
+            if self.leases.acquire(owner, stream, active.get((owner, stream), "live")):
+                continue  # the row was gone (not taken): ours again
             log.warning("replica %s: lost the lease of stream %s; stopping it", self.id, stream)
             with self._lock:
                 self._held.pop((owner, stream), None)
@@ -156,6 +158,11 @@ class Replica:
         for row in self.leases.unowned_pulls():
             if mine >= share:
                 break
+            with self._lock:
+                if (row.owner, row.stream) in self._held:
+                    continue  # being started here by a request
+            if (row.owner, row.stream) in active:
+                continue
             if not self.leases.acquire(row.owner, row.stream, "pull"):
                 continue  # another replica was quicker
             with self._lock:

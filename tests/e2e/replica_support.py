@@ -1,0 +1,157 @@
+"""Helpers for replicas on one PostgreSQL database: real ``evs serve`` processes (each with its
+own data dir for its FAISS caches), MJPEG cameras with hard cuts to pull, and HTTP calls.
+
+Shared by ``tests/e2e/test_replicas.py`` and ``scripts/bench_replicas.py`` (the 20-kill run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+from api_support import EVENTS, KEYS, cut_frames, jpeg  # noqa: E402
+from servers.mjpeg import MjpegCamera  # noqa: E402
+
+REPO = HERE.parents[1]
+READY_TIMEOUT_S = 240.0
+AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(
+    url: str, *, method: str = "GET", body: Any = None, timeout: float = 30
+) -> tuple[int, Any]:
+    """(status, JSON body) with the first test key; (0, None) when nobody answers."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = dict(AUTH) | ({"Content-Type": "application/json"} if body is not None else {})
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+    except OSError:
+        return 0, None
+
+
+def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server: Any) -> Path:
+    """The tiny profile on the shared database, events at most 4 s long (frequent commits)."""
+    data = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
+    # No decoder: answers are templated from the stored events (grounded, with citations), and
+    # two replicas' caption threads do not crowd a 2-core machine.
+    data["language"] = {"backend": "none"}
+    data["events"] = dict(data.get("events") or {}) | EVENTS | {"max_event_s": 4.0}
+    data["memory"] = {"data_dir": str(data_dir), "backend": "postgres", "url": db_url}
+    data["memory"]["consolidate"] = False  # every event its own row: new events are countable
+    data["alerts"] = {"enabled": False}  # alert tables on PostgreSQL: issue 17, part 2
+    data["server"] = {
+        "api_keys": list(KEYS),
+        "status_interval_s": 0.5,
+        "replica_id": name,
+        "max_sessions_per_key": 16,  # one replica may have to carry every stream
+        "heartbeat_s": 0.5,
+        "lease_ttl_s": 5.0,
+    } | server
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+class Replica:
+    """One ``evs serve`` replica; ``restart()`` starts a new process on the same profile."""
+
+    def __init__(self, name: str, profile: Path, log_dir: Path) -> None:
+        self.name, self.profile, self.log_dir = name, profile, log_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.start()
+
+    def start(self) -> None:
+        self.starts += 1
+        self.log_path = self.log_dir / f"{self.name}-{self.starts}.log"
+        cmd = [
+            sys.executable, "-m", "eventvstream.cli", "serve", "--config", str(self.profile),
+            "--host", "127.0.0.1", "--port", str(self.port),
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
+        started = time.monotonic()
+        while http(f"{self.url}/readyz", timeout=5)[0] != 200:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"{self.name} not ready in {timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return time.monotonic() - started
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def streams(self) -> dict[str, dict[str, Any]]:
+        status, body = http(f"{self.url}/v1/streams")
+        if status != 200:
+            raise RuntimeError(f"{self.name}: GET /v1/streams -> {status} {body}")
+        return {s["id"]: s for s in body["streams"]}
+
+    def event_ids(self, stream: str) -> set[int]:
+        status, body = http(f"{self.url}/v1/streams/{stream}/events?limit=1000")
+        if status != 200:
+            raise RuntimeError(f"{self.name}: events of {stream} -> {status} {body}")
+        return {e["id"] for e in body["events"]}
+
+
+def cameras(count: int, fps: float = 4.0) -> list[MjpegCamera]:
+    """``count`` MJPEG cameras, each looping its own clip of photos joined by hard cuts."""
+    started = []
+    for i in range(count):
+        frames = [jpeg(f, quality=80) for f in cut_frames(n_shots=3, seed=100 + i)]
+        started.append(MjpegCamera(frames, fps=fps).start())
+    return started
+
+
+def until(check: Any, timeout: float, what: str, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
