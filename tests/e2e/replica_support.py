@@ -5,12 +5,15 @@ Shared by ``tests/e2e/test_replicas.py`` and ``scripts/bench_replicas.py`` (the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +30,7 @@ from servers.mjpeg import MjpegCamera  # noqa: E402
 REPO = HERE.parents[1]
 READY_TIMEOUT_S = 240.0
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
+WS_STREAM = "ws-cam"
 
 
 def free_port() -> int:
@@ -155,3 +159,61 @@ def until(check: Any, timeout: float, what: str, step: float = 0.2) -> Any:
             return value
         time.sleep(step)
     raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+class WsClient:
+    """Feeds one stream frame by frame over WebSocket; records every message; reconnects (to
+    the URL it is given) when its server dies."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.frames = [jpeg(f) for f in cut_frames(n_shots=6, seed=11)]
+        self.t = 0.0
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        # event id -> (when its first event.boundary arrived, the message)
+        self.arrivals: dict[int, tuple[float, dict[str, Any]]] = {}
+
+    def boundaries(self) -> dict[int, dict[str, Any]]:
+        return {m["event_id"]: m for m in list(self.messages) if m["type"] == "event.boundary"}
+
+    def run(self, urls: list[str]) -> None:
+        from websockets.sync.client import connect
+
+        i = 0
+        while not self._stop.is_set():
+            for url in urls:  # the first that accepts (a load balancer would pick one)
+                try:
+                    ws = connect(
+                        f"{url.replace('http', 'ws')}/v1/streams/{WS_STREAM}/ws",
+                        additional_headers=AUTH,
+                        open_timeout=5,
+                    )
+                except Exception:
+                    continue
+                with contextlib.closing(ws):
+                    try:
+                        ws.send(json.dumps({"type": "session.config", "events": EVENTS}))
+                        self.connected.set()
+                        reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
+                        reader.start()
+                        while not self._stop.is_set():
+                            frame = self.frames[i % len(self.frames)]
+                            ws.send(struct.pack(">d", self.t) + frame)
+                            i, self.t = i + 1, self.t + 0.5
+                            time.sleep(0.25)
+                    except Exception:
+                        self.connected.clear()
+                break
+            time.sleep(0.5)
+
+    def _read(self, ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            for raw in ws:
+                message = json.loads(raw)
+                self.messages.append(message)
+                if message["type"] == "event.boundary":
+                    self.arrivals.setdefault(message["event_id"], (time.monotonic(), message))
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -14,9 +14,6 @@ on *either* replica. Then A is killed with SIGKILL mid-ingest:
 
 from __future__ import annotations
 
-import contextlib
-import json
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -24,23 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replica_support import (
-    AUTH,
-    EVENTS,
-    Replica,
-    cameras,
-    cut_frames,
-    http,
-    jpeg,
-    replica_profile,
-    until,
-)
+from replica_support import WS_STREAM, Replica, WsClient, cameras, http, replica_profile, until
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PULLS = 8
-WS_STREAM = "ws-cam"
 
 
 @pytest.fixture
@@ -73,59 +59,6 @@ def replicas(tmp_path: Path, postgres_db: str) -> Iterator[list[Replica]]:
     finally:
         for replica in started:
             replica.stop()
-
-
-class WsClient:
-    """Feeds one stream frame by frame over WebSocket; records every message; reconnects (to
-    the URL it is given) when its server dies."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.frames = [jpeg(f) for f in cut_frames(n_shots=6, seed=11)]
-        self.t = 0.0
-        self._stop = threading.Event()
-        self.connected = threading.Event()
-
-    def boundaries(self) -> dict[int, dict[str, Any]]:
-        return {m["event_id"]: m for m in list(self.messages) if m["type"] == "event.boundary"}
-
-    def run(self, urls: list[str]) -> None:
-        from websockets.sync.client import connect
-
-        i = 0
-        while not self._stop.is_set():
-            for url in urls:  # the first that accepts (a load balancer would pick one)
-                try:
-                    ws = connect(
-                        f"{url.replace('http', 'ws')}/v1/streams/{WS_STREAM}/ws",
-                        additional_headers=AUTH,
-                        open_timeout=5,
-                    )
-                except Exception:
-                    continue
-                with contextlib.closing(ws):
-                    try:
-                        ws.send(json.dumps({"type": "session.config", "events": EVENTS}))
-                        self.connected.set()
-                        reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
-                        reader.start()
-                        while not self._stop.is_set():
-                            frame = self.frames[i % len(self.frames)]
-                            ws.send(struct.pack(">d", self.t) + frame)
-                            i, self.t = i + 1, self.t + 0.5
-                            time.sleep(0.25)
-                    except Exception:
-                        self.connected.clear()
-                break
-            time.sleep(0.5)
-
-    def _read(self, ws: Any) -> None:
-        with contextlib.suppress(Exception):
-            for raw in ws:
-                self.messages.append(json.loads(raw))
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def test_two_replicas_share_streams_and_survive_kill9(replicas: list[Replica]) -> None:

@@ -1,0 +1,227 @@
+"""Kill replicas again and again: how many acknowledged events are lost, how fast streams move.
+
+Two real ``evs serve`` replicas (tiny profile) on one throwaway PostgreSQL server; ``--pulls``
+MJPEG cameras pulled (spread over both) and one WebSocket client (``ws-cam``) that reconnects to
+whichever replica accepts it. Each round:
+
+1. every event either replica lists, and every ``event.boundary`` the client received, is
+   *acknowledged* (both happen only after the PostgreSQL commit);
+2. the replica holding the most streams is killed with SIGKILL;
+3. **takeover**: seconds until every stream it fed is leased by the survivor *and* has a new
+   event stored through it;
+4. **lost**: acknowledged events no longer stored (target 0);
+5. the killed replica is started again and waits until ready (it gets its share of the pull
+   sources back: the survivor sheds above its fair share).
+
+Also measured all along: **commit on one replica -> visible on the other**: for each
+``event.boundary`` the client receives from its replica, how long until a search on the *other*
+replica (``GET /v1/streams/ws-cam/events?q=…`` scoped to the event's span) returns it.
+
+    PYTHONPATH=src python scripts/bench_replicas.py --kills 20 --pulls 4 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from replica_support import (  # noqa: E402
+    WS_STREAM,
+    Replica,
+    WsClient,
+    cameras,
+    http,
+    replica_profile,
+    until,
+)
+
+from eventvstream.testdata.postgres import INSTALL_HINT, PostgresServer, pg_bin  # noqa: E402
+
+
+def p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+class VisibilityProbe:
+    """For each boundary the WebSocket client gets, poll the other replica until it finds the
+    event; the delays (commit -> visible elsewhere; an upper bound: the message leaves after
+    the commit)."""
+
+    def __init__(self, client: WsClient, replicas: list[Replica]) -> None:
+        self.client, self.replicas = client, replicas
+        self.delays: list[float] = []
+        self.missed = 0
+        self._seen: set[int] = set()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _other(self, message: dict[str, Any]) -> Replica | None:
+        alive = [r for r in self.replicas if r.proc is not None and r.proc.poll() is None]
+        holder = http(f"{alive[0].url}/v1/streams/{WS_STREAM}", timeout=5)[1] if alive else None
+        name = holder.get("replica") if isinstance(holder, dict) else None
+        others = [r for r in alive if r.name != name]
+        return others[0] if others and name else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for event_id, (arrived, message) in list(self.client.arrivals.items()):
+                if event_id in self._seen:
+                    continue
+                self._seen.add(event_id)
+                other = self._other(message)
+                if other is None:
+                    continue
+                span = f"t0={message['start'] - 0.01}&t1={message['end'] + 0.01}"
+                url = f"{other.url}/v1/streams/{WS_STREAM}/events?q=photo&{span}&limit=50"
+                deadline = arrived + 10.0
+                while time.monotonic() < deadline:
+                    status, body = http(url, timeout=5)
+                    if status == 200 and any(e["id"] == event_id for e in body["events"]):
+                        self.delays.append(time.monotonic() - arrived)
+                        break
+                    time.sleep(0.02)
+                else:
+                    self.missed += 1
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def acknowledged(replicas: list[Replica], streams: list[str], client: WsClient) -> set[int]:
+    alive = [r for r in replicas if r.proc is not None and r.proc.poll() is None]
+    ids: set[int] = set()
+    for stream in streams:
+        for replica in alive:
+            with contextlib.suppress(RuntimeError):
+                ids |= replica.event_ids(stream)
+    return ids | set(client.boundaries())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--pulls", type=int, default=4)
+    parser.add_argument("--settle-s", type=float, default=8.0, help="ingest between kills")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="evs-bench-replicas-"))
+    server = PostgresServer(bin_dir)
+    server.start()
+    db = server.new_database()
+    replicas = [
+        Replica(n, replica_profile(tmp / f"{n}.yaml", tmp / f"data-{n}", db, n), tmp)
+        for n in ("a", "b")
+    ]
+    cams, client, probe = [], WsClient(), None
+    rounds: list[dict[str, Any]] = []
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+        cams = cameras(args.pulls)
+        streams = [f"cam{i}" for i in range(args.pulls)]
+        for i, (name, cam) in enumerate(zip(streams, cams, strict=True)):
+            body = {"id": name, "source": {"url": cam.url, "fps": 2}}
+            status, reply = http(f"{replicas[i % 2].url}/v1/streams", method="POST", body=body)
+            assert status == 201, (status, reply)
+        threading.Thread(target=client.run, args=([r.url for r in replicas],), daemon=True).start()
+        every = [*streams, WS_STREAM]
+        until(
+            lambda: (
+                all(s["events"] >= 1 for s in replicas[0].streams().values())
+                and len(replicas[0].streams()) == len(every)
+            ),
+            240,
+            "first events everywhere",
+        )
+        probe = VisibilityProbe(client, replicas)
+        for round_no in range(1, args.kills + 1):
+            time.sleep(args.settle_s)
+            listing = replicas[0].streams()
+            held = {r.name: [s for s in every if listing[s]["replica"] == r.name] for r in replicas}
+            victim = max(replicas, key=lambda r: len(held[r.name]))
+            survivor = next(r for r in replicas if r is not victim)
+            acked = acknowledged(replicas, every, client)
+            victim.kill9()
+            killed = time.monotonic()
+            moved = held[victim.name]
+            before = {s: survivor.event_ids(s) for s in moved}
+
+            def resumed(moved=moved, before=before, survivor=survivor) -> bool:
+                now = survivor.streams()
+                return all(
+                    now[s]["replica"] == survivor.name and survivor.event_ids(s) - before[s]
+                    for s in moved
+                )
+
+            until(resumed, 120, f"round {round_no}: streams resumed", step=0.1)
+            takeover = time.monotonic() - killed
+            stored = set().union(*(survivor.event_ids(s) for s in every))
+            lost = sorted(acked - stored)
+            victim.start()
+            ready_s = victim.wait_ready()
+            rounds.append(
+                {
+                    "round": round_no,
+                    "killed": victim.name,
+                    "streams_moved": len(moved),
+                    "takeover_s": round(takeover, 3),
+                    "acknowledged": len(acked),
+                    "lost": len(lost),
+                    "lost_ids": lost,
+                    "restart_ready_s": round(ready_s, 1),
+                }
+            )
+            print(json.dumps(rounds[-1]), flush=True)
+    finally:
+        if probe is not None:
+            probe.stop()
+        client.stop()
+        for cam in cams:
+            cam.stop()
+        for replica in replicas:
+            replica.stop()
+        server.stop()
+    takeovers = [r["takeover_s"] for r in rounds]
+    delays = probe.delays if probe is not None else []
+    summary = {
+        "kills": len(rounds),
+        "pulls": args.pulls,
+        "acknowledged_final": rounds[-1]["acknowledged"] if rounds else 0,
+        "lost_total": sum(r["lost"] for r in rounds),
+        "takeover_s_median": statistics.median(takeovers) if takeovers else None,
+        "takeover_s_p95": p95(takeovers),
+        "takeover_s_max": max(takeovers) if takeovers else None,
+        "visible_elsewhere_n": len(delays),
+        "visible_elsewhere_p50_s": statistics.median(delays) if delays else None,
+        "visible_elsewhere_p95_s": p95(delays),
+        "visible_elsewhere_missed": probe.missed if probe else 0,
+        "rounds": rounds,
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
+    return 0 if summary["lost_total"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
