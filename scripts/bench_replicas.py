@@ -7,8 +7,9 @@ whichever replica accepts it. Each round:
 1. every event either replica lists, and every ``event.boundary`` the client received, is
    *acknowledged* (both happen only after the PostgreSQL commit);
 2. the replica holding the most streams is killed with SIGKILL;
-3. **takeover**: seconds until every stream it fed is leased by the survivor *and* has a new
-   event stored through it;
+3. **takeover**: seconds until every stream it fed is leased by the survivor (``leases_moved_s``)
+   and until each has a new event stored through it (``takeover_s``; an event closes after at
+   most ``events.max_event_s`` = 4 s of frames);
 4. **lost**: acknowledged events no longer stored (target 0);
 5. the killed replica is started again and waits until ready (it gets its share of the pull
    sources back: the survivor sheds above its fair share).
@@ -166,12 +167,17 @@ def main() -> int:
             moved = held[victim.name]
             before = {s: survivor.event_ids(s) for s in moved}
 
-            def resumed(moved=moved, before=before, survivor=survivor) -> bool:
+            leased: list[float] = []
+
+            def resumed(
+                moved=moved, before=before, survivor=survivor, leased=leased, killed=killed
+            ) -> bool:
                 now = survivor.streams()
-                return all(
-                    now[s]["replica"] == survivor.name and survivor.event_ids(s) - before[s]
-                    for s in moved
-                )
+                if not all(now[s]["replica"] == survivor.name for s in moved):
+                    return False
+                if not leased:
+                    leased.append(time.monotonic() - killed)
+                return all(survivor.event_ids(s) - before[s] for s in moved)
 
             until(resumed, 120, f"round {round_no}: streams resumed", step=0.1)
             takeover = time.monotonic() - killed
@@ -184,6 +190,7 @@ def main() -> int:
                     "round": round_no,
                     "killed": victim.name,
                     "streams_moved": len(moved),
+                    "leases_moved_s": round(leased[0], 3),
                     "takeover_s": round(takeover, 3),
                     "acknowledged": len(acked),
                     "lost": len(lost),
@@ -202,12 +209,15 @@ def main() -> int:
             replica.stop()
         server.stop()
     takeovers = [r["takeover_s"] for r in rounds]
+    moves = [r["leases_moved_s"] for r in rounds]
     delays = probe.delays if probe is not None else []
     summary = {
         "kills": len(rounds),
         "pulls": args.pulls,
         "acknowledged_final": rounds[-1]["acknowledged"] if rounds else 0,
         "lost_total": sum(r["lost"] for r in rounds),
+        "leases_moved_s_median": statistics.median(moves) if moves else None,
+        "leases_moved_s_max": max(moves) if moves else None,
         "takeover_s_median": statistics.median(takeovers) if takeovers else None,
         "takeover_s_p95": p95(takeovers),
         "takeover_s_max": max(takeovers) if takeovers else None,

@@ -56,6 +56,11 @@ class ReplicaHost(Protocol):
         """Stop feeding the stream here (its lease is gone, or it moves elsewhere)."""
         ...
 
+    @property
+    def draining(self) -> bool:
+        """Shutting down: take nothing new over."""
+        ...
+
 
 def default_replica_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}"
@@ -120,7 +125,8 @@ class Replica:
         active = self.host.active_streams()
         self._renew(active)
         self._follow_specs(active)
-        self._claim_pulls(active)
+        if not self.host.draining:
+            self._claim_pulls(active)
 
     def _renew(self, active: dict[Key, str]) -> None:
         now = time.monotonic()
