@@ -1,6 +1,8 @@
 """Kill replicas again and again: how many acknowledged events are lost, how fast streams move.
 
-Two real ``evs serve`` replicas (tiny profile) on one throwaway PostgreSQL server; ``--pulls``
+``--replicas`` real ``evs serve`` replicas (3; tiny profile) on one throwaway PostgreSQL server;
+a killed replica restarts in the background and rejoins, so kills need not wait for a model
+load when another replica is ready (at least two must be). ``--pulls``
 MJPEG cameras pulled (spread over both) and one WebSocket client (``ws-cam``) that reconnects to
 whichever replica accepts it. Each round:
 
@@ -11,14 +13,15 @@ whichever replica accepts it. Each round:
    and until each has a new event stored through it (``takeover_s``; an event closes after at
    most ``events.max_event_s`` = 4 s of frames);
 4. **lost**: acknowledged events no longer stored (target 0);
-5. the killed replica is started again and waits until ready (it gets its share of the pull
-   sources back: the survivor sheds above its fair share).
+5. the killed replica is started again (``restart_ready_s``; it gets its share of the pull
+   sources back: the others shed above their fair share).
 
 Also measured all along: **commit on one replica -> visible on the other**: for each
 ``event.boundary`` the client receives from its replica, how long until a search on the *other*
 replica (``GET /v1/streams/ws-cam/events?q=…`` scoped to the event's span) returns it.
 
-    PYTHONPATH=src python scripts/bench_replicas.py --kills 20 --pulls 4 --json out.json
+    PYTHONPATH=src python scripts/bench_replicas.py --kills 20 --replicas 3 --pulls 4 \
+        --json out.json
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ class VisibilityProbe:
     event; the delays (commit -> visible elsewhere; an upper bound: the message leaves after
     the commit)."""
 
-    def __init__(self, client: WsClient, replicas: list[Replica]) -> None:
-        self.client, self.replicas = client, replicas
+    def __init__(self, client: WsClient, ready: Any) -> None:
+        self.client, self.ready = client, ready
         self.delays: list[float] = []
         self.missed = 0
         self._seen: set[int] = set()
@@ -71,7 +74,7 @@ class VisibilityProbe:
         self.thread.start()
 
     def _other(self, message: dict[str, Any]) -> Replica | None:
-        alive = [r for r in self.replicas if r.proc is not None and r.proc.poll() is None]
+        alive = self.ready()
         holder = http(f"{alive[0].url}/v1/streams/{WS_STREAM}", timeout=5)[1] if alive else None
         name = holder.get("replica") if isinstance(holder, dict) else None
         others = [r for r in alive if r.name != name]
@@ -117,6 +120,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--pulls", type=int, default=4)
+    parser.add_argument("--replicas", type=int, default=3, help="2-8; killed ones restart")
     parser.add_argument("--settle-s", type=float, default=8.0, help="ingest between kills")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -129,20 +133,32 @@ def main() -> int:
     server = PostgresServer(bin_dir)
     server.start()
     db = server.new_database()
+    names = "abcdefgh"[: args.replicas]
     replicas = [
-        Replica(n, replica_profile(tmp / f"{n}.yaml", tmp / f"data-{n}", db, n), tmp)
-        for n in ("a", "b")
+        Replica(n, replica_profile(tmp / f"{n}.yaml", tmp / f"data-{n}", db, n), tmp) for n in names
     ]
+    ready = dict.fromkeys(names, False)
+
+    def ready_replicas() -> list[Replica]:
+        return [r for r in replicas if ready[r.name] and r.proc and r.proc.poll() is None]
+
+    def restart(replica: Replica, record: dict[str, Any]) -> None:
+        replica.start()
+        record["restart_ready_s"] = round(replica.wait_ready(), 1)
+        ready[replica.name] = True
+
     cams, client, probe = [], WsClient(), None
     rounds: list[dict[str, Any]] = []
     try:
         for replica in replicas:
             replica.wait_ready()
+            ready[replica.name] = True
         cams = cameras(args.pulls)
         streams = [f"cam{i}" for i in range(args.pulls)]
         for i, (name, cam) in enumerate(zip(streams, cams, strict=True)):
             body = {"id": name, "source": {"url": cam.url, "fps": 2}}
-            status, reply = http(f"{replicas[i % 2].url}/v1/streams", method="POST", body=body)
+            via = replicas[i % len(replicas)]
+            status, reply = http(f"{via.url}/v1/streams", method="POST", body=body)
             assert status == 201, (status, reply)
         threading.Thread(target=client.run, args=([r.url for r in replicas],), daemon=True).start()
         every = [*streams, WS_STREAM]
@@ -154,51 +170,54 @@ def main() -> int:
             240,
             "first events everywhere",
         )
-        probe = VisibilityProbe(client, replicas)
+        probe = VisibilityProbe(client, ready_replicas)
         for round_no in range(1, args.kills + 1):
+            # a kill needs a ready replica to take over: wait for restarts when too few are up
+            until(lambda: len(ready_replicas()) >= 2, 600, "two ready replicas", step=0.5)
             time.sleep(args.settle_s)
-            listing = replicas[0].streams()
-            held = {r.name: [s for s in every if listing[s]["replica"] == r.name] for r in replicas}
-            victim = max(replicas, key=lambda r: len(held[r.name]))
-            survivor = next(r for r in replicas if r is not victim)
-            acked = acknowledged(replicas, every, client)
+            up = ready_replicas()
+            if len(up) < 2:
+                continue
+            listing = up[0].streams()
+            held = {r.name: [s for s in every if listing[s]["replica"] == r.name] for r in up}
+            victim = max(up, key=lambda r: len(held[r.name]))
+            witness = next(r for r in up if r is not victim)
+            acked = acknowledged(up, every, client)
+            ready[victim.name] = False
             victim.kill9()
             killed = time.monotonic()
             moved = held[victim.name]
-            before = {s: survivor.event_ids(s) for s in moved}
-
+            before = {s: witness.event_ids(s) for s in moved}
             leased: list[float] = []
 
             def resumed(
-                moved=moved, before=before, survivor=survivor, leased=leased, killed=killed
-            ) -> bool:
-                now = survivor.streams()
-                if not all(now[s]["replica"] == survivor.name for s in moved):
+                moved=moved, before=before, witness=witness, victim=victim, leased=leased,
+                killed=killed,
+            ) -> bool:  # fmt: skip
+                now = witness.streams()
+                if not all(now[s]["replica"] not in (None, victim.name) for s in moved):
                     return False
                 if not leased:
                     leased.append(time.monotonic() - killed)
-                return all(survivor.event_ids(s) - before[s] for s in moved)
+                return all(witness.event_ids(s) - before[s] for s in moved)
 
             until(resumed, 120, f"round {round_no}: streams resumed", step=0.1)
             takeover = time.monotonic() - killed
-            stored = set().union(*(survivor.event_ids(s) for s in every))
+            stored = set().union(*(witness.event_ids(s) for s in every))
             lost = sorted(acked - stored)
-            victim.start()
-            ready_s = victim.wait_ready()
-            rounds.append(
-                {
-                    "round": round_no,
-                    "killed": victim.name,
-                    "streams_moved": len(moved),
-                    "leases_moved_s": round(leased[0], 3),
-                    "takeover_s": round(takeover, 3),
-                    "acknowledged": len(acked),
-                    "lost": len(lost),
-                    "lost_ids": lost,
-                    "restart_ready_s": round(ready_s, 1),
-                }
-            )
-            print(json.dumps(rounds[-1]), flush=True)
+            record = {
+                "round": round_no,
+                "killed": victim.name,
+                "streams_moved": len(moved),
+                "leases_moved_s": round(leased[0], 3),
+                "takeover_s": round(takeover, 3),
+                "acknowledged": len(acked),
+                "lost": len(lost),
+                "lost_ids": lost,
+            }
+            rounds.append(record)
+            print(json.dumps(record), flush=True)
+            threading.Thread(target=restart, args=(victim, record), daemon=True).start()
     finally:
         if probe is not None:
             probe.stop()
