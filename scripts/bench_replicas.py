@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -124,6 +125,8 @@ def main() -> int:
     parser.add_argument("--settle-s", type=float, default=8.0, help="ingest between kills")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    # SIGTERM (a background run's only way out: it ignores SIGINT) still stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     bin_dir = pg_bin()
     if bin_dir is None:
