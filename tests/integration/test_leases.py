@@ -133,3 +133,70 @@ def test_pull_sources_outlive_their_replica(backend, postgres_url: str) -> None:
 def test_lock_keys_are_positive_int4() -> None:
     for name in ("a", "replica-1", "x" * 64):
         assert 0 <= lock_key(name) < 2**31
+
+
+class FakeHost:
+    """The engine side of the replica loop, recorded: which pulls run here."""
+
+    def __init__(self) -> None:
+        self.pulls: dict[tuple[str, str], PullRow] = {}
+        self.draining = False
+
+    def active_streams(self) -> dict[tuple[str, str], str]:
+        return dict.fromkeys(self.pulls, "pull")
+
+    def resume_pull(self, row: PullRow) -> None:
+        self.pulls[(row.owner, row.stream)] = row
+
+    def drop_stream(self, owner: str, stream: str) -> None:
+        self.pulls.pop((owner, stream), None)
+
+
+def test_replicas_share_pull_sources_and_take_over(postgres_url: str) -> None:
+    """The heartbeat loop of two in-process replicas (ticked by hand): pull sources spread to a
+    fair share each, a replica that dies leaves its share to the other, and one that comes back
+    gets its share back (the other sheds)."""
+    from eventvstream.config import Settings
+    from eventvstream.serving.replica import Replica
+
+    def settings(name: str) -> Settings:
+        return Settings(
+            memory={"backend": "postgres", "url": postgres_url},
+            server={"replica_id": name, "heartbeat_s": 60, "lease_ttl_s": 300},
+        )  # long intervals: the test ticks by hand
+
+    backend = PostgresBackend(postgres_url, pool_size=4)
+    check_and_migrate(backend)
+    hosts = {"a": FakeHost(), "b": FakeHost()}
+    a = Replica(settings("a"), backend, hosts["a"])
+    b = Replica(settings("b"), backend, hosts["b"])
+    try:
+        for i in range(5):
+            a.leases.save_pull(PullRow("k", f"cam{i}", f"rtsp://127.0.0.1/{i}", 2.0, "tcp"))
+        for _ in range(3):
+            a.tick()
+            b.tick()
+        assert sorted(map(len, (hosts["a"].pulls, hosts["b"].pulls))) == [2, 3]
+        assert not set(hosts["a"].pulls) & set(hosts["b"].pulls)  # never both
+
+        a._liveness.close()  # a "crashes": its database connection is gone
+        a._stop.set()
+        hosts["a"].pulls.clear()
+        b.tick()
+        assert len(hosts["b"].pulls) == 5 and b.takeovers >= 2
+
+        c = Replica(settings("c"), backend, FakeHost())  # a replacement joins
+        hosts["c"] = c.host  # type: ignore[assignment]
+        try:
+            for _ in range(4):
+                b.tick()
+                b.tick()  # the shed stream's lease is given back on the next heartbeat
+                c.tick()
+            assert sorted(map(len, (hosts["b"].pulls, hosts["c"].pulls))) == [2, 3]
+            assert not set(hosts["b"].pulls) & set(hosts["c"].pulls)
+        finally:
+            c.close()
+    finally:
+        b.close()
+        a.close()
+        backend.close()

@@ -78,8 +78,10 @@ class Replica:
         self._liveness.ensure()
         self.leases.heartbeat()
         self._held: dict[Key, float] = {}  # our leases: when we claimed them (monotonic)
+        self._moving: set[Key] = set()  # pull sources being handed to another replica
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._ticks = 0
         self.takeovers = 0  # pull sources resumed here after another replica let them go
         self._thread = threading.Thread(target=self._run, name="evs-replica", daemon=True)
         self._thread.start()
@@ -88,7 +90,11 @@ class Replica:
     # -- claims from the request path ---------------------------------------------------------
     def claim(self, owner: str, stream: str, kind: str) -> None:
         """Hold the stream's lease for a session opening here; ``stream_busy`` while another
-        live replica holds it."""
+        live replica holds it. A stream whose lease is already ours (a REST frame after the
+        first, a reconnect) costs no database round trip: the heartbeat renews it."""
+        with self._lock:
+            if (owner, stream) in self._held:
+                return
         if not self.leases.acquire(owner, stream, kind):
             holder = self.leases.holder(owner, stream) or "another replica"
             raise EvsError(
@@ -122,6 +128,9 @@ class Replica:
     def tick(self) -> None:
         self._liveness.ensure()
         self.leases.heartbeat()
+        self._ticks += 1
+        if self._ticks % 600 == 1:  # now and then: drop long-gone replicas' rows
+            self.leases.forget_dead_replicas()
         active = self.host.active_streams()
         self._renew(active)
         self._follow_specs(active)
@@ -189,10 +198,16 @@ class Replica:
             mine += 1
             self.takeovers += 1
             log.info("replica %s: took over the pull source of stream %s", self.id, row.stream)
-        if mine > share:  # shed one per heartbeat; a less loaded replica claims it
-            owner, stream = max(k for k, kind in active.items() if kind == "pull")
-            log.info("replica %s: %d pulls > share %d; moving %s", self.id, mine, share, stream)
-            self.host.drop_stream(owner, stream)
+        with self._lock:
+            self._moving &= set(self._held)  # a moved stream's lease was given back
+            busy = bool(self._moving)
+        if mine > share and not busy:  # shed one at a time; a less loaded replica claims it
+            key = max(k for k, kind in active.items() if kind == "pull")
+            log.info("replica %s: %d pulls > share %d; moving %s", self.id, mine, share, key[1])
+            with self._lock:
+                self._moving.add(key)
+                self._held[key] = -math.inf  # no claim grace: released once its session ends
+            self.host.drop_stream(*key)
 
     # -- lifetime ------------------------------------------------------------------------------
     def close(self) -> None:
