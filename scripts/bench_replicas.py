@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from replica_support import (  # noqa: E402
     WS_STREAM,
     Replica,
+    VisibilityProbe,
     WsClient,
     cameras,
     http,
@@ -58,53 +59,6 @@ def p95(values: list[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-class VisibilityProbe:
-    """For each boundary the WebSocket client gets, poll the other replica until it finds the
-    event; the delays (commit -> visible elsewhere; an upper bound: the message leaves after
-    the commit)."""
-
-    def __init__(self, client: WsClient, ready: Any) -> None:
-        self.client, self.ready = client, ready
-        self.delays: list[float] = []
-        self.missed = 0
-        self._seen: set[int] = set()
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _other(self, message: dict[str, Any]) -> Replica | None:
-        alive = self.ready()
-        holder = http(f"{alive[0].url}/v1/streams/{WS_STREAM}", timeout=5)[1] if alive else None
-        name = holder.get("replica") if isinstance(holder, dict) else None
-        others = [r for r in alive if r.name != name]
-        return others[0] if others and name else None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for event_id, (arrived, message) in list(self.client.arrivals.items()):
-                if event_id in self._seen:
-                    continue
-                self._seen.add(event_id)
-                other = self._other(message)
-                if other is None:
-                    continue
-                span = f"t0={message['start'] - 0.01}&t1={message['end'] + 0.01}"
-                url = f"{other.url}/v1/streams/{WS_STREAM}/events?q=photo&{span}&limit=50"
-                deadline = arrived + 10.0
-                while time.monotonic() < deadline:
-                    status, body = http(url, timeout=5)
-                    if status == 200 and any(e["id"] == event_id for e in body["events"]):
-                        self.delays.append(time.monotonic() - arrived)
-                        break
-                    time.sleep(0.02)
-                else:
-                    self.missed += 1
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def acknowledged(replicas: list[Replica], streams: list[str], client: WsClient) -> set[int]:

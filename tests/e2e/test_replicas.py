@@ -9,7 +9,8 @@ on *either* replica. Then A is killed with SIGKILL mid-ingest:
   ``event.boundary`` the WebSocket client received is still stored;
 - A's pull sources resume on B (their leases are B's, and new events arrive), and the
   WebSocket client reconnects to B and resumes its stream (``session.ready`` with ``resumed``);
-- the takeover time (kill -> every stream of A has new events through B) is printed.
+- printed: commit on A -> found by a search on B (the WebSocket client's boundaries), and the
+  takeover time (kill -> every stream of A has new events through B).
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replica_support import WS_STREAM, Replica, WsClient, cameras, http, replica_profile, until
+from replica_support import (
+    WS_STREAM,
+    Replica,
+    VisibilityProbe,
+    WsClient,
+    cameras,
+    http,
+    replica_profile,
+    until,
+)
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -102,6 +112,14 @@ def test_two_replicas_share_streams_and_survive_kill9(replicas: list[Replica]) -
                 assert status == 200 and answer["citations"], (replica.name, stream, answer)
                 assert {c["stream"] for c in answer["citations"]} == {stream}
 
+        # an event acknowledged by A (event.boundary to its WebSocket client) is found by a
+        # search on B soon after (each replica's caches follow the shared change sequence)
+        probe = VisibilityProbe(client, lambda: [a, b])
+        until(lambda: len(probe.delays) >= 5, 120, "five events of A found on B", step=0.5)
+        probe.stop()
+        delays = sorted(probe.delays)
+        assert probe.missed == 0, f"{probe.missed} events of A not found on B within 10 s"
+
         # kill -9 A mid-ingest
         acked: dict[str, set[int]] = {s: b.event_ids(s) | a.event_ids(s) for s in every}
         ws_acked = client.boundaries()
@@ -132,6 +150,8 @@ def test_two_replicas_share_streams_and_survive_kill9(replicas: list[Replica]) -
         ready = [m for m in client.messages if m["type"] == "session.ready"]
         assert len(ready) >= 2 and ready[-1]["resumed"] is True, ready
         print(
+            f"\nacknowledged on A -> found by a search on B: {len(delays)} events, "
+            f"median {delays[len(delays) // 2]:.3f} s, max {delays[-1]:.3f} s"
             f"\ntakeover after kill -9: {takeover_s:.2f} s for {len(on_a)} streams; "
             f"acknowledged before the kill: {sum(map(len, acked.values()))} events, lost 0"
         )
