@@ -191,7 +191,7 @@ class WsClient:
                     )
                 except Exception:
                     continue
-                with contextlib.closing(ws):
+                with ws:
                     try:
                         ws.send(json.dumps({"type": "session.config", "events": EVENTS}))
                         self.connected.set()
