@@ -107,6 +107,8 @@ def test_a_file_with_the_old_alert_tables_migrates_in_place(tmp_path):
         conn.execute("INSERT INTO alert_state VALUES ('schema', '1')")
         conn.execute("DROP INDEX events_stream_wall")  # v5 (wall-clock times) came later
         conn.execute("ALTER TABLE events DROP COLUMN wall_start")
+        for table in ("replicas", "stream_leases", "pull_specs", "shared_streams"):  # v7
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("PRAGMA user_version = 4")
     with MemoryBank(MemorySettings(data_dir=tmp_path)) as bank:
         db = AlertDatabase(bank.store.backend)

@@ -118,6 +118,10 @@ class Stream(BaseModel):
     end: float | None = Field(None, description="End of its last event (s).")
     live: bool = Field(False, description="A session is receiving frames now.")
     source: SourceStatus | None = Field(None, description="Its pull source, if it has one.")
+    replica: str | None = Field(
+        None,
+        description="With replicas on a shared database: the replica feeding it now (its lease).",
+    )
 
 
 class StreamList(BaseModel):

@@ -62,7 +62,12 @@ def main(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"server": server_settings})
     logging.getLogger().setLevel(settings.log_level)
     lifecycle = min(logging.INFO, logging.getLevelName(settings.log_level))
-    for name in ("eventvstream.serve", "eventvstream.api", "eventvstream.serving.engine"):
+    for name in (
+        "eventvstream.serve",
+        "eventvstream.api",
+        "eventvstream.serving.engine",
+        "eventvstream.serving.replica",  # leases taken over, pull sources moved
+    ):
         logging.getLogger(name).setLevel(lifecycle)  # start, auth mode, ready, drain: always
     app = create_app(settings)
     auth = app.state.auth

@@ -153,9 +153,32 @@ class ServerSettings(_Section):
         description="Where uploads are spooled (null: <memory.data_dir>/uploads); "
         "leftovers are removed at start.",
     )
+    # -- replicas on one shared database (memory.backend: postgres; docs/deploy.md) ---------------
+    replica_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="This replica's name in the stream leases (default: host name and process "
+        "id). Only used with a shared memory database.",
+    )
+    lease_ttl_s: float = Field(
+        6.0,
+        gt=0,
+        le=600,
+        description="A stream lease lasts this long unless renewed; a replica that vanishes "
+        "without closing its database connection loses its streams after it (a crashed process "
+        "loses them at once).",
+    )
+    heartbeat_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often a replica renews its leases and claims unowned pull sources.",
+    )
 
     @model_validator(mode="after")
     def _message_holds_a_frame(self) -> ServerSettings:
+        if self.heartbeat_s * 2 > self.lease_ttl_s:
+            raise ValueError("lease_ttl_s must be at least twice heartbeat_s")
         if self.max_message_bytes < self.max_frame_bytes:
             raise ValueError("max_message_bytes must be at least max_frame_bytes")
         for share, whole in (

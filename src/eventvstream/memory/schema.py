@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from eventvstream.errors import EvsError
 from eventvstream.memory.backends import connect
+from eventvstream.memory.leases import LEASES_DDL
 
 if TYPE_CHECKING:
     from eventvstream.memory.backends import Backend
@@ -27,7 +28,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -152,6 +153,9 @@ MIGRATIONS: dict[int, str] = {
         keyframe TEXT
     );
     """,
+    # v7: stream leases, the replica list, persisted pull sources and REST-created streams, for
+    # replicas on one database (memory/leases.py).
+    7: LEASES_DDL,
 }
 
 

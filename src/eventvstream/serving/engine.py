@@ -13,6 +13,9 @@ loop with ``call_soon_threadsafe`` (see :meth:`LiveSession.emit`):
 * **uploads** — video files, one job at a time (:mod:`eventvstream.serving.jobs`);
 * **questions** — retrieval in a worker thread, decoding through the decoder's own thread.
 
+Live sessions, pull sources, streams and (with replicas on a shared database) their leases are
+in :mod:`eventvstream.serving.engine_streams`, mixed in here.
+
 Models load in a background thread at start, so the process answers ``/healthz`` at once and
 ``/readyz`` turns 200 when they are warm. The API uses only the methods of
 :class:`~eventvstream.serving.facade.EngineFacade`, which this class implements.
@@ -27,20 +30,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from eventvstream.config import Settings
 from eventvstream.errors import EvsError
 from eventvstream.language.qa import Answer
 from eventvstream.memory.retrieval import Scope
-from eventvstream.memory.rows import EventRow
 from eventvstream.pipeline.ingest import IngestListener
-from eventvstream.pipeline.segmenter import pool_labels
+from eventvstream.serving.engine_streams import StreamMethods
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.metrics import EngineMetrics, MetricsListener
-from eventvstream.serving.notices import SessionStatus
-from eventvstream.serving.pull import PullSessions, PullSpec
-from eventvstream.serving.session import LiveSession, SessionConfig
 
 if TYPE_CHECKING:
     from eventvstream.language.base import Decoder
@@ -51,13 +48,15 @@ if TYPE_CHECKING:
     from eventvstream.serving.alerts.engine import AlertEngine
     from eventvstream.serving.jobs import UploadJobs
     from eventvstream.serving.live import LiveIngest
+    from eventvstream.serving.pull import PullSessions
+    from eventvstream.serving.replica import Replica
     from eventvstream.serving.shared import SharedEmbedder, SharedEncoder
     from eventvstream.serving.streams import StreamRegistry
 
 log = logging.getLogger(__name__)
 
 
-class Engine:
+class Engine(StreamMethods):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = EngineMetrics()
@@ -81,6 +80,7 @@ class Engine:
         self.retriever: Retriever | None = None
         self.answerer: Answerer | None = None
         self.alerts: AlertEngine | None = None  # watches and deliveries, when alerts.enabled
+        self.replica: Replica | None = None  # leases and takeovers, on a shared database
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -119,6 +119,7 @@ class Engine:
         from eventvstream.serving.jobs import UploadJobs, UploadRunner
         from eventvstream.serving.live import LiveIngest
         from eventvstream.serving.notifier import SessionNotifier
+        from eventvstream.serving.pull import PullSessions
         from eventvstream.serving.shared import SharedEmbedder, SharedEncoder
         from eventvstream.serving.streams import StreamRegistry
 
@@ -149,6 +150,11 @@ class Engine:
             for listener in self._listeners:
                 ingest.add_listener(listener)
             self.ingest = ingest
+        if bank.store.backend.shared:  # replicas on one database: leases, takeovers
+            from eventvstream.serving.replica import Replica
+
+            self.replica = Replica(settings, bank.store.backend, self)
+            streams.shared = self.replica.leases
         self.metrics.load_s = time.perf_counter() - started
 
     def _start_alerts(self, bank: MemoryBank, embedder: SharedEmbedder) -> AlertEngine:
@@ -222,128 +228,12 @@ class Engine:
             self.ingest.close(drain=False, timeout=10)
         if self.alerts is not None:
             self.alerts.close()
+        if self.replica is not None:  # after the last write: then others may take over
+            self.replica.close()
         if self.bank is not None:
             self.bank.close()
         if self.decoder is not None:
             self.decoder.close()
-
-    def _parts(self) -> tuple[LiveIngest, StreamRegistry]:
-        if self.live is None or self.streams is None:
-            raise EvsError(self.error or "the models are still loading", code="not_ready")
-        return self.live, self.streams
-
-    # -- live sessions --------------------------------------------------------------------------
-    def open_session(self, owner: str, stream: str, *, websocket: bool) -> LiveSession:
-        """The live session of ``(owner, stream)`` (see :meth:`LiveIngest.open_session`).
-        Blocking: call it in a worker thread."""
-        return self._parts()[0].open_session(owner, stream, websocket=websocket)
-
-    def configure_session(self, session: LiveSession, config: SessionConfig) -> None:
-        """Apply a client's ``session.config``. Blocking (``resume: false`` deletes events)."""
-        self._parts()[0].configure(session, config)
-
-    def close_session(self, session: LiveSession) -> None:
-        if self.live is not None:
-            self.live.close_session(session)
-
-    def end_input(self, session: LiveSession, query_id: str | None) -> None:
-        """A client's ``input.end``: close the open event once its queued frames are encoded
-        (answered by ``input.ended``)."""
-        self._parts()[0].end_input(session, query_id)
-
-    def open_events(self, scope: Scope) -> list[EventRow]:
-        """The still-open event of the live session in ``scope`` so far, as an unsaved row
-        (id -1) for "what is happening now?": its frames' labels pooled, spanning from the
-        stream's last stored event to the newest encoded frame."""
-        live = self.live
-        session = live.session(scope.owner or "", scope.stream) if live and scope.stream else None
-        if session is None or session.last_processed_t is None:
-            return []
-        frames = session.open_labels()
-        if not frames:
-            return []
-        assert self.bank is not None
-        last = self.bank.last_of_stream(session.stream, session.owner)
-        start = last.end if last is not None else 0.0
-        end = max(start, session.last_processed_t)
-        return [
-            EventRow(
-                -1, session.stream, session.owner, None, None, start, end, len(frames),
-                np.zeros(1, np.float32), [], [[n, p] for n, p in pool_labels(frames)], {},
-                None, None, None, 0, 0, 0.0, 0.0, session.wall_at(start),
-            )
-        ]  # fmt: skip
-
-    async def ingest_frame(
-        self,
-        session: LiveSession,
-        t_client: float,
-        data: bytes,
-        received_at: float,
-        *,
-        decode_now: bool = False,
-    ) -> tuple[bool, int]:
-        """One frame from a client: (queued, frames dropped to make room)."""
-        return await self._parts()[0].ingest_frame(
-            session, t_client, data, received_at, decode_now=decode_now
-        )
-
-    def session_status(self, session: LiveSession) -> SessionStatus:
-        return session.status(time.monotonic(), self.captions_pending)
-
-    # -- pull sources (blocking) ----------------------------------------------------------------
-    def start_pull(self, owner: str, stream: str, spec: PullSpec) -> dict[str, Any]:
-        """Pull ``spec.url`` into the stream's live session (which registers the stream, so a
-        refused pull leaves none behind); the source's status."""
-        self.check_accepting()
-        self._parts()
-        assert self.pulls is not None
-        return self.pulls.start(owner, stream, spec)
-
-    def pull_status(self, owner: str, stream: str) -> dict[str, Any] | None:
-        """The stream's pull source (state, last error, counters; URL redacted) or None."""
-        return self.pulls.status(owner, stream) if self.pulls is not None else None
-
-    def stop_pull(self, owner: str, stream: str) -> bool:
-        return self.pulls.stop(owner, stream) if self.pulls is not None else False
-
-    def pulls_by_state(self) -> dict[str, int]:
-        return self.pulls.by_state() if self.pulls is not None else {}
-
-    def is_live(self, owner: str, stream: str) -> bool:
-        session = self.live.session(owner, stream) if self.live is not None else None
-        return session is not None and not session.closing
-
-    # -- streams (blocking: bank reads) ---------------------------------------------------------
-    def ensure_stream(self, owner: str, stream: str) -> bool:
-        """Register the stream; True when it is new."""
-        return self._parts()[1].ensure(owner, stream)
-
-    def stream_exists(self, owner: str, stream: str) -> bool:
-        return self._parts()[1].exists(owner, stream)
-
-    def describe_streams(self, owner: str, stream: str | None = None) -> list[dict[str, Any]]:
-        """The owner's streams (or just ``stream``) with events, span and whether live."""
-        found = self._parts()[1].describe(owner, stream)
-        return [info | self._liveness(owner, info["id"]) for info in found]
-
-    def _liveness(self, owner: str, stream: str) -> dict[str, Any]:
-        return {"live": self.is_live(owner, stream), "source": self.pull_status(owner, stream)}
-
-    def delete_stream(self, owner: str, stream: str) -> int:
-        """Forget the stream and its events, after stopping its pull source if it has one;
-        refuses (``stream_busy``) while a client feeds it."""
-        if self.stop_pull(owner, stream):
-            self._wait_closed(owner, stream)
-        if self.is_live(owner, stream):
-            raise EvsError("the stream is live; disconnect it first", code="stream_busy")
-        return self._parts()[1].delete(owner, stream)
-
-    def _wait_closed(self, owner: str, stream: str, timeout: float = 30.0) -> None:
-        """Until the stopped session's last event is stored (the encoder thread flushes it)."""
-        session = self.live.session(owner, stream) if self.live is not None else None
-        if session is not None:
-            session.flushed.wait(timeout)
 
     # -- uploads --------------------------------------------------------------------------------
     def submit_upload(self, job: UploadJob) -> UploadJob:

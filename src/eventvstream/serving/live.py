@@ -373,6 +373,12 @@ class LiveIngest:
             busy = bool(self._sessions or self._flushing)
         return not busy and self._writer.pending == 0
 
+    def sessions(self) -> list[LiveSession]:
+        """The live sessions now, closing ones included (the replica loop keeps their leases
+        until their last event is stored)."""
+        with self._cond:
+            return list(self._sessions.values()) + list(self._flushing.values())
+
     def queue_depths(self) -> dict[str, int]:
         with self._cond:
             frames = sum(s.queue_depth for s in self._sessions.values())

@@ -42,6 +42,16 @@ class PullSpec:
     transport: str = "tcp"
 
 
+def check_source(spec: PullSpec) -> None:
+    """Raise EvsError ``bad_source`` unless ``spec.url`` is a live source URL."""
+    if not is_live_source(spec.url):
+        raise EvsError(
+            f"not a live source URL: {redact_url(spec.url)} (rtsp://, rtmp://, http(s)://, "
+            "/dev/videoN)",
+            code="bad_source",
+        )
+
+
 class _Pull:
     def __init__(self, session: LiveSession, source: LiveSource) -> None:
         self.session, self.source = session, source
@@ -61,12 +71,7 @@ class PullSessions:
         """Open the stream's live session and start pulling (blocking: opens the session).
         Raises EvsError ``bad_source`` / ``stream_busy`` / ``too_many_pulls`` /
         ``too_many_sessions`` / ``quota_exceeded``."""
-        if not is_live_source(spec.url):
-            raise EvsError(
-                f"not a live source URL: {redact_url(spec.url)} (rtsp://, rtmp://, http(s)://, "
-                "/dev/videoN)",
-                code="bad_source",
-            )
+        check_source(spec)
         key = (owner, stream)
         with self._lock:
             self._claim(key)  # held by a placeholder until the pull runs (or fails to start)

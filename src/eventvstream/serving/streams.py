@@ -5,7 +5,9 @@ keys may both have a stream called ``cam1`` and never see each other's. A stream
 created over REST, connected to over WebSocket, or has events in memory under that owner (for
 example stored by ``evs run --owner``). Explicitly created streams are kept in ``streams.json``
 next to the memory bank, so an empty stream survives a restart too; everything else about a stream
-(its events, their span) is read from the bank, the one source of truth.
+(its events, their span) is read from the bank, the one source of truth. With replicas on a
+shared database (``shared``) a created stream is also recorded in the database, so every replica
+knows it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from eventvstream.fsutil import write_atomic
 from eventvstream.memory.bank import MemoryBank
+from eventvstream.memory.leases import LeaseStore
 
 FILE_NAME = "streams.json"
 
@@ -27,6 +30,7 @@ class StreamRegistry:
         self.path = bank.dir / FILE_NAME
         self._lock = threading.Lock()
         self._streams: dict[str, dict[str, dict[str, Any]]] = self._read()
+        self.shared: LeaseStore | None = None  # set by the engine when replicas share the store
 
     def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
         try:
@@ -41,6 +45,8 @@ class StreamRegistry:
     def ensure(self, owner: str, stream: str) -> bool:
         """Register ``stream`` for ``owner``; True when it did not exist before."""
         existed = self.exists(owner, stream)
+        if self.shared is not None:
+            self.shared.add_stream(owner, stream)
         with self._lock:
             if stream not in self._streams.get(owner, {}):
                 self._streams.setdefault(owner, {})[stream] = {"created": time.time()}
@@ -51,6 +57,8 @@ class StreamRegistry:
         with self._lock:
             if stream in self._streams.get(owner, {}):
                 return True
+        if self.shared is not None and stream in self.shared.streams(owner):
+            return True
         return self.bank.count(stream=stream, owner=owner) > 0
 
     def describe(self, owner: str, stream: str | None = None) -> list[dict[str, Any]]:
@@ -58,6 +66,9 @@ class StreamRegistry:
         summaries = self.bank.stream_summaries(owner, stream)
         with self._lock:
             created = dict(self._streams.get(owner, {}))
+        if self.shared is not None:
+            elsewhere = self.shared.streams(owner)
+            created = {n: {"created": t} for n, t in elsewhere.items()} | created
         names = set(summaries) | (set(created) if stream is None else set(created) & {stream})
         return [
             {
@@ -71,6 +82,8 @@ class StreamRegistry:
     def delete(self, owner: str, stream: str) -> int:
         """Forget the stream and every event stored in it; returns how many were deleted."""
         removed = self.bank.forget_stream(stream, owner)
+        if self.shared is not None:
+            self.shared.remove_stream(owner, stream)
         with self._lock:
             if self._streams.get(owner, {}).pop(stream, None) is not None:
                 self._write()
