@@ -250,10 +250,12 @@ class EventDetector:
             self.frame_window,
             centre=boundary.t,
             fired=boundary.fired_at if boundary.fired_at is not None else boundary.t,
-            step=self._frame_step or 0.5,
             event_start=self._open.start,
             recent=self._recent_thumbs,
             dominance=self.settings.cut_dominance,
+            floor=self.settings.cut_floor,
+            lookback_s=self.settings.cut_lookback_s,
+            radius=self.settings.cut_radius,
         )
         return boundary if cut is None else replace(boundary, t=cut)
 

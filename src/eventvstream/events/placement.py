@@ -44,26 +44,37 @@ def exact_cut(
     *,
     centre: float,
     fired: float,
-    step: float,
     event_start: float,
     recent: Sequence[tuple[float, np.ndarray]],
     dominance: float,
+    floor: float = 0.3,
+    lookback_s: float = 0.0,
+    radius: int = 0,
 ) -> float | None:
     """The first frame of the new shot, if the full-rate frames around the boundary show one
     dominant jump (a hard cut); None otherwise (the boundary stays at ``centre``).
 
-    A hard cut lies between the sample before the one that ``fired`` and that one; the centre
-    of change may sit earlier (a busy stretch before the cut), so the window covers both.
-    ``recent`` are the last sampled (t, thumbnail) pairs, standing in for frames the decoder
-    skipped when the window starts late (at a keyframe inside it).
+    ``recent`` are the last sampled (t, thumbnail) pairs. A hard cut lies between the sample
+    before the one that ``fired`` and that one; the centre of change may sit earlier (a busy
+    stretch before the cut), and with ``lookback_s`` the search reaches that far before the
+    fired sample too (a cut the cues noticed one sample late). The sample times come from
+    ``recent``, not from the current frame step, which may differ by a source frame.
+
+    When the decoder's window starts late (it began at a keyframe inside the span: encoders
+    put one on a cut, so the first frame is then often the new shot's), the last sample before
+    it stands in for the frames it skipped — otherwise the cut's jump would be invisible.
     """
-    lo = max(event_start, min(centre, fired - step) - 0.05)
+    samples = [t for t, _ in recent if t < fired - 1e-6]
+    prev = samples[-1] if samples else fired
+    lo = max(event_start, min(centre, prev, fired - lookback_s) - 0.05)
     frames = list(window(lo, max(centre, fired) + 0.05))
-    if len(frames) >= 2 and frames[0][0] - lo > 1.5 * (frames[1][0] - frames[0][0]):
-        before = [item for item in recent if item[0] < frames[0][0]]
-        if before:
-            frames.insert(0, before[-1])
-    cut = locate_cut(frames, dominance=dominance)
+    if len(frames) >= 2:
+        dt = frames[1][0] - frames[0][0]
+        if frames[0][0] - lo > 1.5 * dt:
+            before = [item for item in recent if item[0] < frames[0][0] - 0.5 * dt]
+            if before:
+                frames.insert(0, before[-1])
+    cut = locate_cut(frames, dominance=dominance, floor=floor, radius=radius)
     if cut is None or cut <= event_start:
         return None
     return cut
