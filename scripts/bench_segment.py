@@ -43,6 +43,7 @@ DISTRACTORS = ("pan", "zoom", "flicker", "noise")
 HARD_CUTS = ("cuts", "cuts_720p", "real", "native")  # categories whose every boundary is a cut
 Method = Callable[[str], list[float]]
 DECODE = "decode-only"  # the floor: our decoder alone, same sampling, no boundaries
+PEER_NAMES = ("pyscenedetect-content", "pyscenedetect-adaptive", "transnetv2")
 
 
 def no_boundary(category: str) -> bool:
@@ -167,9 +168,14 @@ def _timed(fn: Method, path: str) -> tuple[list[float], float, str | None]:
 
 
 def evaluate(
-    videos: list[dict[str, Any]], methods: dict[str, Method], cache: PeerCache | None = None
+    videos: list[dict[str, Any]],
+    methods: dict[str, Method],
+    cache: PeerCache | None = None,
+    partial: Path | None = None,
 ) -> list[dict]:
-    """Every method on every video; ``video['root']`` is the directory of its manifest."""
+    """Every method on every video; ``video['root']`` is the directory of its manifest. With
+    ``partial``, the rows so far are written there after each video (a long run on a busy
+    machine still leaves numbers behind)."""
     shortest = min(videos, key=lambda v: v["duration"])
     for fn in methods.values():  # warm-up, untimed
         _timed(fn, str(shortest["root"] / shortest["video"]))
@@ -184,9 +190,9 @@ def evaluate(
         for name, fn in methods.items():
             bar.set_postfix_str(f"{name} {video['video']}")
             file = root / video["video"]
-            cached = cache.get(name, file) if cache and name not in ("ours", DECODE) else None
+            cached = cache.get(name, file) if cache and name in PEER_NAMES else None
             pred, seconds, error = cached or _timed(fn, str(file))
-            if cache and name not in ("ours", DECODE) and cached is None:
+            if cache and name in PEER_NAMES and cached is None:
                 cache.put(name, file, (pred, seconds, error))
             row = {"video": video["video"], "category": category, "method": name}
             row.update(duration=video["duration"], frames=video["frames"], seconds=seconds)
@@ -194,6 +200,9 @@ def evaluate(
             row["scores"] = {str(t): score_boundaries(pred, truth, t).to_dict() for t in TOLERANCES}
             rows.append(row)
             bar.update()
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(rows) + "\n", encoding="utf-8")
     bar.close()
     return rows
 
@@ -469,6 +478,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="reuse peers' results from this JSON file (default: every peer runs fresh here)",
     )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:KEY=VALUE,... another copy of ours with event settings changed (ablation "
+        "in the same run), e.g. tau7:tau0=7",
+    )
     ap.add_argument("--skip-decode", action="store_true", help="no decode-only floor per file")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--skip-ours", action="store_true")
@@ -489,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted = set(args.only.split(","))
         videos = [v for v in videos if v["category"] in wanted]
     if args.parts:
-        parts = set(args.parts.split(","))
-        videos = [v for v in videos if v.get("part", "") in parts or "part" not in v]
+        order = args.parts.split(",")  # in the order given: the part that matters most first
+        videos = [v for v in videos if v.get("part", "") in order or "part" not in v]
+        videos.sort(key=lambda v: order.index(v["part"]) if v.get("part") in order else -1)
     methods: dict[str, Method] = {}
     ours_fn, ours_info = None, {"available": False, "reason": "--skip-ours"}
     try:  # for the decode-only measurement even when ours is skipped
@@ -503,6 +520,15 @@ def main(argv: list[str] | None = None) -> int:
         ours_fn, ours_info = load_ours(settings)
         if ours_fn is not None:
             methods["ours"] = ours_fn
+    for spec in args.variant if settings is not None and not args.skip_ours else []:
+        name, _, pairs = spec.partition(":")
+        events = settings.events.model_dump()
+        events.update(dict(pair.split("=", 1) for pair in pairs.split(",") if pair))
+        changed = settings.model_copy(update={"events": type(settings.events)(**events)})
+        variant_fn, _info = load_ours(changed)
+        if variant_fn is not None:
+            methods[f"ours-{name}"] = variant_fn
+            ours_info.setdefault("variants", {})[name] = pairs
     if not args.skip_decode and settings is not None and (methods or not args.skip_peers):
         methods[DECODE] = load_decode_only(settings)
     if not args.skip_peers:
@@ -511,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         peers.warm_up()
         methods.update(peers.PEERS)
     cache = PeerCache(args.peer_cache)
-    rows = evaluate(videos, methods, cache) if videos and methods else []
+    partial = args.json.with_suffix(".partial.json") if args.json else None
+    rows = evaluate(videos, methods, cache, partial) if videos and methods else []
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
