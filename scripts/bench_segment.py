@@ -42,6 +42,8 @@ TOLERANCES = (0.1, 0.5, 1.0)  # 0.1 s: within a few source frames, reported for 
 DISTRACTORS = ("pan", "zoom", "flicker", "noise")
 HARD_CUTS = ("cuts", "cuts_720p", "real", "native")  # categories whose every boundary is a cut
 Method = Callable[[str], list[float]]
+DECODE = "decode-only"  # the floor: our decoder alone, same sampling, no boundaries
+PEER_NAMES = ("pyscenedetect-content", "pyscenedetect-adaptive", "transnetv2")
 
 
 def no_boundary(category: str) -> bool:
@@ -129,6 +131,33 @@ def load_ours(settings: Any) -> tuple[Method | None, dict[str, Any]]:
     return ours, {"available": True, "profile": settings.profile, "load_s": load_s}
 
 
+def load_decode_only(settings: Any) -> Method:
+    """Decoding alone, with the segmenter's sampling and reader and every core: the floor.
+
+    Every frame of a compressed stream must be decoded to sample any of it, so no segmenter
+    that reads the file itself can beat this; ours' time over it is its overhead.
+    """
+    from eventvstream.media import open_video
+    from eventvstream.pipeline.resources import available_cores
+
+    sampling = settings.sampling
+
+    def decode_only(path: str) -> list[float]:
+        with open_video(
+            path,
+            fps=sampling.fps,
+            short_side=sampling.decode_short_side,
+            chunk_frames=sampling.chunk_frames,
+            threads=available_cores(),
+            reader=sampling.reader,
+        ) as stream:
+            for _chunk in stream:
+                pass
+        return []
+
+    return decode_only
+
+
 def _timed(fn: Method, path: str) -> tuple[list[float], float, str | None]:
     t0 = time.perf_counter()
     try:
@@ -139,9 +168,14 @@ def _timed(fn: Method, path: str) -> tuple[list[float], float, str | None]:
 
 
 def evaluate(
-    videos: list[dict[str, Any]], methods: dict[str, Method], cache: PeerCache | None = None
+    videos: list[dict[str, Any]],
+    methods: dict[str, Method],
+    cache: PeerCache | None = None,
+    partial: Path | None = None,
 ) -> list[dict]:
-    """Every method on every video; ``video['root']`` is the directory of its manifest."""
+    """Every method on every video; ``video['root']`` is the directory of its manifest. With
+    ``partial``, the rows so far are written there after each video (a long run on a busy
+    machine still leaves numbers behind)."""
     shortest = min(videos, key=lambda v: v["duration"])
     for fn in methods.values():  # warm-up, untimed
         _timed(fn, str(shortest["root"] / shortest["video"]))
@@ -156,9 +190,9 @@ def evaluate(
         for name, fn in methods.items():
             bar.set_postfix_str(f"{name} {video['video']}")
             file = root / video["video"]
-            cached = cache.get(name, file) if cache and name != "ours" else None
+            cached = cache.get(name, file) if cache and name in PEER_NAMES else None
             pred, seconds, error = cached or _timed(fn, str(file))
-            if cache and name != "ours" and cached is None:
+            if cache and name in PEER_NAMES and cached is None:
                 cache.put(name, file, (pred, seconds, error))
             row = {"video": video["video"], "category": category, "method": name}
             row.update(duration=video["duration"], frames=video["frames"], seconds=seconds)
@@ -166,6 +200,9 @@ def evaluate(
             row["scores"] = {str(t): score_boundaries(pred, truth, t).to_dict() for t in TOLERANCES}
             rows.append(row)
             bar.update()
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(rows) + "\n", encoding="utf-8")
     bar.close()
     return rows
 
@@ -304,9 +341,36 @@ def _table(title: str, header: str, rows: list[list[Any]]) -> list[str]:
     """A Markdown table; ``header`` is '|'-separated, first column left-aligned, rest right."""
     cols = header.split("|")
     left = 2 if cols[1] == "Method" else 1  # names left-aligned, numbers right-aligned
+    left = 2 if cols[:2] == ["Part", "Method"] else left
     lines = ["", f"### {title}", "", "| " + " | ".join(cols) + " |"]
     lines.append("|" + "---|" * left + "--:|" * (len(cols) - left))
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _part(category: str) -> str:
+    return category.split(":")[0] if ":" in category else "generated"
+
+
+def _speed(rows: list[dict]) -> list[str]:
+    """Wall time per method and part, and decode-only's time on the same files over it."""
+    ok = [r for r in rows if r["error"] is None]
+    decode = {r["video"]: r["seconds"] for r in ok if r["method"] == DECODE}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in ok:
+        groups.setdefault((_part(r["category"]), r["method"]), []).append(r)
+    table = []
+    for (part, name), rs in sorted(groups.items()):
+        d, fr, sec = (sum(r[k] for r in rs) for k in ("duration", "frames", "seconds"))
+        floor = [decode[r["video"]] for r in rs if r["video"] in decode]
+        ratio = sum(floor) / sec if len(floor) == len(rs) and sec else None
+        row = [part, name, len(rs), _f(d / 60, 1), fr, _f(sec, 1), _f(fr / sec, 0)]
+        table.append([*row, _f(d / sec, 1), _f(ratio)])
+    if not table:
+        return []
+    head = "Part|Method|Videos|Video min|Source frames|Wall s|Source frames/s|× real time"
+    head += "|Decode-only s / wall s"
+    title = "Speed (wall clock, decoding included; same files, same run)"
+    return _table(title, head, table)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -319,11 +383,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`",
         "",
+        f"Peers: {report.get('peers', '?')}.",
+        "",
         f"Ours: profile `{ours.get('profile')}`, encoder loaded once in {_f(ours.get('load_s'))} s"
         if ours.get("available")
         else f"Ours: not available ({ours.get('reason')})",
     ]
     agg, rows = report["aggregate"], report["rows"]
+    agg = [a for a in agg if a["method"] != DECODE]
     acc = [a for a in agg if not no_boundary(a["category"])]
     if acc:
         table = [
@@ -355,19 +422,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _table(
             "Real clips (hand-checked cuts)", "Video|Method|True|Pred|F1@0.1|F1@0.5|F1@1.0", real
         )
-    speed: dict[str, list[float]] = {}
-    for r in rows:
-        if r["error"] is None:
-            acc_ = speed.setdefault(r["method"], [0, 0.0, 0, 0.0])
-            for i, v in enumerate((1, r["duration"], r["frames"], r["seconds"])):
-                acc_[i] += v
-    if speed:
-        table = [
-            [name, n, _f(d / 60, 1), fr, _f(sec, 1), _f(fr / sec, 0), _f(d / sec, 1)]
-            for name, (n, d, fr, sec) in speed.items()
-        ]
-        head = "Method|Videos|Video min|Source frames|Wall s|Source frames/s|× real time"
-        lines += _table("Speed over the whole set (wall clock, decoding included)", head, table)
+    lines += _speed(rows)
     tp = report.get("throughput")
     if tp:
         measures = [("decode only (open_video, same sampling)", "decode_s"), ("ours", "ours_s")]
@@ -417,7 +472,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--only", default=None, help="comma-separated categories to run")
     ap.add_argument("--parts", default=None, help="real set: dev,heldout (default: both)")
-    ap.add_argument("--peer-cache", type=Path, default=None, help="reuse peers' results (JSON)")
+    ap.add_argument(
+        "--peer-cache",
+        type=Path,
+        default=None,
+        help="reuse peers' results from this JSON file (default: every peer runs fresh here)",
+    )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:KEY=VALUE,... another copy of ours with event settings changed (ablation "
+        "in the same run), e.g. tau7:tau0=7",
+    )
+    ap.add_argument("--skip-decode", action="store_true", help="no decode-only floor per file")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--skip-ours", action="store_true")
     ap.add_argument("--long", action="store_true", help="peak memory on the long video too")
@@ -437,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted = set(args.only.split(","))
         videos = [v for v in videos if v["category"] in wanted]
     if args.parts:
-        parts = set(args.parts.split(","))
-        videos = [v for v in videos if v.get("part", "") in parts or "part" not in v]
+        order = args.parts.split(",")  # in the order given: the part that matters most first
+        videos = [v for v in videos if v.get("part", "") in order or "part" not in v]
+        videos.sort(key=lambda v: order.index(v["part"]) if v.get("part") in order else -1)
     methods: dict[str, Method] = {}
     ours_fn, ours_info = None, {"available": False, "reason": "--skip-ours"}
     try:  # for the decode-only measurement even when ours is skipped
@@ -451,13 +520,25 @@ def main(argv: list[str] | None = None) -> int:
         ours_fn, ours_info = load_ours(settings)
         if ours_fn is not None:
             methods["ours"] = ours_fn
+    for spec in args.variant if settings is not None and not args.skip_ours else []:
+        name, _, pairs = spec.partition(":")
+        events = settings.events.model_dump()
+        events.update(dict(pair.split("=", 1) for pair in pairs.split(",") if pair))
+        changed = settings.model_copy(update={"events": type(settings.events)(**events)})
+        variant_fn, _info = load_ours(changed)
+        if variant_fn is not None:
+            methods[f"ours-{name}"] = variant_fn
+            ours_info.setdefault("variants", {})[name] = pairs
+    if not args.skip_decode and settings is not None and (methods or not args.skip_peers):
+        methods[DECODE] = load_decode_only(settings)
     if not args.skip_peers:
         import peers
 
         peers.warm_up()
         methods.update(peers.PEERS)
     cache = PeerCache(args.peer_cache)
-    rows = evaluate(videos, methods, cache) if videos and methods else []
+    partial = args.json.with_suffix(".partial.json") if args.json else None
+    rows = evaluate(videos, methods, cache, partial) if videos and methods else []
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -470,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit,
         "machine": host,
         "ours": ours_info,
+        "peers": "skipped"
+        if args.skip_peers
+        else (f"joined from the cache {args.peer_cache}" if args.peer_cache else "run fresh"),
         "rows": rows,
         "aggregate": aggregate(rows),
     }

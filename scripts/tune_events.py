@@ -43,17 +43,7 @@ class Cached:
     indices: np.ndarray
     features: np.ndarray
     images: np.ndarray
-    full_times: np.ndarray | None = None  # every source frame, for hard-cut refinement
-    full_thumbs: np.ndarray | None = None
-
-    def window(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
-        """The segmenter's frame window, served from the cache."""
-        assert self.full_times is not None and self.full_thumbs is not None
-        lo, hi = np.searchsorted(self.full_times, [start - 1e-6, end + 1e-6])
-        return [
-            (float(self.full_times[i]), self.full_thumbs[i].astype(np.float32))
-            for i in range(lo, hi)
-        ]
+    path: Path | None = None  # the file, for the segmenter's own frame windows (exact cuts)
 
 
 def load_set(videos: Path) -> list[tuple[Path, dict]]:
@@ -73,19 +63,6 @@ def load_set(videos: Path) -> list[tuple[Path, dict]]:
         if video.is_file():
             items.append((video, json.loads(truth_path.read_text())))
     return items
-
-
-def full_rate_thumbs(path: Path, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Every frame's grey thumbnail, read once with the segmenter's own window reader."""
-    from eventvstream.media.window import FrameWindowReader
-
-    with open_video(path, fps=1.0, short_side=32) as video:
-        duration = video.info.duration
-    reader = FrameWindowReader(path, grid)
-    frames = reader(0.0, duration + 1.0)
-    reader.close()
-    times = np.array([t for t, _ in frames])
-    return times, np.stack([th for _, th in frames]).astype(np.float16)
 
 
 def _encode_one(path: Path, encoder, settings) -> tuple:
@@ -129,10 +106,9 @@ def _cached(cache: Path, key: str, make, only: bool = False):
 def encode_all(
     items: list[tuple[Path, dict]], cache: Path, profile: str, *, cached_only: bool = False
 ) -> list[Cached]:
-    """Sampled frames, features and every frame's grey thumbnail of each video, from the cache
+    """Sampled frames and features of each video, from the cache
     directory or made once (a video the decoder cannot read is skipped with a warning)."""
     settings = load_settings(profile)
-    grid = tuple(settings.events.motion_grid)
     encoder = None
     cached: list[Cached] = []
     for path, truth in tqdm(items, desc="encode", file=sys.stderr):
@@ -149,12 +125,6 @@ def encode_all(
                 return _encode_one(path, encoder, settings)
 
             duration, times, indices, feats, images = _cached(cache, key, encode, cached_only)
-            full_times, full_thumbs = _cached(
-                cache,
-                f"{stamp}:{grid}:thumbs",
-                lambda path=path: full_rate_thumbs(path, grid),
-                cached_only,
-            )
         except NotCached:
             continue
         except MediaError as exc:  # one unreadable video must not sink the sweep
@@ -170,22 +140,29 @@ def encode_all(
                 indices,
                 feats,
                 images,
-                full_times,
-                full_thumbs,
+                path,
             )
         )
     return cached
 
 
 def detect(video: Cached, settings: EventSettings, *, exact_cuts: bool = True) -> list[float]:
-    window = video.window if exact_cuts and video.full_times is not None else None
-    detector = EventDetector(settings, frame_window=window)
+    """Replay the detector on cached features; hard cuts are placed from the file itself with
+    the segmenter's own window reader (so the replay sees the seeks the pipeline sees)."""
+    reader = None
+    if exact_cuts and video.path is not None:
+        from eventvstream.media.window import FrameWindowReader
+
+        reader = FrameWindowReader(video.path, tuple(settings.motion_grid))
+    detector = EventDetector(settings, frame_window=reader)
     events = []
     for i in range(len(video.times)):
         events += detector.push(
             float(video.times[i]), int(video.indices[i]), video.features[i], video.images[i]
         )
     events += detector.flush(video.duration)
+    if reader is not None:
+        reader.close()
     return [e.start for e in events[1:]]
 
 

@@ -8,6 +8,7 @@ import pytest
 from eventvstream.config import EventSettings
 from eventvstream.events import EventDetector
 from eventvstream.events.cues import grey_thumbnail
+from eventvstream.events.placement import exact_cut
 from eventvstream.events.refine import frame_jumps, locate_cut
 
 FPS = 25.0
@@ -120,3 +121,36 @@ def test_a_change_that_does_not_last_over_the_confirmation_window_is_no_boundary
         return len(events + detector.flush())
 
     assert run(2) == 1
+
+
+def test_with_a_radius_a_cut_is_found_beside_motion_elsewhere_in_a_long_window():
+    """A 1.5-s look-back window may hold a burst of fast motion far from the cut: judged against
+    the whole window the cut is not dominant, judged against its neighbours it is."""
+    calm, fast = _shot(1, 20, drift=0.2), _shot(3, 8, drift=2.5)
+    frames = _timed(fast + calm + _shot(2, 10, drift=0.2))
+    jumps = frame_jumps([f for _t, f in frames])
+    cut = len(fast) + len(calm)
+    assert jumps[cut - 1] < 3.0 * np.delete(jumps, cut - 1).max()  # whole-window test fails
+    assert locate_cut(frames) is None
+    assert locate_cut(frames, radius=6) == pytest.approx(cut / FPS)
+
+
+def test_with_a_radius_steady_motion_still_has_no_cut_frame():
+    assert locate_cut(_timed(_shot(3, 40, drift=1.0)), radius=6) is None
+
+
+def test_a_window_that_starts_on_the_cut_keyframe_uses_the_sample_before():
+    """Encoders put a keyframe on a cut, so the decoder's window may begin on the new shot's
+    first frame: the jump into it is then only visible against the last sample before."""
+    old, new = _shot(1, 30, drift=0.3), _shot(2, 30, drift=0.3)
+    recent = [(0.0, old[0]), (12 / FPS, old[12]), (24 / FPS, old[24])]
+    fired = 36 / FPS  # the first sample of the new shot: the cut (frame 30) lies before it
+
+    def window(start: float, end: float) -> list[tuple[float, np.ndarray]]:
+        # the keyframe is the cut frame: nothing before it comes back
+        return [(i / FPS, new[i - 30]) for i in range(30, 60) if start <= i / FPS <= end]
+
+    cut = exact_cut(
+        window, centre=30 / FPS, fired=fired, event_start=0.0, recent=recent, dominance=3.0
+    )
+    assert cut == pytest.approx(30 / FPS)

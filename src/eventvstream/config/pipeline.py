@@ -119,6 +119,15 @@ class EventSettings(_Section):
     cut_dominance: float = Field(
         3.0, ge=1, description="A hard cut's frame jump must be this many times any other."
     )
+    cut_floor: float = Field(
+        0.25, ge=0, description="Smallest frame jump (standardised thumbnail) that can be a cut."
+    )
+    cut_lookback_s: float = Field(
+        1.5, ge=0, description="Exact cuts: also search this far before the sample that fired."
+    )
+    cut_radius: int = Field(
+        6, ge=0, description="Exact cuts: frames either side a jump must dominate (0: all)."
+    )
     refine_lookback_s: float = Field(
         1.5, ge=0, description="Window in which a boundary is moved to the centre of change."
     )

@@ -7,9 +7,11 @@ Files and live streams share this one code path. Per informative frame t:
 2. each cue divided by its running typical value, fused: E_t = Σ w·cue;
 3. a boundary fires when E_t > τ_t (adaptive on motion variance) and the event would be at
    least ``min_event_s`` long; an event reaching ``max_event_s`` is closed regardless;
-4. the boundary time is refined to the centre of change in a short look-back window, so a
-   dissolve's boundary lands mid-dissolve and a fade's in the dark stretch, not where the
-   score happened to cross.
+4. the boundary time is refined to the centre of change in a short look-back window, and a
+   hard cut onto its exact source frame when frames are at hand (:mod:`events.placement`).
+
+Records and event assembly live in :mod:`events.state`; the confirmation test in
+:mod:`events.confirm`.
 
 Blank frames (almost no contrast: the dark middle of a fade) carry no meaning; they belong to
 the timeline but never fire, never teach the cue statistics and never enter the event mean.
@@ -18,7 +20,7 @@ the timeline but never fire, never teach the cue statistics and never enter the 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -32,61 +34,17 @@ from eventvstream.events.cues import (
     grey_thumbnail,
 )
 from eventvstream.events.fusion import AdaptiveThreshold, CueWeights, RunningScale, fuse
-from eventvstream.events.pooling import ImageReservoir, choose_keyframes, pool_embedding
-from eventvstream.events.refine import FrameWindow, locate_cut
-from eventvstream.events.types import Boundary, CueScores, Event, Keyframe
-
-
-@dataclass
-class _Frame:
-    t: float
-    index: int
-    feature: np.ndarray
-    blank: bool
-    colours: np.ndarray | None = None  # colour histogram (see cues.colour_histogram)
-    change: float = 0.0  # 1 - cos to the previous informative frame
-    prev_t: float = 0.0  # time of that previous informative frame
-    transient: bool = False  # fired, then the next frame showed the change did not last
-
-
-@dataclass
-class _OpenEvent:
-    opened_by: Boundary
-    reservoir: ImageReservoir
-    frames: list[_Frame] = field(default_factory=list)
-
-    @property
-    def start(self) -> float:
-        return self.opened_by.t
-
-
-@dataclass
-class FrameTrace:
-    """What the detector saw at one frame: the raw material of a cue/threshold plot.
-
-    ``fired`` is set once a boundary at this frame is confirmed; ``transient`` marks a frame
-    that crossed the threshold but whose change did not last (a flash, a brief occlusion).
-    """
-
-    t: float
-    blank: bool
-    scores: CueScores | None
-    threshold: float | None
-    fired: bool = False
-    transient: bool = False
-
-
-@dataclass
-class _Pending:
-    """A frame that crossed the threshold, waiting for the next frames to confirm it."""
-
-    frame: _Frame
-    thumb: np.ndarray
-    boundary: Boundary
-    trace: FrameTrace | None
-    old_mean: np.ndarray  # the event's mean before the candidate: what "no change" looks like
-    old_colours: np.ndarray
-    after: list[_Frame] = field(default_factory=list)  # the frames since
+from eventvstream.events.placement import centre_of_change, exact_cut
+from eventvstream.events.pooling import ImageReservoir
+from eventvstream.events.refine import FrameWindow
+from eventvstream.events.state import (
+    FrameRecord,
+    FrameTrace,
+    OpenEvent,
+    PendingBoundary,
+    close_event,
+)
+from eventvstream.events.types import Boundary, CueScores, Event
 
 
 class EventDetector:
@@ -135,11 +93,11 @@ class EventDetector:
         self.traces: list[FrameTrace] | None = [] if trace else None
         self.frame_window = frame_window
         self._colours: np.ndarray | None = None  # the open event's mean colour histogram
-        self._open: _OpenEvent | None = None
-        self._pending: _Pending | None = None
+        self._open: OpenEvent | None = None
+        self._pending: PendingBoundary | None = None
         self._recent_images: deque[tuple[int, np.ndarray]] = deque(maxlen=32)
         self._recent_thumbs: deque[tuple[float, np.ndarray]] = deque(maxlen=8)
-        self._last_informative: _Frame | None = None
+        self._last_informative: FrameRecord | None = None
         self._last_t = 0.0
         self._frame_step = 0.0
         self._next_index = 0
@@ -159,7 +117,7 @@ class EventDetector:
         self._recent_images.append((frame_index, image))
         thumb = grey_thumbnail(image, self.motion.grid)
         self._recent_thumbs.append((t, thumb))
-        frame = _Frame(t, frame_index, feature, blank=self.motion.is_blank(thumb))
+        frame = FrameRecord(t, frame_index, feature, blank=self.motion.is_blank(thumb))
         frame.colours = colour_histogram(image)
 
         if self._open is None:  # the very first frame opens the stream's first event
@@ -210,7 +168,7 @@ class EventDetector:
                 boundary = Boundary(boundary_t, "cue", threshold, scores, fired_at=t)
                 mean = self.semantic.mean if self.semantic.mean is not None else feature
                 colours = self._colours if self._colours is not None else frame.colours
-                self._pending = _Pending(frame, thumb, boundary, trace, mean.copy(), colours)
+                self._pending = PendingBoundary(frame, thumb, boundary, trace, mean.copy(), colours)
                 return closed
         if (
             not closed
@@ -250,7 +208,7 @@ class EventDetector:
         return closed
 
     # -- internals -----------------------------------------------------------------------------
-    def _persists(self, pending: _Pending) -> bool:
+    def _persists(self, pending: PendingBoundary) -> bool:
         """Did the change last over the confirmation window? (:mod:`events.confirm`)"""
         return change_persists(
             pending.frame.feature,
@@ -272,9 +230,7 @@ class EventDetector:
             event = self._split(self._exact(pending.boundary))
             if self._open.frames and self._open.frames[-1] is not pending.frame:
                 # frames after the candidate already moved the motion and prediction context on
-                self.semantic.reset(
-                    [f.feature for f in self._open.frames if not (f.blank or f.transient)]
-                )
+                self.semantic.reset([f.feature for f in self._open.frames if f.informative])
                 self._reset_colours()
             else:
                 self._restart_cues(pending.frame, pending.thumb)
@@ -290,28 +246,24 @@ class EventDetector:
         """A hard cut moved onto its exact source frame, when the caller can provide frames."""
         if self.frame_window is None or self._open is None:
             return boundary
-        # A hard cut lies between the sample before the one that fired and that one; the
-        # centre-of-change time may sit earlier (a busy stretch before the cut), so cover both.
-        step = self._frame_step or 0.5
-        fired = boundary.fired_at if boundary.fired_at is not None else boundary.t
-        lo = max(self._open.start, min(boundary.t, fired - step) - 0.05)
-        frames = list(self.frame_window(lo, max(boundary.t, fired) + 0.05))
-        if len(frames) >= 2 and frames[0][0] - lo > 1.5 * (frames[1][0] - frames[0][0]):
-            # The window starts late (at a keyframe inside it): the sampled frame before stands
-            # in for the frames the decoder skipped.
-            before = [item for item in self._recent_thumbs if item[0] < frames[0][0]]
-            if before:
-                frames.insert(0, before[-1])
-        cut = locate_cut(frames, dominance=self.settings.cut_dominance)
-        if cut is None or cut <= self._open.start:
-            return boundary
-        return replace(boundary, t=cut)
+        cut = exact_cut(
+            self.frame_window,
+            centre=boundary.t,
+            fired=boundary.fired_at if boundary.fired_at is not None else boundary.t,
+            event_start=self._open.start,
+            recent=self._recent_thumbs,
+            dominance=self.settings.cut_dominance,
+            floor=self.settings.cut_floor,
+            lookback_s=self.settings.cut_lookback_s,
+            radius=self.settings.cut_radius,
+        )
+        return boundary if cut is None else replace(boundary, t=cut)
 
-    def _restart_cues(self, frame: _Frame, thumb: np.ndarray) -> None:
+    def _restart_cues(self, frame: FrameRecord, thumb: np.ndarray) -> None:
         """After a boundary: the new event's mean comes from its frames so far, and motion and
         prediction continue from the latest frame (without learning across the boundary)."""
         assert self._open is not None
-        self.semantic.reset([f.feature for f in self._open.frames if not (f.blank or f.transient)])
+        self.semantic.reset([f.feature for f in self._open.frames if f.informative])
         self._reset_colours()
         self.motion.observe(thumb)
         if self.predictive is not None:
@@ -323,10 +275,10 @@ class EventDetector:
         kept = [f.colours for f in self._open.frames if f.colours is not None and not f.blank]
         self._colours = np.mean(kept, axis=0) if kept else None
 
-    def _new_event(self, opened_by: Boundary) -> _OpenEvent:
-        return _OpenEvent(opened_by, ImageReservoir(self.settings.retained_images))
+    def _new_event(self, opened_by: Boundary) -> OpenEvent:
+        return OpenEvent(opened_by, ImageReservoir(self.settings.retained_images))
 
-    def _append(self, frame: _Frame) -> None:
+    def _append(self, frame: FrameRecord) -> None:
         assert self._open is not None
         position = len(self._open.frames)
         self._open.frames.append(frame)
@@ -336,7 +288,7 @@ class EventDetector:
 
     def _accept(
         self,
-        frame: _Frame,
+        frame: FrameRecord,
         thumb: np.ndarray,
         *,
         scores: CueScores | None,
@@ -363,24 +315,11 @@ class EventDetector:
         self._append(frame)
         self._trace(frame, scores, threshold)
 
-    def _refine(self, frame: _Frame) -> float:
-        """Centre of change over the look-back window: Σ w_j·mid_j / Σ w_j over frames whose
-        change is at least half the largest, mid_j being the midpoint between the frame and the
-        informative frame before it."""
+    def _refine(self, frame: FrameRecord) -> float:
         assert self._open is not None
-        horizon = frame.t - self.settings.refine_lookback_s
-        candidates = [
-            f
-            for f in self._open.frames
-            if not f.blank and not f.transient and f.t >= horizon and f.t > self._open.start
-        ] + [frame]
-        peak = max(f.change for f in candidates)
-        if peak <= 0:
-            return frame.t
-        strong = [f for f in candidates if f.change >= 0.5 * peak]
-        weights = np.array([f.change for f in strong])
-        mids = np.array([(f.t + f.prev_t) / 2 for f in strong])
-        return float((weights * mids).sum() / weights.sum())
+        return centre_of_change(
+            self._open.frames, frame, self._open.start, self.settings.refine_lookback_s
+        )
 
     def _split(self, boundary: Boundary) -> Event:
         """Close the open event at ``boundary.t``; its frames at or after that time start the
@@ -400,42 +339,10 @@ class EventDetector:
             self._append(moved_frame)
         return event
 
-    def _close(self, open_event: _OpenEvent, closed_by: Boundary) -> Event:
-        frames = open_event.frames
-        informative = [f for f in frames if not (f.blank or f.transient)] or frames
-        features = np.stack([f.feature for f in informative])
-        times = np.array([f.t for f in informative], dtype=np.float64)
-        embedding = pool_embedding(features, times, self.settings.pooling)
-        keyframes = self._keyframes(open_event, embedding)
-        event = Event(
-            index=self._next_index,
-            start=open_event.start,
-            end=closed_by.t,
-            frame_count=len(frames),
-            embedding=embedding,
-            keyframes=keyframes,
-            opened_by=open_event.opened_by,
-            closed_by=closed_by,
-        )
+    def _close(self, open_event: OpenEvent, closed_by: Boundary) -> Event:
+        event = close_event(open_event, closed_by, self._next_index, self.settings)
         self._next_index += 1
         return event
-
-    def _keyframes(self, open_event: _OpenEvent, embedding: np.ndarray) -> list[Keyframe]:
-        positions = [
-            p
-            for p in open_event.reservoir.positions()
-            if not (open_event.frames[p].blank or open_event.frames[p].transient)
-        ] or open_event.reservoir.positions()
-        if not positions:
-            return []
-        features = np.stack([open_event.frames[p].feature for p in positions])
-        picks = choose_keyframes(features, embedding, self.settings.keyframes)
-        result = []
-        for pick in picks:
-            frame = open_event.frames[positions[pick]]
-            image = open_event.reservoir.image_at(positions[pick])
-            result.append(Keyframe(frame.t, frame.index, image))
-        return result
 
     def _image_for(self, frame_index: int) -> np.ndarray | None:
         for index, image in reversed(self._recent_images):
@@ -444,7 +351,7 @@ class EventDetector:
         return None
 
     def _trace(
-        self, frame: _Frame, scores: CueScores | None, threshold: float | None
+        self, frame: FrameRecord, scores: CueScores | None, threshold: float | None
     ) -> FrameTrace:
         record = FrameTrace(frame.t, frame.blank, scores, threshold)
         if self.traces is not None:

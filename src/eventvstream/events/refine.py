@@ -32,19 +32,30 @@ def frame_jumps(thumbs: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def locate_cut(
-    frames: Sequence[tuple[float, np.ndarray]], *, dominance: float = 3.0, floor: float = 0.3
+    frames: Sequence[tuple[float, np.ndarray]],
+    *,
+    dominance: float = 3.0,
+    floor: float = 0.3,
+    radius: int = 0,
 ) -> float | None:
     """Time of the first frame after the one dominant jump in ``frames``, or None.
 
     A jump is dominant when it is at least ``floor`` (in units of the standardised thumbnail)
-    and ``dominance`` times every other jump in the window: one cut, not motion or a gradual
-    transition, which spread their change over many small steps.
+    and ``dominance`` times every other jump in the window — or, with ``radius`` > 0, every
+    other jump within ``radius`` frames of it (so a long window may hold motion elsewhere; the
+    largest such jump wins). One cut, not motion or a gradual transition, which spread their
+    change over many small steps.
     """
     if len(frames) < 3:
         return None
     jumps = frame_jumps([thumb for _t, thumb in frames])
-    k = int(np.argmax(jumps))
-    rest = np.delete(jumps, k)
-    if jumps[k] < floor or jumps[k] < dominance * float(rest.max(initial=0.0)):
-        return None
-    return float(frames[k + 1][0])
+    for k in np.argsort(jumps)[::-1]:
+        if jumps[k] < floor:
+            return None
+        lo, hi = (0, len(jumps)) if radius <= 0 else (max(0, k - radius), k + radius + 1)
+        rest = np.delete(jumps[lo:hi], k - lo)
+        if jumps[k] >= dominance * float(rest.max(initial=0.0)):
+            return float(frames[k + 1][0])
+        if radius <= 0:
+            return None
+    return None
