@@ -24,9 +24,7 @@ import json
 import os
 import platform
 import shlex
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,15 +36,11 @@ import httpx
 import numpy as np
 import psutil
 
+from eventvstream.testdata.server import ServerProcess, ServerStartError
+
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT / ".bench" / "videos"
 FPS = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def jpeg_frames(video: Path, seconds: float) -> list[bytes]:
@@ -63,25 +57,6 @@ def jpeg_frames(video: Path, seconds: float) -> list[bytes]:
                 frames.append(buffer.getvalue())
     need = int(seconds * FPS) + 1
     return (frames * (need // max(len(frames), 1) + 1))[:need]
-
-
-def start_server(port: int, data_dir: Path, config: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "eventvstream.cli", "serve", "--config", config]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    sys.exit("server did not become ready in 300 s")
 
 
 async def client(port: int, stream: str, frames: list[bytes], seconds: float) -> dict[str, Any]:
@@ -248,9 +223,14 @@ def main() -> None:
     ]
     print(f"encoding {len(clips_paths)} clips to JPEG frames", file=sys.stderr)
     clips = [jpeg_frames(p, args.seconds) for p in clips_paths]
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(port, Path(tmp), args.config)
+        try:
+            server = ServerProcess(
+                args.config, Path(tmp) / "server.log", data_dir=Path(tmp), ready_timeout_s=300
+            )
+        except ServerStartError as exc:
+            sys.exit(str(exc))
+        port = server.port
         proc = psutil.Process(server.pid)
         levels = []
         failures = 0
@@ -263,8 +243,7 @@ def main() -> None:
                 if failures >= args.stop_after_fail:
                     break
         finally:
-            server.terminate()
-            server.wait(60)
+            server.stop(timeout_s=60)
     result = {
         "command": "python scripts/bench_server.py " + shlex.join(sys.argv[1:]),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
