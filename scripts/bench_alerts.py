@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -49,6 +47,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from alert_support import LOCAL_RECEIVERS, Receiver  # noqa: E402
 from api_support import EVENTS, KEYS, LANGUAGE, cut_frames, jpeg  # noqa: E402
 
+from bench_common import finish, run_record  # noqa: E402
 from eventvstream.testdata.server import ServerProcess, free_port  # noqa: E402
 from eventvstream.testdata.stream_client import StreamClient  # noqa: E402
 
@@ -371,10 +370,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "command": " ".join(["python", *sys.argv]),
-    }
+    results = run_record()
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
         work = Path(tmp)
         if args.part in ("all", "latency"):
@@ -385,8 +381,7 @@ def main() -> None:
             log(json.dumps(results["kill9"]))
         if args.part in ("all", "accuracy"):
             results["accuracy"] = bench_accuracy(work, args.captions)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    finish(results, args.json)
     print(json.dumps(results, indent=1))
 
 

@@ -21,14 +21,10 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import platform
-import shlex
 import struct
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ import httpx
 import numpy as np
 import psutil
 
+from bench_common import finish, run_record
 from eventvstream.testdata.server import ServerProcess, ServerStartError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +189,8 @@ COLUMNS = [
 
 def markdown(result: dict[str, Any]) -> str:
     out = [
-        f"Machine: {result['machine']}; command: `{result['command']}`; {result['created']}; "
+        f"Machine: {result['machine']}; load average {result['load_start']} at the start, "
+        f"{result['load_end']} at the end; command: `{result['command']}`; {result['created']}; "
         f"profile `{result['config']}`, {result['seconds']:.0f} s per level, "
         "clients on the same machine\n",
         "| " + " | ".join(title for title, _, _ in COLUMNS) + " |",
@@ -215,6 +213,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--stop-after-fail", type=int, default=1, help="stop after N levels not held")
     args = ap.parse_args()
+    record = run_record()
     manifest = json.loads((VIDEOS / "manifest.json").read_text())
     clips_paths = [
         VIDEOS / e["video"]
@@ -244,17 +243,12 @@ def main() -> None:
                     break
         finally:
             server.stop(timeout_s=60)
-    result = {
-        "command": "python scripts/bench_server.py " + shlex.join(sys.argv[1:]),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    result = record | {
         "config": args.config,
         "seconds": args.seconds,
         "levels": levels,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+    finish(result, args.json)
     print(markdown(result))
 
 

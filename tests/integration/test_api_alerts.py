@@ -94,7 +94,10 @@ def test_alert_on_the_websocket_in_the_log_on_sse_with_a_keyframe(client):
         for i, frame in enumerate(cut_frames()):
             ws.send_bytes(binary_frame(i / 2.0, jpeg(frame)))
         alert, seen = receive_until(ws, lambda m: m["type"] == "alert")
-        boundary = next(m for m in seen if m["type"] == "event.boundary")
+        boundaries = [m for m in seen if m["type"] == "event.boundary"]
+        if not boundaries:  # separate paths (notifier, alert follower): on a loaded machine
+            boundaries = [receive_until(ws, lambda m: m["type"] == "event.boundary")[0]]
+        boundary = boundaries[0]
         assert alert["event"]["id"] == boundary["event_id"]
         assert alert["why"]["condition"] == "duration" and alert["watch"]["id"] == watch["id"]
     log = client.get("/v1/alerts", headers=auth()).json()["alerts"]
