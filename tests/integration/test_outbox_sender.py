@@ -5,6 +5,7 @@ the delivery. The webhook and MQTT tests run the same loop against real receiver
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -49,54 +50,49 @@ def wait_status(outbox: Outbox, alert_id: int, want: str, timeout: float = 10.0)
     raise AssertionError(f"never {want!r}: {outbox.delivery_status(alert_id)}")
 
 
-def test_retried_with_backoff_then_delivered(tmp_path):
+def run_until(tmp_path, script: list[Callable[[], Attempt]], want: str, **kw):
+    """One alert through a :class:`Scripted` sender until its delivery is ``want``; returns the
+    delivery's status and the sender's calls."""
     outbox, alert_id = outbox_with_one_alert(tmp_path)
-    fail = lambda: Attempt(False, "HTTP 503")  # noqa: E731
-    sender = Scripted(outbox, [fail, fail, lambda: Attempt(True)])
+    sender = Scripted(outbox, script, **kw)
     try:
-        status = wait_status(outbox, alert_id, "delivered")
-        assert status["attempts"] == 3 and status["last_error"] is None
-        assert [a for a, _ in sender.calls] == [0, 1, 2]  # each try sees the attempts so far
-        gaps = [b - a for (_, a), (_, b) in zip(sender.calls, sender.calls[1:], strict=False)]
-        assert all(g >= 0.02 for g in gaps), gaps  # backoff 0.05 * 2^n, jittered to >= 50%
+        return wait_status(outbox, alert_id, want), sender.calls
     finally:
         sender.close()
+
+
+def gaps(calls: list[tuple[int, float]]) -> list[float]:
+    return [b - a for (_, a), (_, b) in itertools.pairwise(calls)]
+
+
+def test_retried_with_backoff_then_delivered(tmp_path):
+    fail = lambda: Attempt(False, "HTTP 503")  # noqa: E731
+    status, calls = run_until(tmp_path, [fail, fail, lambda: Attempt(True)], "delivered")
+    assert status["attempts"] == 3 and status["last_error"] is None
+    assert [a for a, _ in calls] == [0, 1, 2]  # each try sees the attempts so far
+    assert all(g >= 0.02 for g in gaps(calls)), calls  # backoff 0.05 * 2^n, jittered >= 50%
 
 
 def test_gives_up_after_max_attempts_and_honours_retry_after(tmp_path):
-    outbox, alert_id = outbox_with_one_alert(tmp_path)
-    sender = Scripted(outbox, [lambda: Attempt(False, "HTTP 429", retry_after_s=0.15)])
-    try:
-        status = wait_status(outbox, alert_id, "failed")
-        assert status["attempts"] == 4 and status["last_error"] == "HTTP 429"
-        gaps = [b - a for (_, a), (_, b) in zip(sender.calls, sender.calls[1:], strict=False)]
-        assert len(sender.calls) == 4 and all(g >= 0.14 for g in gaps), gaps
-    finally:
-        sender.close()
+    script = [lambda: Attempt(False, "HTTP 429", retry_after_s=0.15)]
+    status, calls = run_until(tmp_path, script, "failed")
+    assert status["attempts"] == 4 and status["last_error"] == "HTTP 429"
+    assert len(calls) == 4 and all(g >= 0.14 for g in gaps(calls)), calls
 
 
 def test_a_final_refusal_fails_at_once(tmp_path):
-    outbox, alert_id = outbox_with_one_alert(tmp_path)
-    sender = Scripted(outbox, [lambda: Attempt(False, "refused: private", final=True)])
-    try:
-        status = wait_status(outbox, alert_id, "failed")
-        assert status["attempts"] == 1 and len(sender.calls) == 1
-    finally:
-        sender.close()
+    script = [lambda: Attempt(False, "refused: private", final=True)]
+    status, calls = run_until(tmp_path, script, "failed")
+    assert status["attempts"] == 1 and len(calls) == 1
 
 
 def test_a_bug_in_send_keeps_the_delivery_pending(tmp_path):
-    outbox, alert_id = outbox_with_one_alert(tmp_path)
-
     def crash() -> Attempt:
         raise KeyError("url")
 
-    sender = Scripted(outbox, [crash, lambda: Attempt(True)], max_attempts=None)
-    try:
-        status = wait_status(outbox, alert_id, "delivered")
-        assert status["attempts"] == 2 and len(sender.calls) == 2
-    finally:
-        sender.close()
+    script = [crash, lambda: Attempt(True)]
+    status, calls = run_until(tmp_path, script, "delivered", max_attempts=None)
+    assert status["attempts"] == 2 and len(calls) == 2
 
 
 def test_nothing_is_sent_while_not_ready(tmp_path):
