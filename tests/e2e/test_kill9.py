@@ -38,7 +38,7 @@ from eventvstream.testdata.stream_client import StreamClient
 pytestmark = pytest.mark.e2e
 
 STREAM = "cam"
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = 300.0  # a bound on failure only; a loaded 2-core box has needed > 120 s
 FRAME_PAUSE_S = 0.1  # between frames (5x real time): the encoder keeps up, few frames drop
 TOLERANCE_S = 2e-3  # boundary messages round times to 1 ms
 

@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-READY_TIMEOUT_S = 180.0
+READY_TIMEOUT_S = 300.0  # generous: on a loaded 2-core box a tiny server has taken > 120 s
 LOG_TAIL_CHARS = 4000
 
 
