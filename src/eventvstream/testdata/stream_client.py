@@ -48,8 +48,9 @@ class StreamClient:
         self._changed = threading.Condition()
         headers = {"Authorization": f"Bearer {key}"} if key else None
         url = f"ws://127.0.0.1:{port}/v1/streams/{stream}/ws"
-        self.ws = connect(
-            url, additional_headers=headers, open_timeout=open_timeout_s, max_size=None
+        self._exit = contextlib.ExitStack()  # websockets wants connect() used as a context
+        self.ws = self._exit.enter_context(
+            connect(url, additional_headers=headers, open_timeout=open_timeout_s, max_size=None)
         )
         self.reader = threading.Thread(target=self._read, name="evs-test-reader", daemon=True)
         self.reader.start()
@@ -117,5 +118,5 @@ class StreamClient:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.ws.close()
+            self._exit.close()
         self.reader.join(timeout=10)
