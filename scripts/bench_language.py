@@ -30,19 +30,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench_common import finish, run_record
 from eventvstream.config import Settings, load_settings
 from eventvstream.language import load_decoder
 from eventvstream.memory import MemoryBank
@@ -244,7 +241,10 @@ def bench_long10(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     out = []
     machine = result["machine"]
-    out.append(f"Machine: {machine}; command: `{result['command']}`; {result['created']}\n")
+    out.append(
+        f"Machine: {machine}; load average {result['load_start']} at the start, "
+        f"{result['load_end']} at the end; command: `{result['command']}`; {result['created']}\n"
+    )
     policies = result.get("policies")
     if policies:
         totals = policies["totals"]
@@ -300,21 +300,14 @@ def main() -> None:
     decoder = load_decoder(settings)
     if decoder is None:
         sys.exit("language.backend is none: nothing to benchmark")
-    result: dict[str, Any] = {
-        "command": "python scripts/bench_language.py " + shlex.join(sys.argv[1:]),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "decoder": decoder.info.__dict__,
-    }
+    result: dict[str, Any] = run_record() | {"decoder": decoder.info.__dict__}
     if not args.no_policies:
         result["policies"] = bench_policies(args, settings, decoder, embedder)
     if args.realtime:
         result["realtime"] = bench_realtime(args, settings, decoder, embedder)
     if args.long10:
         result["long10"] = bench_long10(args)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+    finish(result, args.json)
     print(markdown(result))
 
 

@@ -21,16 +21,10 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import platform
-import shlex
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +32,12 @@ import httpx
 import numpy as np
 import psutil
 
+from bench_common import finish, run_record
+from eventvstream.testdata.server import ServerProcess, ServerStartError
+
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT / ".bench" / "videos"
 FPS = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def jpeg_frames(video: Path, seconds: float) -> list[bytes]:
@@ -63,25 +54,6 @@ def jpeg_frames(video: Path, seconds: float) -> list[bytes]:
                 frames.append(buffer.getvalue())
     need = int(seconds * FPS) + 1
     return (frames * (need // max(len(frames), 1) + 1))[:need]
-
-
-def start_server(port: int, data_dir: Path, config: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "eventvstream.cli", "serve", "--config", config]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    sys.exit("server did not become ready in 300 s")
 
 
 async def client(port: int, stream: str, frames: list[bytes], seconds: float) -> dict[str, Any]:
@@ -135,6 +107,15 @@ async def client(port: int, stream: str, frames: list[bytes], seconds: float) ->
         "events": events,
         "captions": captions,
     }
+
+
+def session_limits(levels: list[int]) -> dict[str, str]:
+    """All clients here are one tenant (no keys), and a tenant may hold only
+    ``server.max_sessions_per_key`` (4) live sessions since the per-key quotas (issue 11): the
+    benchmark lifts that quota and the global limit to every level's sessions together (a
+    loaded server may still be closing one level's sessions when the next level connects)."""
+    most = str(max(sum(levels), 16))
+    return {"EVS_SERVER__MAX_SESSIONS": most, "EVS_SERVER__MAX_SESSIONS_PER_KEY": most}
 
 
 def metrics(port: int) -> dict[str, float]:
@@ -217,7 +198,8 @@ COLUMNS = [
 
 def markdown(result: dict[str, Any]) -> str:
     out = [
-        f"Machine: {result['machine']}; command: `{result['command']}`; {result['created']}; "
+        f"Machine: {result['machine']}; load average {result['load_start']} at the start, "
+        f"{result['load_end']} at the end; command: `{result['command']}`; {result['created']}; "
         f"profile `{result['config']}`, {result['seconds']:.0f} s per level, "
         "clients on the same machine\n",
         "| " + " | ".join(title for title, _, _ in COLUMNS) + " |",
@@ -240,6 +222,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--stop-after-fail", type=int, default=1, help="stop after N levels not held")
     args = ap.parse_args()
+    record = run_record()
     manifest = json.loads((VIDEOS / "manifest.json").read_text())
     clips_paths = [
         VIDEOS / e["video"]
@@ -248,9 +231,18 @@ def main() -> None:
     ]
     print(f"encoding {len(clips_paths)} clips to JPEG frames", file=sys.stderr)
     clips = [jpeg_frames(p, args.seconds) for p in clips_paths]
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(port, Path(tmp), args.config)
+        try:
+            server = ServerProcess(
+                args.config,
+                Path(tmp) / "server.log",
+                data_dir=Path(tmp),
+                env=session_limits(args.streams),
+                ready_timeout_s=300,
+            )
+        except ServerStartError as exc:
+            sys.exit(str(exc))
+        port = server.port
         proc = psutil.Process(server.pid)
         levels = []
         failures = 0
@@ -263,19 +255,13 @@ def main() -> None:
                 if failures >= args.stop_after_fail:
                     break
         finally:
-            server.terminate()
-            server.wait(60)
-    result = {
-        "command": "python scripts/bench_server.py " + shlex.join(sys.argv[1:]),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            server.stop(timeout_s=60)
+    result = record | {
         "config": args.config,
         "seconds": args.seconds,
         "levels": levels,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+    finish(result, args.json)
     print(markdown(result))
 
 

@@ -10,18 +10,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from eventvstream.testdata.server import ServerProcess, ServerStartError
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -75,61 +71,6 @@ def fake_camera_y4m(tmp_path_factory) -> Path:
     return y4m
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return None
-
-
-@dataclass
-class ServerProcess:
-    """A running ``evs serve``: its URL, process, log and data directory."""
-
-    url: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-    data_dir: Path
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def rss_mib(self) -> float:
-        """Resident memory of the server process now (Linux)."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server process has used so far (Linux)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
 def launch_server(
     workdir: Path,
     *,
@@ -143,39 +84,25 @@ def launch_server(
     if importlib.util.find_spec("eventvstream.cli.serve") is None:
         pytest.skip("evs serve not available (eventvstream.cli.serve is missing)")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log_path = workdir / f"server-{port}.log"
-    data_dir = data_dir or workdir / "data"
-    cmd = [
-        sys.executable, "-m", "eventvstream.cli", "serve",
-        "--config", profile or os.environ.get("BROWSER_TEST_PROFILE", "tiny"),
-        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-    ]  # fmt: skip
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=workdir
-        )
-    server = ServerProcess(f"http://127.0.0.1:{port}", port, proc, log_path, data_dir)
+    server = ServerProcess(
+        profile or os.environ.get("BROWSER_TEST_PROFILE", "tiny"),
+        workdir / f"server-{len(list(workdir.glob('server-*.log')))}.log",
+        data_dir=data_dir or workdir / "data",
+        env=env,
+        cwd=workdir,
+        wait=False,
+    )
     if wait:
         wait_until_ready(server)
     return server
 
 
 def wait_until_ready(server: ServerProcess) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while _status(f"{server.url}/readyz") != 200:
-        if server.proc.poll() is not None:
-            pytest.fail(
-                f"evs serve exited with {server.proc.returncode} before ready:\n"
-                + server.log_text()[-4000:]
-            )
-        if time.monotonic() > deadline:
-            server.stop()
-            pytest.fail(
-                f"evs serve not ready after {READY_TIMEOUT_S:.0f} s:\n" + server.log_text()[-4000:]
-            )
-        time.sleep(0.25)
+    try:
+        server.wait_ready(READY_TIMEOUT_S)
+    except ServerStartError as exc:
+        server.stop()
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

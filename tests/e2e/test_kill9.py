@@ -20,17 +20,9 @@ and the last server answers ``POST /v1/query`` citing stored events.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,140 +30,75 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from api_support import EVENTS, auth, binary_frame, cut_frames, jpeg, write_profile
+from api_support import EVENTS, KEYS, cut_frames, jpeg, write_profile
+
+from eventvstream.testdata.server import ServerProcess, ServerStartError
+from eventvstream.testdata.stream_client import StreamClient
 
 pytestmark = pytest.mark.e2e
 
 STREAM = "cam"
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = 300.0  # a bound on failure only; a loaded 2-core box has needed > 120 s
 FRAME_PAUSE_S = 0.1  # between frames (5x real time): the encoder keeps up, few frames drop
 TOLERANCE_S = 2e-3  # boundary messages round times to 1 ms
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _http(
-    url: str, *, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    extra = {"Content-Type": "application/json"} if body is not None else {}
-    request = urllib.request.Request(url, data=data, headers=(headers or {}) | extra, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
-    except OSError:
-        return 0, None
-
-
-class Server:
+def start_server(profile: Path, log_path: Path) -> ServerProcess:
     """One `evs serve` process on the shared profile (and so the shared data dir)."""
+    try:
+        return ServerProcess(profile, log_path, ready_timeout_s=READY_TIMEOUT_S)
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
 
-    def __init__(self, profile: Path, log_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        cmd = [
-            sys.executable, "-m", "eventvstream.cli", "serve", "--config", str(profile),
-            "--host", "127.0.0.1", "--port", str(self.port),
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while _http(f"{self.url}/readyz")[0] != 200:
-            if self.proc.poll() is not None:
-                pytest.fail(f"evs serve exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"evs serve not ready in {READY_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def kill9(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        assert self.proc.returncode == -signal.SIGKILL
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def events(self) -> list[dict[str, Any]]:
-        status, body = _http(f"{self.url}/v1/streams/{STREAM}/events?limit=1000", headers=auth())
-        assert status == 200, (status, body)
-        return body["events"]
+def stored_events(server: ServerProcess) -> list[dict[str, Any]]:
+    status, body = server.request(f"/v1/streams/{STREAM}/events?limit=1000", key=KEYS[0])
+    assert status == 200, (status, body)
+    return body["events"]
 
 
 class StreamingClient:
-    """A websockets client feeding frames; a reader thread records every message and may call
-    ``kill`` the moment ``kill_when(message, client)`` is true."""
+    """Feeds frames to the stream; may ``kill -9`` the server the moment
+    ``kill_when(message, client)`` is true for a message the reader thread receives."""
 
     def __init__(
         self,
-        server: Server,
+        server: ServerProcess,
         kill_when: Callable[[dict[str, Any], StreamingClient], bool] | None = None,
     ) -> None:
-        from websockets.sync.client import connect
-
         self.server = server
         self.kill_when = kill_when
-        self.messages: list[dict[str, Any]] = []
         self.killed = threading.Event()
-        url = f"ws://127.0.0.1:{server.port}/v1/streams/{STREAM}/ws"
-        self._exit = contextlib.ExitStack()
-        self.ws = self._exit.enter_context(
-            connect(url, additional_headers=auth(), open_timeout=10, max_size=None)
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.client = StreamClient(server.port, STREAM, key=KEYS[0], on_message=self._check)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.client.messages
 
     @property
     def boundaries(self) -> list[dict[str, Any]]:
-        return [m for m in list(self.messages) if m["type"] == "event.boundary"]
+        return self.client.boundaries
 
     def kill(self) -> None:
         if not self.killed.is_set():
             self.killed.set()
             self.server.kill9()
 
-    def _read(self) -> None:
-        try:
-            for raw in self.ws:
-                message = json.loads(raw)
-                self.messages.append(message)
-                if self.kill_when is not None and self.kill_when(message, self):
-                    self.kill()
-        except Exception:  # the server died under the connection: expected
-            pass
+    def _check(self, message: dict[str, Any], _client: StreamClient) -> None:
+        if self.kill_when is not None and self.kill_when(message, self):
+            self.kill()
 
     def stream(self, frames: tuple[Any, ...], kill_after: int | None = None) -> None:
         """Send config and frames; kill after ``kill_after`` frames (or stop once killed)."""
+
+        def stop(i: int) -> bool:
+            if kill_after is not None and i == kill_after:
+                self.kill()
+            return self.killed.is_set()
+
         try:
-            self.ws.send(json.dumps({"type": "session.config", "events": EVENTS}))
-            for i, frame in enumerate(frames):
-                if self.killed.is_set():
-                    return
-                if kill_after is not None and i == kill_after:
-                    self.kill()
-                    return
-                self.ws.send(binary_frame(i / 2.0, jpeg(frame)))
-                time.sleep(FRAME_PAUSE_S)
+            self.client.configure(events=EVENTS)
+            self.client.send_frames([jpeg(f) for f in frames], pause_s=FRAME_PAUSE_S, stop=stop)
         except Exception:
             if not self.killed.is_set():
                 raise
@@ -180,8 +107,7 @@ class StreamingClient:
         """Wait (bounded) for the reader's kill, then kill anyway; close the socket."""
         self.killed.wait(grace_s)
         self.kill()
-        self.reader.join(timeout=10)
-        self._exit.close()
+        self.client.close()
 
 
 def _first_boundary(message: dict[str, Any], client: StreamingClient) -> bool:
@@ -201,8 +127,8 @@ ROUNDS: list[tuple[str, Callable[..., bool] | None, float | None]] = [
 
 
 @pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
+def servers() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
     try:
         yield started
     finally:
@@ -227,10 +153,9 @@ def _check_acknowledged(
             assert abs(event["end"] - message["end"]) <= TOLERANCE_S, (when, message, event)
 
 
-def test_kill9_loses_no_acknowledged_event(tmp_path: Path, servers: list[Server]) -> None:
+def test_kill9_loses_no_acknowledged_event(tmp_path: Path, servers: list[ServerProcess]) -> None:
     profile = write_profile(tmp_path / "profile.yaml", tmp_path / "data")
-    servers.append(Server(profile, tmp_path / "server-0.log"))
-    servers[-1].wait_ready()
+    servers.append(start_server(profile, tmp_path / "server-0.log"))
     acked: dict[int, dict[str, Any]] = {}  # event id -> its latest event.boundary
     stored_count = 0
     for round_no, (name, kill_when, kill_fraction) in enumerate(ROUNDS, start=1):
@@ -252,9 +177,8 @@ def test_kill9_loses_no_acknowledged_event(tmp_path: Path, servers: list[Server]
         for message in got:  # in arrival order: the latest announcement of an id wins
             acked[message["event_id"]] = message
 
-        servers.append(Server(profile, tmp_path / f"server-{round_no}.log"))
-        servers[-1].wait_ready()
-        stored = servers[-1].events()
+        servers.append(start_server(profile, tmp_path / f"server-{round_no}.log"))
+        stored = stored_events(servers[-1])
         statuses = [m for m in client.messages if m["type"] == "status"]
         dropped = statuses[-1]["frames_dropped"] if statuses else None
         announced = [(m["event_id"], m["start"], m["end"], m["merged"]) for m in got]
@@ -267,13 +191,10 @@ def test_kill9_loses_no_acknowledged_event(tmp_path: Path, servers: list[Server]
 
     assert len(acked) >= 3, acked
     last = servers[-1]
-    stored = {e["id"]: e for e in last.events()}
+    stored = {e["id"]: e for e in stored_events(last)}
     for question in ("what is happening right now?", "what happened between 0 s and 600 s?"):
-        status, answer = _http(
-            f"{last.url}/v1/query",
-            method="POST",
-            body={"text": question, "stream": STREAM},
-            headers=auth(),
+        status, answer = last.request(
+            "/v1/query", "POST", {"text": question, "stream": STREAM}, key=KEYS[0]
         )
         assert status == 200, (status, answer)
         assert answer["grounded"] is True and answer["citations"], (question, answer)

@@ -22,6 +22,10 @@ import numpy as np
 
 from eventvstream.serving.alerts.webhook import SIGNATURE_HEADER, verify_signature
 
+# The receivers below listen on 127.0.0.1, which webhooks may not reach by default (SSRF guard,
+# serving/alerts/egress.py): the tests allow it explicitly, as an operator would.
+LOCAL_RECEIVERS: dict[str, Any] = {"webhook_allow_hosts": ["127.0.0.1"]}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -30,8 +34,16 @@ def free_port() -> int:
 
 
 class Receiver:
-    def __init__(self, *, refuse_first: int = 0, secret: str | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        refuse_first: int = 0,
+        secret: str | None = None,
+        port: int = 0,
+        redirect_to: str | None = None,
+    ) -> None:
         self.refuse_first = refuse_first
+        self.redirect_to = redirect_to  # answer every request with a 302 to this URL
         self.secret = secret
         self.requests: list[dict[str, Any]] = []
         self.unique: dict[str, dict[str, Any]] = {}
@@ -61,6 +73,11 @@ class Receiver:
             refuse = len(self.requests) <= self.refuse_first
         if refuse:
             handler.send_response(503)
+            handler.end_headers()
+            return
+        if self.redirect_to is not None:
+            handler.send_response(302)
+            handler.send_header("Location", self.redirect_to)
             handler.end_headers()
             return
         if self.secret is not None:

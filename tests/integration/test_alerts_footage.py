@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_support import Receiver
+from alert_support import LOCAL_RECEIVERS, Receiver
 
 from eventvstream.config import AlertSettings, load_settings
 from eventvstream.memory import MemoryBank
@@ -41,7 +41,7 @@ def test_bicycle_fires_bird_does_not(tmp_path):
     segmenter = Segmenter(settings)
     embedder = load_text_embedder("packaged", "cpu")
     bank = MemoryBank(settings.memory, visual_dim=segmenter.encoder.info.dim)
-    engine = AlertEngine(AlertSettings(), bank, embedder)
+    engine = AlertEngine(AlertSettings(**LOCAL_RECEIVERS), bank, embedder)
     receiver = Receiver()
     try:
         for text in ("a bicycle", "a bird"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_support import Receiver, free_port, stored_event
+from alert_support import LOCAL_RECEIVERS, Receiver, free_port, stored_event
 
 from eventvstream.config import AlertSettings
 from eventvstream.memory import MemoryBank
@@ -19,7 +19,7 @@ from eventvstream.memory.backends import open_backend
 from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.alerts.spec import WatchCreate
 
-FAST = dict(webhook_backoff_s=0.05, webhook_backoff_max_s=0.2)
+FAST = dict(webhook_backoff_s=0.05, webhook_backoff_max_s=0.2, **LOCAL_RECEIVERS)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from eventvstream.serving.alerts.matching import (
     decide,
     parse_condition,
 )
+from eventvstream.serving.alerts.sender import backoff_s
 from eventvstream.serving.alerts.verify import read_answer
-from eventvstream.serving.alerts.webhook import backoff_s, body_bytes, sign, verify_signature
+from eventvstream.serving.alerts.webhook import body_bytes, sign, verify_signature
 
 
 def unit(*values: float) -> np.ndarray:

@@ -49,6 +49,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_image": 415,
     "unsupported_media_type": 415,
     "invalid_request": 422,
+    "webhook_url_forbidden": 422,
     "rate_limited": 429,
     "too_many_sessions": 429,
     "too_many_pulls": 429,

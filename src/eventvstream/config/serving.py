@@ -49,6 +49,17 @@ class AlertSettings(_Section):
     webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay (doubles).")
     webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest retry delay.")
     webhook_workers: int = Field(4, ge=1, le=64, description="Deliveries in flight at once.")
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhooks reach loopback, private, link-local (cloud metadata) and other "
+        "non-public addresses. Off: such URLs are refused when a watch is created and every "
+        "connection is checked after DNS resolution (docs/security.md).",
+    )
+    webhook_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Webhook destinations allowed although not public: host names (exact), "
+        "addresses or CIDR networks, e.g. ['hass.local', '10.0.5.0/24'].",
+    )
     public_url: str | None = Field(
         None, description="Base URL put in front of keyframe links (default: relative links)."
     )

@@ -20,7 +20,9 @@ Everything is deterministic given the seed. Library code: nothing is printed; fa
 Not product code: the tests, ``scripts/make_bench_videos.py`` and the benchmarks use it; nothing
 else in ``eventvstream`` imports it. Modules: ``spec`` (what a clip is), ``clips`` (the canned
 builders), ``frames`` (pixels and truth), ``render`` (ffmpeg); ``corpus`` (one short file per
-common format and codec, made by ffmpeg, plus where the real packaged clips are installed).
+common format and codec, made by ffmpeg, plus where the real packaged clips are installed);
+``server`` and ``stream_client`` (a real ``evs serve`` subprocess and a WebSocket client feeding
+it frames, for the end-to-end tests and benchmarks; import them by module).
 """
 
 from eventvstream.testdata.clips import (

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from eventvstream.memory.watches import WatchStore
 from eventvstream.pipeline.ingest import BaseListener, CaptionDone, StoredEvent
 from eventvstream.serving.alerts import keyframes, verify
 from eventvstream.serving.alerts.hub import AlertHub
+from eventvstream.serving.alerts.loop import WakeLoop
 from eventvstream.serving.alerts.matching import HOUR_S, EventView, WatchHistory, decide
 from eventvstream.serving.alerts.messages import Lifecycle, alert_payload, keyframe_url
 from eventvstream.serving.alerts.watches import WatchService
@@ -84,11 +84,7 @@ class AlertEngine(BaseListener):
             self.outbox.record([], cursor=self.cursor)
         self._cursor_saved = time.monotonic()
         self.webhooks = WebhookSender(self.outbox, settings, on_result=self._delivered)
-        self._cond = threading.Condition()
-        self._wakeups = 0
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="evs-alerts", daemon=True)
-        self._thread.start()
+        self._loop = WakeLoop("evs-alerts", self._follow, error_wait_s=POLL_S).start()
 
     # -- ingest listener (pipeline/ingest.py; any thread, never blocks on alert work) ----------
     def event_stored(self, event: StoredEvent) -> None:
@@ -108,25 +104,14 @@ class AlertEngine(BaseListener):
         self.wake()
 
     def wake(self) -> None:
-        with self._cond:
-            self._wakeups += 1
-            self._cond.notify()
+        self._loop.wake()
 
     # -- the follower --------------------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._stopping:
-                    return
-                seen = self._wakeups
-            try:
-                while self._catch_up():
-                    pass
-            except Exception:
-                log.exception("alert evaluation failed; retrying")
-            with self._cond:
-                if not self._stopping and self._wakeups == seen:
-                    self._cond.wait(timeout=POLL_S)
+    def _follow(self) -> float:
+        """Evaluate every change so far; then sleep until woken (or POLL_S)."""
+        while self._catch_up() and not self._loop.stopping:
+            pass
+        return POLL_S
 
     def _head(self) -> int:
         return int(self.bank.store.current_seq())
@@ -281,10 +266,7 @@ class AlertEngine(BaseListener):
         return self.cursor >= target
 
     def close(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(timeout=10)
+        self._loop.stop(timeout_s=10)
         with contextlib.suppress(Exception):  # best effort: the cursor is re-derived safely
             self.outbox.record([], cursor=self.cursor)
         self.webhooks.close()

@@ -8,8 +8,9 @@ Topics (``<prefix>`` is ``alerts.mqtt.topic_prefix``, default ``evs``):
 * ``<prefix>/<stream>/caption`` — the stream's latest description (retained: it is state);
 * ``<prefix>/alerts`` and ``<prefix>/<stream>/alerts`` — each alert (the webhook body).
 
-Alerts come from the durable outbox and count as delivered only when the broker acknowledges them
-(QoS 1 PUBACK); until then they stay pending and are retried, across restarts too. Lifecycle
+Alerts come from the durable outbox (:class:`.sender.OutboxSender`'s loop) and count as delivered
+only when the broker acknowledges them (QoS 1 PUBACK); until then they stay pending and are
+retried, across restarts too. Lifecycle
 messages are best effort (published while connected, QoS 1).
 """
 
@@ -21,11 +22,11 @@ import logging
 import os
 import ssl
 import threading
-import time
 from typing import Any
 
 from eventvstream.config import MqttSettings
-from eventvstream.memory.outbox import Outbox
+from eventvstream.memory.outbox import Delivery, Outbox
+from eventvstream.serving.alerts.sender import Attempt, OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,17 @@ def topic_segment(stream: str) -> str:
     return stream.replace("/", "_").replace("+", "_").replace("#", "_")
 
 
-class MqttPublisher:
+class MqttPublisher(OutboxSender):
+    """The ``mqtt`` deliveries (one at a time, in order; retried every couple of seconds for as
+    long as the broker stays away) and the best-effort lifecycle messages."""
+
+    channel = CHANNEL
+
     def __init__(self, settings: MqttSettings, outbox: Outbox) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.settings = settings
-        self.outbox = outbox
         self.prefix = settings.topic_prefix.rstrip("/")
         self.connected = threading.Event()
         self.client = mqtt.Client(
@@ -63,12 +68,17 @@ class MqttPublisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._cond = threading.Condition()
         self._stopping = False
+        super().__init__(
+            outbox,
+            workers=1,
+            backoff_s=RETRY_S,
+            backoff_max_s=RETRY_S,
+            max_attempts=None,
+            poll_s=RETRY_S,
+        )
         self.client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         self.client.loop_start()
-        self._thread = threading.Thread(target=self._run, name="evs-mqtt-outbox", daemon=True)
-        self._thread.start()
 
     # -- connection ----------------------------------------------------------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -108,54 +118,26 @@ class MqttPublisher:
         if caption and caption != before.get("caption"):
             self.publish(f"{topic_segment(after['stream'])}/caption", caption, retain=True)
 
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify()
+    # -- alerts from the outbox (the loop is OutboxSender's) ---------------------------------
+    def ready(self) -> bool:
+        return self.connected.is_set()
 
-    def _run(self) -> None:
-        """Deliver pending alerts from the outbox; each counts when the broker acks it."""
-        while True:
-            with self._cond:
-                if self._stopping:
-                    return
-            wait = RETRY_S
-            if self.connected.is_set():
-                try:
-                    wait = self._deliver_due()
-                except Exception:
-                    log.exception("MQTT outbox delivery failed")
-            with self._cond:
-                if not self._stopping:
-                    self._cond.wait(timeout=wait)
-
-    def _deliver_due(self) -> float:
-        for delivery in self.outbox.due(CHANNEL, time.time()):
-            message = delivery.alert.message()
-            stream = topic_segment(delivery.alert.stream)
-            info = self.publish("alerts", message)
-            self.publish(f"{stream}/alerts", message)
-            ok = False
-            if info is not None:
-                try:
-                    info.wait_for_publish(ACK_TIMEOUT_S)
-                    ok = info.is_published()
-                except (RuntimeError, ValueError) as exc:
-                    log.info("MQTT publish of alert %d failed: %s", delivery.alert.id, exc)
-            if ok:
-                self.outbox.delivered(delivery.id)
-            else:
-                self.outbox.retry(
-                    delivery.id, time.time() + RETRY_S, "broker did not acknowledge", give_up=False
-                )
-                return RETRY_S
-        upcoming = self.outbox.next_due(CHANNEL)
-        return RETRY_S if upcoming is None else min(RETRY_S, max(0.01, upcoming - time.time()))
+    def send(self, delivery: Delivery) -> Attempt:
+        """Published on both alert topics; delivered when the broker acknowledges it."""
+        message = delivery.alert.message()
+        info = self.publish("alerts", message)
+        self.publish(f"{topic_segment(delivery.alert.stream)}/alerts", message)
+        if info is None:
+            return Attempt(False, "broker not connected")
+        try:
+            info.wait_for_publish(ACK_TIMEOUT_S)
+        except (RuntimeError, ValueError) as exc:
+            return Attempt(False, f"publish failed: {exc}")
+        return Attempt(True) if info.is_published() else Attempt(False, "no broker PUBACK")
 
     def close(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
+        self._stopping = True
+        super().close()
         if self.connected.is_set():
             info = self.client.publish(f"{self.prefix}/available", "stopped", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):

@@ -18,6 +18,7 @@ import numpy as np
 from eventvstream.config import AlertSettings
 from eventvstream.errors import EvsError
 from eventvstream.memory.watches import StoredWatch, WatchStore
+from eventvstream.serving.alerts.egress import WebhookPolicy
 from eventvstream.serving.alerts.matching import WatchRule, parse_condition
 from eventvstream.serving.alerts.spec import WatchCreate, WatchUpdate, public
 
@@ -34,6 +35,7 @@ class WatchService:
         self.settings = settings
         self.embedder = embedder
         self.mqtt_on = mqtt_on
+        self.policy = WebhookPolicy.from_settings(settings)
         self._lock = threading.Lock()
         self._rules: dict[str, list[tuple[WatchRule, StoredWatch]]] = {}
         self.reload()
@@ -106,6 +108,7 @@ class WatchService:
                 f"at most {self.settings.max_watches} watches per key", code="too_many_watches"
             )
         spec = body.model_dump(exclude={"stream"})
+        self._check_webhook(spec.get("webhook"))
         secret = None
         if spec.get("webhook") and not spec["webhook"].get("secret"):
             secret = spec["webhook"]["secret"] = secrets.token_urlsafe(32)
@@ -130,6 +133,7 @@ class WatchService:
         if "stream" in changes:
             stream = changes.pop("stream")
         spec = watch.spec | changes
+        self._check_webhook(changes.get("webhook"))
         if changes.get("webhook") and not changes["webhook"].get("secret"):
             old = watch.spec.get("webhook") or {}
             spec["webhook"]["secret"] = old.get("secret") or secrets.token_urlsafe(32)
@@ -139,6 +143,12 @@ class WatchService:
             raise _not_found(watch_id)
         self.reload()
         return self.describe(updated)
+
+    def _check_webhook(self, webhook: dict[str, Any] | None) -> None:
+        """Refuse a destination the operator does not allow (``webhook_url_forbidden``); each
+        delivery is checked again after DNS resolution (:mod:`.egress`)."""
+        if webhook:
+            self.policy.check_url(webhook["url"])
 
     def delete(self, owner: str, watch_id: str) -> None:
         if not self.store.delete(owner, watch_id):

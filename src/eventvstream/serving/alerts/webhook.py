@@ -8,9 +8,11 @@ Every request carries
 * ``Idempotency-Key``: the alert's uid, the same on every retry and after a restart — delivery is
   at-least-once, and a receiver that remembers keys sees each alert exactly once.
 
-A 2xx answer marks the delivery done. Anything else (refused connection, timeout, 5xx, 4xx) is
-retried after ``backoff * 2^attempts`` (capped, with jitter; ``Retry-After`` is honoured) until
-``webhook_max_attempts``, then the delivery is marked failed and stays in the table to inspect.
+A 2xx answer marks the delivery done. Anything else (refused connection, timeout, 5xx, 4xx, a
+redirect) is retried after ``backoff * 2^attempts`` (capped, with jitter; ``Retry-After`` is
+honoured) until ``webhook_max_attempts``, then the delivery is marked failed and stays in the
+table to inspect (the loop is :class:`.sender.OutboxSender`'s). A destination the operator's
+policy refuses (:mod:`.egress`: loopback, private, metadata addresses) fails at once.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ import hashlib
 import hmac
 import json
 import logging
-import random
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from eventvstream.config import AlertSettings
 from eventvstream.memory.outbox import Delivery, Outbox
+from eventvstream.serving.alerts.egress import WebhookPolicy, guarded_client, refused
+from eventvstream.serving.alerts.sender import Attempt, OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -63,102 +64,26 @@ def verify_signature(
     return hmac.compare_digest(expected, given)
 
 
-def backoff_s(attempts: int, base: float, cap: float, rng: random.Random) -> float:
-    """Delay before retry number ``attempts`` (1 = the first retry): exponential, capped, and
-    jittered to 50-100% so receivers coming back up are not hit by every sender at once."""
-    return min(cap, base * 2 ** max(0, attempts - 1)) * (0.5 + rng.random() / 2)
+class WebhookSender(OutboxSender):
+    """Signed POSTs of the ``webhook`` deliveries, through a client that connects only to
+    destinations :mod:`.egress` allows."""
 
+    channel = CHANNEL
 
-class WebhookSender:
-    """A dispatcher thread that hands due deliveries to a small pool of senders."""
-
-    def __init__(
-        self,
-        outbox: Outbox,
-        settings: AlertSettings,
-        *,
-        on_result: Any = None,
-    ) -> None:
-        self.outbox = outbox
+    def __init__(self, outbox: Outbox, settings: AlertSettings, *, on_result: Any = None) -> None:
         self.settings = settings
-        self.on_result = on_result  # (delivery, ok, seconds) -> None, for metrics
-        self._client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
-        self._pool = ThreadPoolExecutor(settings.webhook_workers, thread_name_prefix="evs-webhook")
-        self._cond = threading.Condition()
-        self._in_flight: set[int] = set()
-        self._stopping = False
-        self._rng = random.Random()
-        self._thread = threading.Thread(target=self._run, name="evs-webhooks", daemon=True)
-        self._thread.start()
+        self.policy = WebhookPolicy.from_settings(settings)
+        self._client = guarded_client(self.policy, settings.webhook_timeout_s)
+        super().__init__(
+            outbox,
+            workers=settings.webhook_workers,
+            backoff_s=settings.webhook_backoff_s,
+            backoff_max_s=settings.webhook_backoff_max_s,
+            max_attempts=settings.webhook_max_attempts,
+            on_result=on_result,
+        )
 
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._stopping:
-                    return
-            try:
-                wait = self._dispatch()
-            except Exception:
-                log.exception("webhook dispatch failed")
-                wait = 1.0
-            with self._cond:
-                if not self._stopping:
-                    self._cond.wait(timeout=wait)
-
-    def _dispatch(self) -> float:
-        """Start every due delivery not already in flight; seconds until the next is due."""
-        now = time.time()
-        with self._cond:
-            room = self.settings.webhook_workers * 2 - len(self._in_flight)
-            busy = set(self._in_flight)
-        if room > 0:
-            for delivery in self.outbox.due(CHANNEL, now, limit=room + len(busy)):
-                if delivery.id in busy or room <= 0:
-                    continue
-                with self._cond:
-                    self._in_flight.add(delivery.id)
-                room -= 1
-                self._pool.submit(self._deliver, delivery)
-        upcoming = self.outbox.next_due(CHANNEL)
-        return 1.0 if upcoming is None else min(1.0, max(0.01, upcoming - time.time()))
-
-    def _deliver(self, delivery: Delivery) -> None:
-        started = time.perf_counter()
-        ok, error, retry_after = False, "", None
-        try:
-            ok, error, retry_after = self.post(delivery)
-        except Exception as exc:  # never lose the delivery to a bug: it stays pending
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception("webhook delivery %d failed unexpectedly", delivery.id)
-        try:
-            if ok:
-                self.outbox.delivered(delivery.id)
-            else:
-                attempts = delivery.attempts + 1
-                give_up = attempts >= self.settings.webhook_max_attempts
-                delay = backoff_s(
-                    attempts,
-                    self.settings.webhook_backoff_s,
-                    self.settings.webhook_backoff_max_s,
-                    self._rng,
-                )
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, self.settings.webhook_backoff_max_s))
-                self.outbox.retry(delivery.id, time.time() + delay, error, give_up=give_up)
-                log.info("webhook delivery %d attempt %d: %s", delivery.id, attempts, error)
-        finally:
-            with self._cond:
-                self._in_flight.discard(delivery.id)
-                self._cond.notify()
-        if self.on_result is not None:
-            self.on_result(delivery, ok, time.perf_counter() - started)
-
-    def post(self, delivery: Delivery) -> tuple[bool, str, float | None]:
-        """One attempt: (delivered, error text, Retry-After seconds)."""
+    def send(self, delivery: Delivery) -> Attempt:
         body = body_bytes(delivery.alert.message())
         headers = {
             "Content-Type": "application/json",
@@ -172,21 +97,17 @@ class WebhookSender:
         try:
             response = self._client.post(delivery.target["url"], content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return False, f"{type(exc).__name__}: {exc}", None
+            refusal = refused(exc)
+            if refusal is not None:
+                log.warning("webhook delivery %d refused: %s", delivery.id, refusal)
+                return Attempt(False, f"refused: {refusal}", final=True)
+            return Attempt(False, f"{type(exc).__name__}: {exc}")
         if 200 <= response.status_code < 300:
-            return True, "", None
+            return Attempt(True)
         retry_after = response.headers.get("retry-after")
         seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return False, f"HTTP {response.status_code}", seconds
-
-    def idle(self) -> bool:
-        with self._cond:
-            return not self._in_flight
+        return Attempt(False, f"HTTP {response.status_code}", seconds)
 
     def close(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        super().close()
         self._client.close()
