@@ -10,6 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
+from eventvstream.config import MemorySettings
+from eventvstream.memory import MemoryBank
 from eventvstream.memory.alertdb import AlertDatabase
 from eventvstream.memory.outbox import Delivery, NewAlert, Outbox
 from eventvstream.serving.alerts.sender import Attempt, OutboxSender
@@ -34,8 +38,20 @@ class Scripted(OutboxSender):
         return step()
 
 
+@pytest.fixture(autouse=True)
+def _close_banks():
+    yield
+    while _BANKS:
+        _BANKS.pop().close()
+
+
+_BANKS: list[MemoryBank] = []  # the alert tables live in the bank's store: open for the test
+
+
 def outbox_with_one_alert(tmp_path) -> tuple[Outbox, int]:
-    outbox = Outbox(AlertDatabase(tmp_path / "evs.sqlite3"))
+    bank = MemoryBank(MemorySettings(data_dir=tmp_path))
+    _BANKS.append(bank)
+    outbox = Outbox(AlertDatabase(bank.store.backend))
     (alert,) = outbox.record([NewAlert("w_1", "k1", "door", 7, {"why": {}}, [("test", {})])])
     return outbox, alert.id
 
