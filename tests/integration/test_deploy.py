@@ -36,13 +36,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from eventvstream.config import (
-    NON_SETTING_ENV,
-    ServerSettings,
-    Settings,
-    _setting_env_names,
-    load_settings,
-)
+from eventvstream.config import NON_SETTING_ENV, ServerSettings, Settings, load_settings
+from eventvstream.config.loading import _setting_env_names
 
 try:
     import tomllib
