@@ -96,27 +96,6 @@ def broader(term: str) -> tuple[str, ...]:
     return tuple(sorted(above, key=lambda w: above[w]))
 
 
-#: A label this sure names the event's thing outright: a broader word it rolls up to is then
-#: explained by it, and says nothing about some other thing under the same word.
-EXPLAINED_P = 0.5
-
-
-def explained_elsewhere(row: EventRow, word: str, term: str) -> bool:
-    """Whether ``word`` in this event comes from a confidently seen thing that is not ``term``.
-
-    A clear golden retriever makes "mammal" certain, but that is no reason to answer "was
-    there an elephant?" with "not sure"; a street the classifier only sees as "some vehicle"
-    (no class sure of itself) is a reason to hedge about a bicycle.
-    """
-    for name, p, *_ in row.labels:
-        if float(p) < EXPLAINED_P:
-            continue
-        chain = (str(name).lower(), *everyday_words(str(name)))
-        if word in chain and term not in chain:
-            return True
-    return False
-
-
 def term_probability(row: EventRow, terms: Sequence[str]) -> float:
     """The highest pooled probability of any of ``terms`` in the event (0 if none)."""
     totals = dict(roll_up(row.labels))

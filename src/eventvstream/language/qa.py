@@ -35,13 +35,7 @@ from eventvstream.language.intent import (
     parse,
     since_seconds,
 )
-from eventvstream.language.matching import (
-    Matcher,
-    broader,
-    explained_elsewhere,
-    subject_term,
-    unchecked_words,
-)
+from eventvstream.language.matching import Matcher, broader, subject_term, unchecked_words
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow, wall_times
@@ -53,7 +47,9 @@ MAX_SCOPE_EVENTS = 20_000
 AGO_WINDOW = 0.1
 
 #: Words too general to stand in for what was asked ("a thing that holds things").
-GENERIC_FALLBACK = {"container", "machine", "tool", "device"}
+#: Words too broad to stand in for a thing: a clear dog is a "mammal", and that is no reason
+#: to answer "was there an elephant?" or "a horse?" with "not sure".
+GENERIC_FALLBACK = {"container", "machine", "tool", "device", "animal", "mammal"}
 
 #: Optional source of still-open events (a live session's frames so far), per scope.
 OpenEvents = Callable[[Scope], list[EventRow]]
@@ -295,11 +291,7 @@ class Answerer:
         term = subject_term(topic)
         nearest = [w for w in (broader(term) if term else ()) if w not in GENERIC_FALLBACK][:1]
         for word in nearest:
-            matched = [
-                (row, score)
-                for row, score in self.matcher.matches(word, rows)
-                if not explained_elsewhere(row, word, term)
-            ]
+            matched = self.matcher.matches(word, rows)
             if matched:
                 return matched, word
         return [], None
