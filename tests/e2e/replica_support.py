@@ -70,7 +70,9 @@ def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server
         "api_keys": list(KEYS),
         "status_interval_s": 0.5,
         "replica_id": name,
-        "max_sessions_per_key": 16,  # one replica may have to carry every stream
+        "max_sessions_per_key": 16,  # one replica may have to carry every stream...
+        "max_pulls": 16,  # ...and every pull source (the quotas are counted per replica)
+        "max_pulls_per_key": 16,
         "heartbeat_s": 0.5,
         "lease_ttl_s": 5.0,
     } | server

@@ -47,7 +47,12 @@ def stream(server: ServerProcess, frames: tuple[Any, ...]) -> list[int]:
 def test_outbox_delivers_after_kill9_with_the_receiver_down(tmp_path):
     profile = write_profile(tmp_path / "profile.yaml", tmp_path / "data")
     data = yaml.safe_load(profile.read_text())
-    data["alerts"] = {"webhook_backoff_s": 0.2, "webhook_backoff_max_s": 1.0, **LOCAL_RECEIVERS}
+    data["alerts"] = {  # fast retries, but enough of them to outlast the receiver's outage
+        "webhook_backoff_s": 0.2,
+        "webhook_backoff_max_s": 1.0,
+        "webhook_max_attempts": 100,
+        **LOCAL_RECEIVERS,
+    }
     profile.write_text(yaml.safe_dump(data))
     port = free_port()
     server = ServerProcess(profile, tmp_path / "server.log", append_log=True)
@@ -63,7 +68,9 @@ def test_outbox_delivers_after_kill9_with_the_receiver_down(tmp_path):
             time.sleep(0.1)
         before = alerts(server)
         assert {a["event"]["id"] for a in before} >= set(announced)
-        assert all(a["deliveries"][0]["status"] == "pending" for a in before)
+        assert all(a["deliveries"][0]["status"] == "pending" for a in before), [
+            a["deliveries"] for a in before
+        ]
     finally:
         server.kill9()
     receiver = Receiver(port=port, secret=SECRET)
