@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 from api_support import EVENTS, KEYS, cut_frames, jpeg  # noqa: E402
 from servers.mjpeg import MjpegCamera  # noqa: E402
+
+from eventvstream.testdata.server import http_json  # noqa: E402
 
 REPO = HERE.parents[1]
 READY_TIMEOUT_S = 240.0
@@ -43,17 +43,7 @@ def http(
     url: str, *, method: str = "GET", body: Any = None, timeout: float = 30
 ) -> tuple[int, Any]:
     """(status, JSON body) with the first test key; (0, None) when nobody answers."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = dict(AUTH) | ({"Content-Type": "application/json"} if body is not None else {})
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
-    except OSError:
-        return 0, None
+    return http_json(url, method=method, body=body, headers=dict(AUTH), timeout=timeout)
 
 
 def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server: Any) -> Path:
