@@ -99,9 +99,16 @@ def main() -> int:
     def ready_replicas() -> list[Replica]:
         return [r for r in replicas if ready[r.name] and r.proc and r.proc.poll() is None]
 
+    stopping = threading.Event()
+
     def restart(replica: Replica, record: dict[str, Any]) -> None:
         replica.start()
-        record["restart_ready_s"] = round(replica.wait_ready(), 1)
+        try:
+            record["restart_ready_s"] = round(replica.wait_ready(), 1)
+        except RuntimeError:
+            if stopping.is_set():  # the run ended while this replica was still loading
+                return
+            raise
         ready[replica.name] = True
 
     cams, client, probe = [], WsClient(), None
@@ -176,6 +183,7 @@ def main() -> int:
             print(json.dumps(record), flush=True)
             threading.Thread(target=restart, args=(victim, record), daemon=True).start()
     finally:
+        stopping.set()
         if probe is not None:
             probe.stop()
         client.stop()
