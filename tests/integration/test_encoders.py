@@ -109,6 +109,36 @@ def test_efficientnet_has_no_text_tower(effnet) -> None:
         effnet.encode_text(["a cat"])
 
 
+def test_efficientnet_onnxruntime_matches_torch(photos) -> None:
+    """``runtime: auto`` on a CPU fp32 encoder runs ONNX Runtime; it must be the same encoder:
+    the same features (to float noise) and the same labels as torch's eager forward."""
+    pytest.importorskip("onnxruntime")
+    on_ort = load_encoder(EncoderSettings(runtime="onnxruntime"), device="cpu")
+    on_torch = load_encoder(EncoderSettings(runtime="torch"), device="cpu")
+    assert (on_ort.info.runtime, on_torch.info.runtime) == ("onnxruntime", "torch")
+    images = [*photos.values(), photos["chelsea"][:200, :150], golden_image()]  # odd sizes too
+    f_ort, labels_ort = on_ort.encode_and_label(images, 5)
+    f_torch, labels_torch = on_torch.encode_and_label(images, 5)
+    assert np.min(np.sum(f_ort * f_torch, axis=1)) > 0.99999
+    assert [row[0][0] for row in labels_ort] == [row[0][0] for row in labels_torch]
+    for row_ort, row_torch in zip(labels_ort, labels_torch, strict=True):
+        np.testing.assert_allclose([p for _, p in row_ort], [p for _, p in row_torch], atol=1e-4)
+
+
+def test_onnxruntime_refuses_what_it_cannot_run(monkeypatch) -> None:
+    from eventvstream.perception import onnx_runner
+
+    with pytest.raises(ModelLoadError, match="fp32 on the CPU"):
+        onnx_runner.use_onnxruntime("onnxruntime", torch.device("cpu"), torch.bfloat16)
+    assert not onnx_runner.use_onnxruntime("auto", torch.device("cpu"), torch.bfloat16)
+    monkeypatch.setattr(onnx_runner, "onnxruntime_available", lambda: False)
+    with pytest.raises(ModelLoadError, match="pip install onnx onnxruntime"):
+        onnx_runner.use_onnxruntime("onnxruntime", torch.device("cpu"), torch.float32)
+    # auto without the packages: torch, no error (same features, slower)
+    assert not onnx_runner.use_onnxruntime("auto", torch.device("cpu"), torch.float32)
+    assert load_encoder(EncoderSettings(), device="cpu").info.runtime == "torch"
+
+
 # -- tiny open_clip (random weights, seeded) -----------------------------------------------------
 
 

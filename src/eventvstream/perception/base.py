@@ -24,6 +24,7 @@ class EncoderInfo:
     dtype: str
     has_text: bool
     has_labels: bool
+    runtime: str = "torch"  # what runs the forward: torch, or onnxruntime (CPU fp32)
 
 
 @runtime_checkable

@@ -58,11 +58,12 @@ def load_encoder(settings: EncoderSettings, device: str = "auto") -> ImageEncode
         encoder = OpenClipEncoder.from_settings(settings, torch_device, dtype)
     info = encoder.info
     log.info(
-        "encoder %s/%s loaded: dim=%d device=%s dtype=%s",
+        "encoder %s/%s loaded: dim=%d device=%s dtype=%s runtime=%s",
         info.backend,
         info.model,
         info.dim,
         info.device,
         info.dtype,
+        info.runtime,
     )
     return encoder
