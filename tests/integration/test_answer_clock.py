@@ -48,9 +48,7 @@ def on_clock(unix: float) -> str:
 def says(text: str, line: str, *times: float) -> bool:
     """Whether ``text`` has ``line`` with ``{}`` filled by ``times`` on the clock (either side
     of the millisecond the payload rounded them to)."""
-    return any(
-        line.format(*(on_clock(t + d) for t in times)) in text for d in (-0.001, 0.0, 0.001)
-    )
+    return any(line.format(*(on_clock(t + d) for t in times)) in text for d in (-0.001, 0.0, 0.001))
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +120,9 @@ def test_a_live_streams_answers_state_the_clock_of_their_events(client: Any) -> 
     at = ask(client, f"what happened at {on_clock(middle)}?", "clock-cam")
     assert f"at {on_clock(middle)} CE" in at["text"], at["text"]
     assert target["id"] in {c["id"] for c in at["citations"]}, at
-    assert says(at["text"], f"[#{target['id']}] {{}} to {{}} ", target["wall_start"], target["wall_end"])
+    assert says(
+        at["text"], f"[#{target['id']}] {{}} to {{}} ", target["wall_start"], target["wall_end"]
+    )
     recent = ask(client, "what happened in the last 5 minutes?", "clock-cam")
     assert "in the last 5 minutes" in recent["text"] and recent["citations"], recent
 
@@ -134,17 +134,17 @@ def test_an_uploaded_files_answer_keeps_stream_times(client: Any, video_dir: Pat
     testdata.render_clip(testdata.cuts_clip(11, n_shots=3, shot_s=(2.5, 3.0)), path, 128, 72, 5.0)
     client.post("/v1/streams", json={"id": "clock-file"}, headers=auth())
     headers = auth() | {"Content-Type": "video/mp4"}
-    accepted = client.post("/v1/streams/clock-file/uploads", content=path.read_bytes(), headers=headers)
+    accepted = client.post(
+        "/v1/streams/clock-file/uploads", content=path.read_bytes(), headers=headers
+    )
     assert accepted.status_code == 202, accepted.text
+    job_url = f"/v1/jobs/{accepted.json()['job_id']}"
     deadline = time.monotonic() + 90
-    while client.get(f"/v1/jobs/{accepted.json()['job_id']}", headers=auth()).json()["state"] not in (
-        "done",
-        "failed",
-    ):
+    while client.get(job_url, headers=auth()).json()["state"] not in ("done", "failed"):
         assert time.monotonic() < deadline, "the upload job did not finish"
         time.sleep(0.2)
     answer = ask(client, "what happened?", "clock-file")
-    assert answer["citations"] and all("wall_start" not in c for c in answer["citations"])
+    assert answer["citations"] and all(c.get("wall_start") is None for c in answer["citations"])
     first = answer["citations"][0]
     assert re.search(rf"\[#{first['id']}\] \d+\.\d s to \d+\.\d s", answer["text"]), answer
     assert "CET" not in answer["text"] and "CEST" not in answer["text"]

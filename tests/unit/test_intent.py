@@ -311,8 +311,8 @@ def test_the_decoder_parse_keeps_a_moment_on_the_clock() -> None:
     """The JSON parse has ``at`` too: "what happened at 10:30?" keeps its time point."""
     question = "what happened at 10:30?"
     decoder = FixedJsonDecoder('{"kind": "range", "topic": "", "at": "10:30"}')
-    assert parse_with_decoder(decoder, question) == Intent("range", "", at="10:30") == parse(
-        question
+    assert (
+        parse_with_decoder(decoder, question) == Intent("range", "", at="10:30") == parse(question)
     )
     assert SCHEMA["properties"]["at"] == {"type": ["string", "null"]}
     raw = '{"kind": "presence", "topic": "a dog", "at": "9:05 pm", "since": ""}'

@@ -83,7 +83,12 @@ def test_other_zones_and_other_days() -> None:
 
 
 def test_durations_read_back_as_the_same_time() -> None:
-    for seconds, text in [(300, "5 minutes"), (3600, "1 hour"), (90, "90 seconds"), (1, "1 second")]:
+    for seconds, text in [
+        (300, "5 minutes"),
+        (3600, "1 hour"),
+        (90, "90 seconds"),
+        (1, "1 second"),
+    ]:
         assert duration(seconds) == text
         assert stated_times(text) == [seconds]
 

@@ -119,7 +119,7 @@ def first(topic: str, hits: Sequence[EventRow], scope: str, times: Times | None 
     if not hits:
         return f"I did not see {topic}{scope}."
     row = min(hits, key=lambda r: (r.start, r.id))
-    return f"I first saw {topic} at {_at(row, times or Times())}: {timeline.what(row)}"
+    return f"I first saw {topic} from {_at(row, times or Times())}: {timeline.what(row)}"
 
 
 def occurrences(hits: Sequence[EventRow], rows: Sequence[EventRow]) -> list[list[EventRow]]:
@@ -181,9 +181,7 @@ def presence(
     return f"Yes, I saw {topic}{scope}: {listed}{rest}."
 
 
-def sightings(
-    topic: str, rows: Sequence[EventRow], scope: str, times: Times | None = None
-) -> str:
+def sightings(topic: str, rows: Sequence[EventRow], scope: str, times: Times | None = None) -> str:
     if not rows:
         return f"I have nothing in memory about {topic}{scope}."
     times = times or Times()

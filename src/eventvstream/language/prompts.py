@@ -131,7 +131,9 @@ def evidence_text(events: Sequence[EventRow], times: Times | None = None) -> str
     lines = []
     for row in events:
         what = row.caption or fallback_caption(row)
-        when = span(row.start, row.end) if row.wall_start is None or times is None else times.of(row)
+        when = (
+            span(row.start, row.end) if row.wall_start is None or times is None else times.of(row)
+        )
         lines.append(f"[#{row.id}] {row.stream}, {when}: {what}")
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ Short streams get one line per event. Long ones are hierarchical: the span is cu
 rolled up and weighted by event duration) and citing its first and last events (whose times it
 states), then one line for the whole. The cost is one pass over the rows and no decoder call,
 so a 2-hour stream with thousands of events answers as fast as a short one. Spans are stream
-times for a file, the wall clock for a live stream (:class:`~eventvstream.language.grounding.Times`).
+times for a file, the wall clock for a live stream (:class:`~.grounding.Times`).
 """
 
 from __future__ import annotations
