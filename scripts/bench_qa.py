@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eventvstream.language.answers import states_yes_no
-from eventvstream.language.grounding import TOLERANCE_S, stated_times
+from eventvstream.language.grounding import Span, invented_times, stated_times
 from eventvstream.language.matching import terms_in
 from qa_streams import ABSENT, STREAMS, Segment, StreamSpec, build, fetch_debs
 
@@ -145,16 +145,12 @@ def _covered(cited: list[dict[str, Any]], a: float, b: float) -> float:
 
 
 def invented(answer: dict[str, Any], question: str) -> bool:
-    """Whether the answer states a time that is neither in a cited event nor in the question."""
-    allowed = [(c["start"], c["end"]) for c in answer["citations"]]
-    extra = stated_times(question)
-    for t in stated_times(answer["text"]):
-        if any(s - TOLERANCE_S <= t <= e + TOLERANCE_S for s, e in allowed):
-            continue
-        if any(abs(t - x) <= TOLERANCE_S for x in extra):
-            continue
-        return True
-    return False
+    """Whether the answer states a time that is neither in a cited event nor in the question:
+    the answerer's own check (``grounding.invented_times``) on what the client sees. A live
+    stream's citations carry ``wall_start``, and its answers state the clock (the server's
+    default zone, UTC): "10:31:05" must then fall in a cited event's wall-clock span."""
+    cited = [Span(c["start"], c["end"], c.get("wall_start")) for c in answer["citations"]]
+    return bool(invented_times(answer["text"], cited, stated_times(question)))
 
 
 # -- running ------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def camera_frames(tmp: Path) -> list[bytes]:
 
 
 def clock(wall: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(wall))
+    return time.strftime("%H:%M:%S", time.gmtime(wall))  # language.timezone: UTC by default
 
 
 def test_wall_clock_questions_after_a_server_restart(tmp_path: Path, server_launcher) -> None:

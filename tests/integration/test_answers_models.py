@@ -4,6 +4,7 @@ embedder, and the caption worker's checks."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,45 @@ def test_decoder_phrasing_is_kept_only_when_grounded(bank: MemoryBank, embedder:
     miscount = FixedDecoder(f"I saw a bird 3 times [#{ids[0]}].")
     answer = answerer(bank, embedder, miscount).answer("how many times did we see a bird?", scope)
     assert not answer.phrased and " 2 times" in answer.text
+
+
+def test_a_live_streams_phrasing_is_checked_on_the_clock(tmp_path: Path, embedder: Any) -> None:
+    """Events with wall-clock times: the decoder is shown the clock, a phrasing that states
+    the cited event's clock is kept, one that states a clock time no cited event has is
+    replaced by the template, which says when on the clock too."""
+    origin = time.time() - 120.0  # the stream began two minutes ago
+    with MemoryBank(MemorySettings(data_dir=tmp_path, consolidate=False), visual_dim=DIM) as b:
+        clips = [(0.0, 4.0, "minivan"), (4.0, 9.0, "sulphur-crested cockatoo")]
+        b.add_many(
+            [
+                {**values(s, e, [[label, 0.7]], i), "wall_start": origin + s}
+                for i, (s, e, label) in enumerate(clips)
+            ],
+            stream="door",
+        )
+        for row in b.events(stream="door"):
+            text = describe_labels(row.labels)
+            b.set_text(row.id, text, embedder.embed([text])[0])
+        bird = b.events(stream="door")[1]
+        start, end = (clock(origin + t) for t in (4.0, 9.0))
+        scope = Scope(stream="door")
+        good = FixedDecoder(f"The bird was last seen from {start} to {end} UTC [#{bird.id}].")
+        answer = answerer(b, embedder, good).answer("when did we last see a bird?", scope)
+        assert answer.phrased and answer.text == good.texts[0]
+        prompt = good.requests[0].messages[-1].content
+        assert f"[#{bird.id}] door, {start} to {end} UTC" in prompt  # the evidence, on the clock
+        assert f"was {start} to {end} UTC [#{bird.id}]" in prompt  # the correct answer, too
+        invents = FixedDecoder(f"The bird was last seen at {clock(origin + 60)} [#{bird.id}].")
+        ask = answerer(b, embedder, invents)
+        answer = ask.answer("when did we last see a bird?", scope)
+        assert not answer.phrased and ask.stats["phrasing_rejected"] == 1
+        assert f"was {start} to {end} UTC [#{bird.id}]" in answer.text
+        assert answer.citations[0]["wall_start"] == pytest.approx(origin + 4.0, abs=1e-3)
+
+
+def clock(unix: float) -> str:
+    """A Unix time as answers write it by default: the UTC clock, seconds cut."""
+    return time.strftime("%H:%M:%S", time.gmtime(unix))
 
 
 def test_now_includes_the_still_open_event(bank: MemoryBank, embedder: Any) -> None:

@@ -155,7 +155,7 @@ def ask(client: TestClient, text: str, stream: str) -> dict[str, Any]:
 
 
 def clock(wall: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(wall))
+    return time.strftime("%H:%M:%S", time.gmtime(wall))  # language.timezone: UTC by default
 
 
 def test_wall_clock_questions_across_a_restarted_pull(client, jpegs):
@@ -210,6 +210,9 @@ def test_wall_clock_questions_across_a_restarted_pull(client, jpegs):
         e["id"] for e in events if e["wall_end"] >= moment and e["wall_start"] <= moment + 1
     }
     assert cited <= overlapping, (at, overlapping)
+    # and says when on the clock, as asked: the target's own wall-clock span, in UTC
+    assert f"at {clock(moment)} UTC" in at["text"], at["text"]
+    assert f"[#{target['id']}] {clock(target['wall_start'])} to " in at["text"], at["text"]
 
     nothing = ask(client, f"what happened at {clock(in_gap)}?", "yard")
     assert nothing["citations"] == [], nothing  # the camera was off then

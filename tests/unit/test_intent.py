@@ -3,21 +3,24 @@ windows and named streams, with the topic left to look for."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from eventvstream.language.intent import (
     Intent,
     clock_precision,
-    local_moment,
+    is_moment,
+    is_since,
     parse,
     parse_time,
     since_seconds,
 )
 from eventvstream.language.intent_llm import SCHEMA, parse_with_decoder, validate
+from eventvstream.language.wallclock import Clock
 
 
 @pytest.mark.parametrize(
@@ -288,7 +291,55 @@ def test_a_moment_on_the_clock() -> None:
     assert clock_precision("10:30") == 60.0 and clock_precision("10:30:15") == 1.0
 
 
-def test_local_moment_is_today_or_yesterday() -> None:
-    now = time.mktime((2026, 12, 2, 1, 0, 0, 0, 0, -1))  # 01:00 local time
-    assert local_moment(30 * 60, now) == now - 30 * 60  # "00:30": half an hour ago
-    assert local_moment(23 * 3600, now) == now - 2 * 3600  # "23:00": yesterday's
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
+def test_a_clock_moment_is_today_or_yesterday_in_the_configured_zone(zone: str) -> None:
+    now = datetime(2026, 12, 2, 1, 0, tzinfo=ZoneInfo(zone)).timestamp()  # 01:00 there
+    clock = Clock.named(zone)
+    assert clock.latest(30 * 60, now) == now - 30 * 60  # "00:30": half an hour ago
+    assert clock.latest(23 * 3600, now) == now - 2 * 3600  # "23:00": yesterday's
+
+
+def test_a_clock_moment_across_a_daylight_saving_change() -> None:
+    """Berlin moved its clocks back at 03:00 on 2026-10-25: "10:30" that day is 09:30 UTC."""
+    berlin = Clock.named("Europe/Berlin")
+    now = datetime(2026, 10, 25, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
+    moment = berlin.latest(10.5 * 3600, now)
+    assert moment == datetime(2026, 10, 25, 9, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+
+
+def test_the_decoder_parse_keeps_a_moment_on_the_clock() -> None:
+    """The JSON parse has ``at`` too: "what happened at 10:30?" keeps its time point."""
+    question = "what happened at 10:30?"
+    decoder = FixedJsonDecoder('{"kind": "range", "topic": "", "at": "10:30"}')
+    assert (
+        parse_with_decoder(decoder, question) == Intent("range", "", at="10:30") == parse(question)
+    )
+    assert SCHEMA["properties"]["at"] == {"type": ["string", "null"]}
+    raw = '{"kind": "presence", "topic": "a dog", "at": "9:05 pm", "since": ""}'
+    assert validate(raw, "was there a dog around 9:05 pm?", []) == Intent(
+        "presence", "dog", at="9:05 pm"
+    )
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        '"11:45"',  # a moment the question never said
+        '"half past ten"',  # not a clock time the rules would read
+        "1030",  # not a string
+        '"10"',  # a bare number is no moment ("at 10" is not read as one either)
+        '["10:30"]',
+    ],
+)
+def test_a_malformed_moment_falls_back_to_rules(at: str) -> None:
+    question = "what happened at 10:30?"
+    raw = f'{{"kind": "range", "topic": "", "at": {at}}}'
+    assert validate(raw, question, []) is None
+    assert parse_with_decoder(FixedJsonDecoder(raw), question) is None
+
+
+def test_since_from_the_decoder_must_read_as_a_time_too() -> None:
+    question = "has the dog shown up since lunch?"
+    assert validate('{"kind": "presence", "topic": "dog", "since": "lunch"}', question, []) is None
+    assert is_since("10:30") and is_since("9:15 pm") and is_since("90s") and not is_since("lunch")
+    assert is_moment("10:30:15") and is_moment("9:05 p.m.") and not is_moment("10")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from eventvstream.config.base import Section as _Section
 
@@ -266,6 +267,13 @@ class LanguageSettings(_Section):
         description="How questions are parsed: text rules, or the decoder's constrained JSON "
         "(rules stay the fallback).",
     )
+    timezone: str = Field(
+        "UTC",
+        min_length=1,
+        description="The clock of live streams' questions and answers: 'since 10:30' is read "
+        "and answers state '10:31:05 to 10:31:14 UTC' in this zone. An IANA name "
+        "('Europe/Berlin'), 'UTC', or 'local' (the server process's zone: TZ, /etc/localtime).",
+    )
     relevance_threshold: float = Field(
         0.35,
         ge=-1,
@@ -286,3 +294,18 @@ class LanguageSettings(_Section):
         Path("~/.cache/eventvstream/models"),
         description="Where a GGUF model converted to safetensors is kept (fast later loads).",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A typo ('Europe/Berln') fails at start-up, not at the first question."""
+        if value.strip().lower() in ("utc", "local"):  # the rest: IANA names
+            return value.strip()
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}: an IANA name such as 'Europe/Berlin', 'UTC' "
+                "or 'local'"
+            ) from exc
+        return value.strip()

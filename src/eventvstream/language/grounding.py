@@ -1,18 +1,27 @@
 """Times in answers: how they are written, and a check that a decoder did not invent any.
 
+An event of a file is told by stream time ("4.8 s to 7.3 s"); an event with a wall clock (a
+live or pulled stream's) by the clock, in the configured zone ("10:31:05 to 10:31:14 UTC",
+:mod:`eventvstream.language.wallclock`): :class:`Times` picks per event, so every answer family
+states the times its citations carry.
+
 Times, event ids and counts in an answer come from memory; the decoder only phrases. A small
 model still writes times of its own ("between 0:03 and 0:10" for an event at 4.8-7.3 s), so
 every time a decoder's answer states is checked against the evidence: it must fall inside (or
-within rounding of) a cited event, or be a time the question itself gave. Anything else sends
-the answer back to its template.
+within rounding of) a cited event — a clock time inside a cited event's wall-clock span, when
+the event has one — or be a time the question itself gave. Anything else sends the answer back
+to its template.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from eventvstream.memory.store import EventRow
+from eventvstream.language.wallclock import Clock, marks, strip_marks
 
 #: Rounding slack: "at 5 s" for an event starting at 4.8 s is fine.
 TOLERANCE_S = 0.6
@@ -39,6 +48,68 @@ def span(start: float, end: float) -> str:
     return f"{clock(start)} to {clock(end)}"
 
 
+def duration(seconds: float) -> str:
+    """A length as a question says it: '5 minutes', '1 hour', '90 seconds'."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}" + ("" if n == 1 else "s")
+    return f"{seconds:g} second" + ("" if seconds == 1 else "s")
+
+
+class Timed(Protocol):
+    """What the time check needs of a piece of evidence: a stored event, or a citation."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def wall_start(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Span:
+    """Evidence read back from an answer's citation (``start``/``end``/``wall_start``)."""
+
+    start: float
+    end: float
+    wall_start: float | None = None
+
+
+@dataclass(frozen=True)
+class Times:
+    """How one answer writes times: stream times for events without a wall clock, the clock
+    in ``clock``'s zone for events with one. ``now`` decides which day is "today" (undated)."""
+
+    clock: Clock = field(default_factory=Clock)
+    now: float = field(default_factory=time.time)
+
+    def of(self, row: Timed) -> str:
+        """An event's span: '4.8 s to 7.3 s', or '10:31:05 to 10:31:14 UTC'."""
+        return self.extent([row])
+
+    def extent(self, rows: Sequence[Timed]) -> str:
+        """From the first start to the last end of ``rows``: on the clock when every one has
+        a wall clock (one live stream), else in stream time."""
+        start, end = min(r.start for r in rows), max(r.end for r in rows)
+        walls = _walls(rows)
+        if len(walls) < len(rows):
+            return span(start, end)
+        wall_end = max(w + r.end - r.start for r, w in walls)
+        return self.clock.span(min(w for _, w in walls), wall_end, self.now)
+
+    def since(self, row: Timed) -> str:
+        """When an event began: '27.8 s' or '10:31:05 UTC'."""
+        if row.wall_start is None:
+            return clock(row.start)
+        return self.clock.moment(row.wall_start, self.now)
+
+    def zone(self) -> str:
+        """The zone's name as answers say it ('UTC')."""
+        return self.clock.label(self.now)
+
+
 def stated_times(text: str) -> list[float]:
     """Every time ``text`` states, in seconds ('1:30', '0:04.8', '4.8 s', '2 minutes')."""
     times: list[float] = []
@@ -53,7 +124,7 @@ def stated_times(text: str) -> list[float]:
     return times
 
 
-def allowed(t: float, events: Sequence[EventRow], extra: Iterable[float] = ()) -> bool:
+def allowed(t: float, events: Sequence[Timed], extra: Iterable[float] = ()) -> bool:
     """Whether time ``t`` belongs to one of ``events`` or is one of ``extra`` (the question's)."""
     for row in events:
         if row.start - TOLERANCE_S <= t <= row.end + TOLERANCE_S:
@@ -62,17 +133,38 @@ def allowed(t: float, events: Sequence[EventRow], extra: Iterable[float] = ()) -
 
 
 def invented_times(
-    text: str, events: Sequence[EventRow], extra: Iterable[float] = ()
+    text: str, events: Sequence[Timed], extra: Iterable[float] = (), zone: Clock | None = None
 ) -> list[float]:
-    """The times ``text`` states that belong to no event in ``events`` and to no ``extra``."""
+    """The times ``text`` states that belong to no event in ``events`` and to no ``extra``
+    (the question's times, in seconds: a stream time, or a clock time as seconds after
+    midnight). With wall-clock evidence (a live stream's), a clock time like "10:31:05" is read
+    on ``zone``'s clock (UTC unless given) and must fall in such an event's wall-clock span, or
+    be the question's ("since 10:30" echoed); a time of the form "1:30" may still be a stream
+    time of an event without a clock. Returned in seconds (clock times after midnight)."""
     extra = list(extra)
-    return [t for t in stated_times(text) if not allowed(t, events, extra)]
+    if not _walls(events):
+        return [t for t in stated_times(text) if not allowed(t, events, extra)]
+    zone = zone or Clock()
+    others = [e for e in events if e.wall_start is None]
+    bad: list[float] = []
+    spans = [(w - TOLERANCE_S, w + e.end - e.start + TOLERANCE_S) for e, w in _walls(events)]
+    for mark in marks(text):
+        on_clock = any(mark.within(zone, a, b) for a, b in spans)
+        asked = any(abs(x - t) <= TOLERANCE_S for x in extra for t in (mark.day_s, mark.stream_s))
+        if not (on_clock or asked or allowed(mark.stream_s, others)):
+            bad.append(mark.day_s)
+    rest = strip_marks(text)  # what is left states unit times ("5 minutes"): stream times
+    return bad + [t for t in stated_times(rest) if not allowed(t, events, extra)]
+
+
+def _walls(events: Sequence[Timed]) -> list[tuple[Timed, float]]:
+    return [(e, e.wall_start) for e in events if e.wall_start is not None]
 
 
 def stray_numbers(text: str, allowed: Iterable[int] = ()) -> list[str]:
     """Numbers in ``text`` that are neither a time, an ``[#id]`` nor one of ``allowed`` (a
     count): a small model's "The answer is: 2014-01-01" gives itself away here."""
     rest = re.sub(r"\[#?\d+(?:,\s*#?\d+)*\]|#\d+", " ", text)
-    rest = _UNIT.sub(" ", _CLOCK.sub(" ", rest))
+    rest = _UNIT.sub(" ", _CLOCK.sub(" ", strip_marks(rest)))  # a dated clock time is a time
     keep = {str(n) for n in allowed}
     return [n for n in re.findall(r"\d+(?:\.\d+)?", rest) if n not in keep]

@@ -26,7 +26,6 @@ decides, it knows which the stream is).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -46,8 +45,9 @@ _RECENT = re.compile(
     re.I,
 )
 _AGO = re.compile(rf"\b(?:about |around |roughly )?({_SPAN})\s+ago\b", re.I)
-_SINCE = re.compile(rf"\b(?:since|after)\s+({_CLOCK}(?:\s*[ap]\.?m\.?)?|{_TIME})", re.I)
-_AT = re.compile(rf"\b(?:at|around|about)\s+({_CLOCK}(?:\s*[ap]\.?m\.?)?)", re.I)
+_MOMENT = rf"{_CLOCK}(?:\s*[ap]\.?m\.?)?"  # "10:30", "9:05 pm": what "at" and "since" take
+_SINCE = re.compile(rf"\b(?:since|after)\s+({_MOMENT}|{_TIME})", re.I)
+_AT = re.compile(rf"\b(?:at|around|about)\s+({_MOMENT})", re.I)
 _NOW = re.compile(
     r"\b(right now|just now|now|at the moment|currently|at present|going on|latest)\b", re.I
 )
@@ -199,13 +199,14 @@ def clock_precision(written: str) -> float:
     return 60.0 if written.count(":") == 1 else 1.0
 
 
-def local_moment(seconds: float, now: float) -> float:
-    """The latest Unix time at or before ``now`` whose local clock reads ``seconds`` after
-    midnight ("since 23:00" asked at 01:00 means yesterday's 23:00)."""
-    day = time.localtime(now)
-    midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
-    moment = midnight + seconds
-    return moment - 86400 if moment > now else moment
+def is_moment(text: str) -> bool:
+    """Whether ``text`` is a moment as the rules read one after "at": "10:30", "9:05 pm"."""
+    return re.fullmatch(_MOMENT, text.strip(), re.I) is not None
+
+
+def is_since(text: str) -> bool:
+    """Whether ``text`` is what the rules read after "since": a moment or a stream time."""
+    return re.fullmatch(rf"{_MOMENT}|{_TIME}", text.strip(), re.I) is not None
 
 
 def since_seconds(since: str, *, wall_clock: bool) -> float:

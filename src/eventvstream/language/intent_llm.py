@@ -4,8 +4,9 @@ On profiles whose decoder can follow instructions (gpu, remote), it parses the q
 same structure the rules produce; that handles phrasings no rule foresaw ("has the dog shown up
 since lunch?"). The output is constrained where the backend can constrain it (OpenAI-compatible
 servers get ``response_format`` with :data:`SCHEMA`: vLLM, SGLang and llama.cpp's server honour
-it) and validated everywhere: a kind outside the list, a stream that does not exist, or a time
-the question never stated, and the parse is refused — the caller falls back to the rules.
+it) and validated everywhere: a kind outside the list, a stream that does not exist, a time
+the question never stated, or a clock time ("since"/"at") the rules would not read as one, and
+the parse is refused — the caller falls back to the rules.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventvstream.language.base import ChatMessage, Decoder, GenerationRequest, generate
 from eventvstream.language.grounding import TOLERANCE_S, stated_times
-from eventvstream.language.intent import KINDS, Intent
+from eventvstream.language.intent import KINDS, Intent, is_moment, is_since
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ SCHEMA: dict[str, Any] = {
         "recent_s": _NUMBER_OR_NULL,
         "ago_s": _NUMBER_OR_NULL,
         "since": {"type": ["string", "null"]},
+        "at": {"type": ["string", "null"]},
         "stream": {"type": ["string", "null"]},
         "when": {"type": "boolean"},
     },
@@ -46,14 +48,17 @@ SYSTEM = (
     "happened in a time window; search: anything else), topic (the thing asked about, without "
     "articles; empty when none), t0 and t1 (window in seconds of video, or null), recent_s (for "
     '"in the last N minutes", in seconds), ago_s (for "N minutes ago", in seconds), since (a '
-    'clock time as written, for "since 10:30"), stream (one of the known streams, if named), '
-    "when (true if the question asks when). Reply with the JSON object only."
+    'clock time as written, for "since 10:30"), at (a clock time as written, for "at 10:30" or '
+    '"around 9:05 pm"), stream (one of the known streams, if named), when (true if the '
+    "question asks when). Reply with the JSON object only."
 )
 _EXAMPLES = [
     ("when did we last see a red car? Known streams: cam1, door.",
      {"kind": "last", "topic": "red car", "when": True}),
     ("was there a dog on door between 1:00 and 1:30? Known streams: cam1, door.",
      {"kind": "presence", "topic": "dog", "t0": 60, "t1": 90, "stream": "door"}),
+    ("what happened at 10:30? Known streams: cam1, door.",
+     {"kind": "range", "topic": "", "at": "10:30"}),
 ]  # fmt: skip
 
 
@@ -103,9 +108,10 @@ def validate(raw: str, question: str, streams: Sequence[str]) -> Intent | None:
     for value in numbers.values():  # times must be the question's, not the decoder's
         if value is not None and not any(abs(value - t) <= TOLERANCE_S for t in said):
             return None
-    since = data.get("since")
-    if since is not None and (not isinstance(since, str) or since not in question):
+    since, at = data.get("since") or None, data.get("at") or None  # "" is "none" too
+    if not _written(since, question, is_since) or not _written(at, question, is_moment):
         return None
+    since, at = since and since.strip(), at and at.strip()
     return Intent(
         data["kind"],
         " ".join(re.sub(r"^(?:an?|the)\s+", "", topic.strip(), flags=re.I).split()),
@@ -116,4 +122,13 @@ def validate(raw: str, question: str, streams: Sequence[str]) -> Intent | None:
         since,
         stream,
         bool(data.get("when", False)),
+        at,
     )
+
+
+def _written(value: Any, question: str, shape: Callable[[str], bool]) -> bool:
+    """A "since"/"at" value is sound when absent, or a string of the shape the rules read there
+    that the question itself contains (not a time the decoder made up: "around 11", "noon")."""
+    if value is None:
+        return True
+    return isinstance(value, str) and shape(value) and value.strip() in question

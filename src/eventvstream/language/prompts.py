@@ -20,6 +20,7 @@ import numpy as np
 
 from eventvstream.language import scene
 from eventvstream.language.base import ChatMessage, GenerationRequest
+from eventvstream.language.grounding import Times
 from eventvstream.memory.rows import EventRow
 
 CAPTION_SYSTEM = (
@@ -124,11 +125,16 @@ def description(caption: str | None, event: EventRow) -> str:
     return " ".join(parts) or "a video event"
 
 
-def evidence_text(events: Sequence[EventRow]) -> str:
+def evidence_text(events: Sequence[EventRow], times: Times | None = None) -> str:
+    """The events an answer may use, one line each. A live stream's are given on the clock
+    (``times``), as its answer states them: a decoder copies the times it is shown."""
     lines = []
     for row in events:
         what = row.caption or fallback_caption(row)
-        lines.append(f"[#{row.id}] {row.stream}, {span(row.start, row.end)}: {what}")
+        when = (
+            span(row.start, row.end) if row.wall_start is None or times is None else times.of(row)
+        )
+        lines.append(f"[#{row.id}] {row.stream}, {when}: {what}")
     return "\n".join(lines)
 
 
@@ -139,8 +145,9 @@ def answer_request(
     framing: str = "",
     max_new_tokens: int = 160,
     temperature: float = 0.0,
+    times: Times | None = None,
 ) -> GenerationRequest:
-    body = f"Events:\n{evidence_text(events)}\n\n"
+    body = f"Events:\n{evidence_text(events, times)}\n\n"
     if framing:
         body += framing + "\n"
     body += (

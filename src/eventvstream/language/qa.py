@@ -8,7 +8,8 @@ happened, how many times, yes or no — with every time and ``[#id]`` taken from
 before anyone sees it (it arrives whole, not token by token): a time that belongs to no cited
 event and not to the question, an id that is not in the evidence, a "when" answer with no time,
 a count or yes/no that differs from memory's — any of these, and the templated answer is given
-instead (counted in :attr:`Answerer.stats`).
+instead (counted in :attr:`Answerer.stats`). A live stream's answers state the wall clock in
+``language.timezone`` (its events carry it), a file's stream times; the check reads both.
 
 Summaries ("what happened?") are timelines of the events in scope, hierarchical for long
 streams (:mod:`eventvstream.language.summary`), and never say "nothing" when the scope has
@@ -27,15 +28,10 @@ from typing import Any
 from eventvstream.config import LanguageSettings
 from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
-from eventvstream.language.grounding import invented_times, stated_times, stray_numbers
-from eventvstream.language.intent import (
-    Intent,
-    clock_precision,
-    local_moment,
-    parse,
-    since_seconds,
-)
+from eventvstream.language.grounding import Times, invented_times, stated_times, stray_numbers
+from eventvstream.language.intent import Intent, clock_precision, parse, since_seconds
 from eventvstream.language.matching import Matcher, broader, subject_term, unchecked_words
+from eventvstream.language.wallclock import Clock
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow, wall_times
@@ -67,6 +63,9 @@ class AnswerPlan:
     facts: dict[str, Any] = field(default_factory=dict)  # count / present / needs_time
     final: str | None = None  # the checked text, once streamed
     phrased: bool = False  # the decoder's phrasing passed the checks and is the answer
+    times: Times = field(default_factory=Times)  # how the answer writes times
+    #: the zone's name when the question's window was read on the wall clock (a live stream)
+    zone: str | None = None
 
 
 @dataclass
@@ -115,6 +114,7 @@ class Answerer:
         self.settings = settings
         self.open_events = open_events
         self.matcher = Matcher(retriever.text_embedder.embed, settings.match_threshold)
+        self.clock = Clock.named(settings.timezone)
         self.stats: Counter[str] = Counter()
 
     # -- planning: memory only, no decoder ----------------------------------------------------
@@ -126,10 +126,12 @@ class Answerer:
         intent = self.parse(question, scope)
         if intent.stream and scope.stream is None:
             scope = replace(scope, stream=intent.stream)
-        intent, question_times = self._resolve_window(intent, scope)
+        times = Times(self.clock, time.time())
+        intent, question_times, on_clock = self._resolve_window(intent, scope, times.now)
         if intent.t0 is not None or intent.t1 is not None:
             scope = replace(scope, t0=intent.t0, t1=intent.t1)
-        plan = AnswerPlan(question, intent, [], question_times=question_times)
+        plan = AnswerPlan(question, intent, [], question_times=question_times, times=times)
+        plan.zone = times.zone() if on_clock else None
         if intent.kind == "now":
             self._plan_now(plan, scope)
         elif not intent.topic:  # summary, or a window with nothing named: its timeline
@@ -141,7 +143,7 @@ class Answerer:
                 limit=MAX_SCOPE_EVENTS,
             )
             plan.events = rows
-            plan.fixed = answers.summary(intent, rows, scope.stream)
+            plan.fixed = answers.summary(intent, rows, scope.stream, plan.times, plan.zone)
         else:
             self._plan_topic(plan, scope)
         self.stats["questions"] += 1
@@ -167,40 +169,43 @@ class Answerer:
             log.exception("could not list streams")
             return []
 
-    def _resolve_window(self, intent: Intent, scope: Scope) -> tuple[Intent, list[float]]:
+    def _resolve_window(
+        self, intent: Intent, scope: Scope, now: float
+    ) -> tuple[Intent, list[float], bool]:
         """Turn windows relative to now ("last 5 minutes", "10 minutes ago") and clock times
         ("since 10:30", "at 10:30") into stream times, from the scope's latest event: on a live
         stream (its events carry wall-clock times) through the wall clock, across outages and
-        restarts; on a file, back from its last event and as stream times."""
+        restarts; on a file, back from its last event and as stream times. Also the question's
+        times (allowed in a phrased answer) and whether the window was read on the clock."""
         times = [t for t in (intent.t0, intent.t1) if t is not None]
         if (intent.recent_s, intent.ago_s, intent.since, intent.at) == (None,) * 4:
-            return intent, times
+            return intent, times, False
         latest = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=1)
         if latest and latest[0].wall_start is not None:
-            return self._wall_window(intent, latest[0], times)
+            return *self._wall_window(intent, latest[0], times, now), True
         end = latest[0].end if latest else 0.0
         if intent.recent_s is not None:
             times.append(intent.recent_s)
-            return replace(intent, t0=max(0.0, end - intent.recent_s), t1=end), times
+            return replace(intent, t0=max(0.0, end - intent.recent_s), t1=end), times, False
         if intent.ago_s is not None:
             times.append(intent.ago_s)
             moment = max(0.0, end - intent.ago_s)
             half = max(15.0, AGO_WINDOW * intent.ago_s)
-            return replace(intent, t0=max(0.0, moment - half), t1=moment + half), times
+            return replace(intent, t0=max(0.0, moment - half), t1=moment + half), times, False
         if intent.since is not None:
             since = since_seconds(intent.since, wall_clock=False)
             times.append(since)
-            return replace(intent, t0=since, t1=None), times
+            return replace(intent, t0=since, t1=None), times, False
         moment = since_seconds(intent.at or "0", wall_clock=False)
         times.append(moment)
-        return replace(intent, t0=moment, t1=moment + 1.0), times
+        return replace(intent, t0=moment, t1=moment + 1.0), times, False
 
     def _wall_window(
-        self, intent: Intent, latest: EventRow, times: list[float]
+        self, intent: Intent, latest: EventRow, times: list[float], now: float
     ) -> tuple[Intent, list[float]]:
-        """A live stream's window on the wall clock (now, and today's "10:30" in local time)
-        mapped to its stream times (``MemoryBank.stream_time_at``)."""
-        now = time.time()
+        """A live stream's window on the wall clock (now, and today's "10:30" in the
+        configured zone, ``language.timezone``) mapped to its stream times
+        (``MemoryBank.stream_time_at``)."""
 
         def stream_time(wall: float, gap: str = "next") -> float:
             mapped = self.bank.stream_time_at(latest.stream, latest.owner, wall, gap=gap)
@@ -218,7 +223,7 @@ class Answerer:
         written = intent.since or intent.at or "0"
         seconds = since_seconds(written, wall_clock=True)
         times.append(seconds)
-        moment = local_moment(seconds, now)
+        moment = self.clock.latest(seconds, now)
         if intent.since is not None:
             return replace(intent, t0=stream_time(moment), t1=None), times
         t1 = stream_time(moment + clock_precision(written), "previous")
@@ -231,7 +236,7 @@ class Answerer:
         rows.sort(key=lambda r: (r.start, r.id))
         plan.events = rows[-3:]
         plan.facts["needs_time"] = True
-        plan.fixed = answers.now(plan.events)
+        plan.fixed = answers.now(plan.events, plan.times)
 
     def _plan_topic(self, plan: AnswerPlan, scope: Scope) -> None:
         intent = plan.intent
@@ -241,7 +246,8 @@ class Answerer:
         kind = intent.kind
         loose = self.settings.relevance_threshold if kind == "search" else None
         matched = self.matcher.matches(intent.topic, rows, loose)
-        where = answers.where(intent, scope.stream)
+        where = answers.where(intent, scope.stream, plan.zone)
+        times = plan.times
         topic = intent.topic
         broader = None
         if not matched and kind in ("last", "first", "count", "presence"):
@@ -255,27 +261,27 @@ class Answerer:
         hits = [row for row, _ in matched]
         if kind == "last":
             plan.events = hits[-1:]
-            plan.fixed = answers.last(topic, hits, where)
+            plan.fixed = answers.last(topic, hits, where, times)
         elif kind == "first":
             plan.events = hits[:1]
-            plan.fixed = answers.first(topic, hits, where)
+            plan.fixed = answers.first(topic, hits, where, times)
         elif kind == "count":
             runs = answers.occurrences(hits, rows)
             ends = [row for run in runs[: answers.MAX_LISTED] for row in (run[0], run[-1])]
             plan.events = list({row.id: row for row in ends}.values())
             plan.facts["count"] = len(runs)
-            plan.fixed = answers.count(topic, runs, where)
+            plan.fixed = answers.count(topic, runs, where, times)
         elif kind == "presence":
             plan.events = hits[: answers.MAX_LISTED]
             if broader is None:
                 plan.facts["present"] = bool(hits)
             else:  # a hedge is neither yes nor no, and a phrasing must not make it one
                 plan.facts["hedged"] = True
-            plan.fixed = answers.presence(intent.topic, hits, where, broader)
+            plan.fixed = answers.presence(intent.topic, hits, where, broader, times)
         else:  # search, or a window about something
             best = sorted(matched, key=lambda pair: -pair[1])[: self.settings.answer_events]
             plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
-            plan.fixed = answers.sightings(intent.topic, plan.events, where)
+            plan.fixed = answers.sightings(intent.topic, plan.events, where, times)
         plan.facts["needs_time"] = kind in ("last", "first") or intent.when
 
     def _broader(
@@ -313,6 +319,7 @@ class Answerer:
             framing=f"Correct answer: {plan.fixed}",
             max_new_tokens=self.settings.answer_max_tokens,
             temperature=self.settings.temperature,
+            times=plan.times,
         )
         return plan
 
@@ -355,7 +362,7 @@ class Answerer:
         if any(i not in evidence for i in cited):
             return "cites an event not in the evidence"
         rows = [row for row in plan.events if row.id in cited]
-        if invented_times(text, rows, plan.question_times):
+        if invented_times(text, rows, plan.question_times, self.clock):
             return "states a time no cited event has"
         if stray_numbers(text, [plan.facts["count"]] if "count" in plan.facts else []):
             return "states a number memory did not give"

@@ -7,7 +7,7 @@
 // and shown as blob URLs. Server text only ever goes through textContent.
 
 import { on } from "./bus.js";
-import { $, el, fmtTime } from "./dom.js";
+import { $, el, fmtSpan } from "./dom.js";
 import { authHeaders, streamId } from "./settings.js";
 
 const MAX_ALERTS = 50;
@@ -162,7 +162,7 @@ function showAlert(a) {
     { className: "card alert-card", dataset: { alertId: String(a.alert_id) } },
     img,
     el("strong", { text: a.watch.text }),
-    el("span", { text: ` — ${e.stream} ${fmtTime(e.start)}–${fmtTime(e.end)} (#${e.id})` }),
+    el("span", { text: ` — ${e.stream} ${fmtSpan(e, 1, "–")} (#${e.id})` }),
     el("p", { text: e.caption || e.labels.join(", ") }),
     el("p", { className: "hint", text: `${why.condition}: ${score} ≥ ${why.threshold}${verified} · ${why.phase}` }),
   );

@@ -2,7 +2,7 @@
 // as response.delta ... response.done) and over REST otherwise; the answer ends with citation
 // chips that jump to their cards. Search lists a stream's past events matching some text.
 
-import { $, el, fmtTime, labelText } from "./dom.js";
+import { $, el, fmtSpan, labelText } from "./dom.js";
 import { on } from "./bus.js";
 import { send } from "./connection.js";
 import { authHeaders, streamId } from "./settings.js";
@@ -31,7 +31,7 @@ function renderCitations(citations) {
     const chip = el(
       "button",
       { type: "button", className: "chip", title: c.caption || "", dataset: { eventId: String(c.id) } },
-      `[#${c.id}] ${fmtTime(c.start, 0)}–${fmtTime(c.end, 0)}`,
+      `[#${c.id}] ${fmtSpan(c, 0, "–")}`,
     );
     chip.addEventListener("click", () => focusEvent(c.id, c.start));
     ui.citations.append(chip);
@@ -118,7 +118,7 @@ async function search(q) {
         "button",
         { type: "button", className: "result", dataset: { eventId: String(eid) } },
         el("span", { className: "ev-id", text: `#${eid}` }),
-        el("span", { className: "ev-span", text: `${fmtTime(ev.start)} – ${fmtTime(ev.end)}` }),
+        el("span", { className: "ev-span", text: fmtSpan(ev) }),
         el("span", { className: "desc", text: desc }),
       );
       row.addEventListener("click", () => focusEvent(eid, ev.start));

@@ -33,6 +33,23 @@ export function fmtTime(t, digits = 1) {
   return `${m}:${s.padStart(digits ? 3 + digits : 2, "0")}`;
 }
 
+// A time of day in the browser's zone: "10:31:05", with the zone's name when asked ("10:31:05 UTC").
+export function fmtClock(unix, zone = false) {
+  // h23, not hour12: false (which some browsers print as "24:05:00" after midnight)
+  const opts = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+  if (zone) opts.timeZoneName = "short";
+  return new Date(unix * 1000).toLocaleTimeString([], opts);
+}
+
+// An event's span as its user reads it: a live stream's events carry wall_start/wall_end (Unix
+// seconds) and show the clock, as the answers do; a file's show stream time (m:ss.s).
+export function fmtSpan(e, digits = 1, sep = " – ") {
+  if (e && typeof e.wall_start === "number" && typeof e.wall_end === "number") {
+    return `${fmtClock(e.wall_start)}${sep}${fmtClock(e.wall_end, true)}`;
+  }
+  return `${fmtTime(e?.start, digits)}${sep}${fmtTime(e?.end, digits)}`;
+}
+
 export function num(x, digits = 2) {
   return typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "–";
 }

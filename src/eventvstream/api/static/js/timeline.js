@@ -2,7 +2,7 @@
 // fired, the caption as it streams in), newest first, at most MAX_CARDS. A merged event updates
 // its slot's card. Other panes jump to a card with focusEvent.
 
-import { $, el, fmtTime, labelText, num, toast } from "./dom.js";
+import { $, el, fmtSpan, fmtTime, labelText, num, toast } from "./dom.js";
 import { on } from "./bus.js";
 import { frameBefore, seekTo } from "./capture.js";
 import { addPoint, clearPlot } from "./plot.js";
@@ -79,7 +79,7 @@ function onBoundary(msg) {
   }
   rec.start = msg.start;
   rec.end = msg.end;
-  rec.span.textContent = `${fmtTime(msg.start)} – ${fmtTime(msg.end)}`;
+  rec.span.textContent = fmtSpan(msg);
   rec.merged.hidden = !msg.merged;
   rec.li.classList.toggle("is-merged", Boolean(msg.merged));
   rec.labels.textContent = labelText(msg.labels);
