@@ -46,7 +46,9 @@ def stream(server: ServerProcess, frames: tuple[Any, ...]) -> list[int]:
 
 
 def test_outbox_delivers_after_kill9_with_the_receiver_down(tmp_path):
-    profile = write_profile(tmp_path / "profile.yaml", tmp_path / "data")
+    # a queue that holds the whole clip: on a loaded box the encoder falls behind, and drop-oldest
+    # (the live default) would drop the frames around the cuts this test needs as boundaries
+    profile = write_profile(tmp_path / "profile.yaml", tmp_path / "data", frame_queue=128)
     data = yaml.safe_load(profile.read_text())
     data["alerts"] = {  # fast retries, but enough of them to outlast the receiver's outage
         "webhook_backoff_s": 0.2,
