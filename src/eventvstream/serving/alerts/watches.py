@@ -53,8 +53,11 @@ class WatchService:
     def reload(self) -> None:
         revision = self.store.revision()  # before reading: a change made meanwhile reloads again
         rules: dict[str, list[tuple[WatchRule, StoredWatch]]] = {}
+        model = self._model()
         for watch in self.store.all():
-            if watch.vector is None or watch.vector_model != self._model():
+            # Re-embed only with an embedder that differs from the one that embedded it (a
+            # rewrite changes the revision, which every replica reloads on).
+            if model is not None and (watch.vector is None or watch.vector_model != model):
                 watch = self._reembed(watch)
             rules.setdefault(watch.owner, []).append((self.rule(watch), watch))
         with self._lock:
