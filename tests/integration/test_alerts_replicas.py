@@ -92,8 +92,7 @@ def test_one_evaluator_a_takeover_and_no_duplicates(postgres_url: str, tmp_path:
         until(lambda: not any(a.engine.pending().values()))  # all delivered
 
         a.lock.close()  # A dies: its liveness lock is gone, the role is free at once
-        b.role.tick(draining=False)
-        assert b.role.held()
+        until(lambda: b.role.tick(draining=False) or b.role.held())  # B's next heartbeats
         a.role.tick(draining=False)  # (were A alive, its next heartbeat says it lost the role)
         assert not a.role.held()
         until(lambda: b.engine.leading and not a.engine.leading)
