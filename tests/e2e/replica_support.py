@@ -15,9 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +57,9 @@ def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server
     data["events"] = dict(data.get("events") or {}) | EVENTS | {"max_event_s": 4.0}
     data["memory"] = {"data_dir": str(data_dir), "backend": "postgres", "url": db_url}
     data["memory"]["consolidate"] = False  # every event its own row: new events are countable
-    data["alerts"] = {"enabled": False}  # one alert evaluator per database: not built yet
+    # Alerts on (one evaluator per database: the alerts role); webhooks may reach the test's
+    # receiver on 127.0.0.1, as an operator would allow it.
+    data["alerts"] = {"webhook_allow_hosts": ["127.0.0.1"], "webhook_backoff_s": 0.1}
     data["server"] = {
         "api_keys": list(KEYS),
         "status_interval_s": 0.5,
@@ -68,6 +72,43 @@ def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server
     } | server
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL server (Debian's binaries) and a fresh database on it: its URL.
+    Skips the test where PostgreSQL is not installed."""
+    from eventvstream.testdata.postgres import INSTALL_HINT, PostgresServer, pg_bin
+
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        pytest.skip(INSTALL_HINT)
+    server = PostgresServer(bin_dir)
+    server.start()
+    try:
+        yield server.new_database()
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def running_replicas(
+    directory: Path, db_url: str, names: tuple[str, ...] = ("a", "b"), **server: Any
+) -> Iterator[list[Replica]]:
+    """``evs serve`` replicas on ``db_url``, ready; stopped (SIGTERM) on the way out."""
+    started: list[Replica] = []
+    try:
+        for name in names:
+            profile = replica_profile(
+                directory / f"{name}.yaml", directory / f"data-{name}", db_url, name, **server
+            )
+            started.append(Replica(name, profile, directory))
+        for replica in started:
+            replica.wait_ready()
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
 
 
 class Replica:

@@ -29,7 +29,8 @@ from replica_support import (
     WsClient,
     cameras,
     http,
-    replica_profile,
+    postgres_database,
+    running_replicas,
     until,
 )
 
@@ -40,35 +41,9 @@ PULLS = 8
 
 
 @pytest.fixture
-def postgres_db(tmp_path: Path) -> Iterator[str]:
-    from eventvstream.testdata.postgres import INSTALL_HINT, PostgresServer, pg_bin
-
-    bin_dir = pg_bin()
-    if bin_dir is None:
-        pytest.skip(INSTALL_HINT)
-    server = PostgresServer(bin_dir)
-    server.start()
-    try:
-        yield server.new_database()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, postgres_db: str) -> Iterator[list[Replica]]:
-    started: list[Replica] = []
-    try:
-        for name in ("a", "b"):
-            profile = replica_profile(
-                tmp_path / f"{name}.yaml", tmp_path / f"data-{name}", postgres_db, name
-            )
-            started.append(Replica(name, profile, tmp_path))
-        for replica in started:
-            replica.wait_ready()
+def replicas(tmp_path: Path) -> Iterator[list[Replica]]:
+    with postgres_database() as url, running_replicas(tmp_path, url) as started:
         yield started
-    finally:
-        for replica in started:
-            replica.stop()
 
 
 def test_two_replicas_share_streams_and_survive_kill9(replicas: list[Replica]) -> None:

@@ -109,6 +109,9 @@ def test_a_file_with_the_old_alert_tables_migrates_in_place(tmp_path):
         conn.execute("ALTER TABLE events DROP COLUMN wall_start")
         for table in ("replicas", "stream_leases", "pull_specs", "shared_streams"):  # v7
             conn.execute(f"DROP TABLE {table}")
+        for table in ("role_leases", "upload_jobs"):  # v8
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE event_frames DROP COLUMN image")  # v8
         conn.execute("PRAGMA user_version = 4")
     with MemoryBank(MemorySettings(data_dir=tmp_path)) as bank:
         db = AlertDatabase(bank.store.backend)

@@ -307,6 +307,9 @@ def test_version_1_database_is_migrated(settings, tmp_path, vectors):
         conn.execute("ALTER TABLE events DROP COLUMN wall_start")
         for table in ("replicas", "stream_leases", "pull_specs", "shared_streams"):  # v7
             conn.execute(f"DROP TABLE {table}")
+        for table in ("role_leases", "upload_jobs"):  # v8
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE event_frames DROP COLUMN image")  # v8
         conn.execute("PRAGMA user_version = 1")
     with MemoryBank(settings(tmp_path)) as bank:
         assert bank.stats()["events"] == 5

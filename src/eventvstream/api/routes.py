@@ -301,10 +301,10 @@ async def _multipart_upload(request: Request, spool: Spool) -> tuple[Path, str, 
 @router.get("/jobs/{job_id}", response_model=Job, tags=["ingest"])
 async def get_job(request: Request, who: Caller, job_id: str) -> dict[str, Any]:
     engine = _engine(request, writing=False)
-    job = engine.get_job(who.owner, job_id)
+    job = await asyncio.to_thread(engine.get_job, who.owner, job_id)
     if job is None:
         raise EvsError(f"no job {clip(job_id)!r}", code="not_found")
-    return job.to_dict()
+    return job
 
 
 # -- reading memory ------------------------------------------------------------------------------

@@ -40,6 +40,23 @@ class AlertDatabase:
         with self.backend.reader() as conn:
             return conn.execute(sql, args).fetchone()
 
+    def changed(self, after: int, head: int, limit: int) -> tuple[list[int], int]:
+        """Ids of events changed after sequence ``after`` up to ``head``, in sequence order,
+        and the sequence they cover; never splits one commit's changes between two batches
+        (the alert engine's and each replica's live fan-out's follow)."""
+        rows = self.rows(
+            "SELECT id, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (after, head, limit),
+        )
+        if len(rows) < limit:
+            return [r[0] for r in rows], head
+        last = rows[-1][1]
+        kept = [r for r in rows if r[1] < last]
+        if kept:
+            return [r[0] for r in kept], last - 1
+        same = self.rows("SELECT id FROM events WHERE seq = ?", (last,))
+        return [r[0] for r in same], last
+
     def state(self, key: str) -> str | None:
         row = self.one("SELECT value FROM alert_state WHERE key = ?", (key,))
         return None if row is None else row[0]

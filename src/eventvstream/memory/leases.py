@@ -67,12 +67,12 @@ LEASES_DDL = """
 """
 
 LOCK_NAMESPACE = 0x657673  # pg_advisory_lock(ns, key): "evs"
-_NOW = {
+NOW_SQL = {
     "postgres": "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
 }
 # A lease is free when nobody holds it, it has expired, or its holder's liveness lock is gone.
-_HOLDER_ALIVE = {
+HOLDER_ALIVE_SQL = {
     "postgres": (
         "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
         f"AND classid = {LOCK_NAMESPACE} AND objid::BIGINT = {{table}}.lock_key "
@@ -106,8 +106,8 @@ class LeaseStore:
         self.replica = replica
         self.key = lock_key(replica)
         self.ttl_s = ttl_s
-        self.now = _NOW.get(backend.name, _NOW["sqlite"])
-        alive = _HOLDER_ALIVE.get(backend.name, _HOLDER_ALIVE["sqlite"])
+        self.now = NOW_SQL.get(backend.name, NOW_SQL["sqlite"])
+        alive = HOLDER_ALIVE_SQL.get(backend.name, HOLDER_ALIVE_SQL["sqlite"])
         self._lease_alive = alive.format(table="stream_leases")
         self._replica_alive = alive.format(table="replicas")
 

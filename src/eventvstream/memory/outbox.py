@@ -6,6 +6,12 @@ either the alert and its deliveries exist (and pending deliveries are retried on
 neither does and the cursor has not moved (the event is evaluated again). ``UNIQUE(watch_id,
 event_id)`` makes that re-evaluation idempotent: a watch alerts on an event at most once, and the
 alert's ``uid`` is the idempotency key every retry carries.
+
+With replicas on one database only the holder of the alert role records alerts, and each
+:meth:`Outbox.record` first runs the role's *fence* (``memory/roles.py``), which locks the role
+row until the commit. So alert transactions never overlap, and alert ids are handed out in
+commit order: a replica following the log by id (:meth:`Outbox.since`) never skips one that
+commits late.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,12 +74,22 @@ class Outbox:
     def __init__(self, db: AlertDatabase) -> None:
         self.db = db
 
-    def record(self, alerts: list[NewAlert], cursor: int | None = None) -> list[AlertRecord]:
+    def record(
+        self,
+        alerts: list[NewAlert],
+        cursor: int | None = None,
+        *,
+        fence: Callable[[Any], None] | None = None,
+    ) -> list[AlertRecord]:
         """Store new alerts and their deliveries (skipping any a watch already raised for that
-        event) and, in the same commit, the evaluated-up-to cursor. Returns the new ones."""
+        event) and, in the same commit, the evaluated-up-to cursor. Returns the new ones.
+        ``fence(conn)`` runs first in the transaction and may raise to abort it (the alert role
+        was lost)."""
         now = time.time()
         stored: list[AlertRecord] = []
         with self.db.write() as conn:
+            if fence is not None:
+                fence(conn)
             for alert in alerts:
                 uid = uuid.uuid4().hex
                 payload = alert.payload | {"idempotency_key": uid}
@@ -184,6 +201,17 @@ class Outbox:
             (*args, limit),
         )
         return [_alert(r) for r in rows]
+
+    def since(self, after_id: int, limit: int = 500) -> list[AlertRecord]:
+        """Every owner's alerts after ``after_id``, oldest first (a replica's live fan-out)."""
+        rows = self.db.rows(
+            f"SELECT {_ALERT} FROM alerts a WHERE a.id > ? ORDER BY a.id LIMIT ?",
+            (after_id, limit),
+        )
+        return [_alert(r) for r in rows]
+
+    def max_id(self) -> int:
+        return int(self.db.one("SELECT MAX(id) FROM alerts")[0] or 0)
 
     def latest_id(self, owner: str) -> int:
         row = self.db.one("SELECT MAX(id) FROM alerts WHERE owner = ?", (owner,))

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from eventvstream.errors import EvsError
 from eventvstream.memory.backends import connect
+from eventvstream.memory.jobs import JOBS_DDL
 from eventvstream.memory.leases import LEASES_DDL
+from eventvstream.memory.roles import ROLES_DDL
 
 if TYPE_CHECKING:
     from eventvstream.memory.backends import Backend
@@ -28,7 +30,7 @@ class MemoryCorruptError(EvsError):
     code = "memory_corrupt"
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -156,6 +158,15 @@ MIGRATIONS: dict[int, str] = {
     # v7: stream leases, the replica list, persisted pull sources and REST-created streams, for
     # replicas on one database (memory/leases.py).
     7: LEASES_DDL,
+    # v8: for replicas on one database, the rest of what was per process: role leases (one
+    # alert engine per database, memory/roles.py), upload job status readable on any replica
+    # (memory/jobs.py), and the keyframe of a watched event in the database, so the replica
+    # that evaluates an alert (or serves its keyframe link) need not be the one that saw it.
+    8: ROLES_DDL
+    + JOBS_DDL
+    + """
+    ALTER TABLE event_frames ADD COLUMN image BLOB;
+    """,
 }
 
 

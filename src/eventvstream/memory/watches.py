@@ -3,12 +3,17 @@
 The row keeps the watch's settings as JSON (``spec``; the serving layer owns their meaning) and
 the sentence embedding of its text, with the embedder's name, so a restart does not re-embed
 every watch and a different embedder is noticed and re-embeds.
+
+Every change also writes a new ``watches_rev`` in ``alert_state``, in the same transaction: with
+replicas on one database, a watch created, changed or deleted through one replica is noticed by
+the others (one row read per poll) and their rules reloaded.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,7 @@ def _watch(row: tuple[Any, ...]) -> StoredWatch:
 
 
 _COLUMNS = "id, owner, stream, spec, vector, vector_model, created, updated"
+REV_KEY = "watches_rev"
 
 
 class WatchStore:
@@ -57,6 +63,7 @@ class WatchStore:
                 f"INSERT INTO watches ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (watch_id, owner, stream, json.dumps(spec), blob, vector_model, now, now),
             )
+            self._bump(conn)
         found = self.get(owner, watch_id)
         assert found is not None
         return found
@@ -77,6 +84,7 @@ class WatchStore:
                 "updated = ? WHERE id = ? AND owner = ?",
                 (stream, json.dumps(spec), blob, vector_model, time.time(), watch_id, owner),
             )
+            self._bump(conn)
         return self.get(owner, watch_id) if cursor.rowcount else None
 
     def delete(self, owner: str, watch_id: str) -> bool:
@@ -84,7 +92,15 @@ class WatchStore:
             cursor = conn.execute(
                 "DELETE FROM watches WHERE id = ? AND owner = ?", (watch_id, owner)
             )
+            self._bump(conn)
         return cursor.rowcount == 1
+
+    def _bump(self, conn: Any) -> None:
+        self.db.set_state(conn, REV_KEY, uuid.uuid4().hex)
+
+    def revision(self) -> str | None:
+        """Changes whenever any watch does (through any process on this database)."""
+        return self.db.state(REV_KEY)
 
     def get(self, owner: str, watch_id: str) -> StoredWatch | None:
         row = self.db.one(

@@ -112,6 +112,7 @@ class Engine(StreamMethods):
         from eventvstream.language import load_decoder
         from eventvstream.language.qa import Answerer
         from eventvstream.memory import MemoryBank
+        from eventvstream.memory.jobs import JobStore
         from eventvstream.memory.retrieval import Retriever
         from eventvstream.perception import load_text_embedder
         from eventvstream.pipeline.ingest import Ingest
@@ -139,9 +140,19 @@ class Engine(StreamMethods):
         self.answerer = Answerer(
             bank, self.retriever, self.decoder, settings.language, open_events=self.open_events
         )
-        self.jobs = UploadJobs(UploadRunner(settings, encoder, bank, ingest))
         self.live = live = LiveIngest(settings, self.metrics, encoder, bank, streams, ingest)
         self.pulls = PullSessions(settings, live)
+        if bank.store.backend.shared:  # replicas on one database: leases, roles, takeovers
+            from eventvstream.serving.replica import Replica
+
+            self.replica = Replica(settings, bank.store.backend, self)
+            streams.shared = self.replica.leases
+        self.jobs = UploadJobs(
+            UploadRunner(settings, encoder, bank, ingest),
+            JobStore(bank.store.backend),
+            replica=self.replica.id if self.replica is not None else None,
+            alive=self.replica.alive if self.replica is not None else None,
+        )
         ingest.add_listener(SessionNotifier(live.by_id))
         if settings.alerts.enabled:
             self.alerts = self._start_alerts(bank, embedder)
@@ -150,22 +161,22 @@ class Engine(StreamMethods):
             for listener in self._listeners:
                 ingest.add_listener(listener)
             self.ingest = ingest
-        if bank.store.backend.shared:  # replicas on one database: leases, takeovers
-            from eventvstream.serving.replica import Replica
-
-            self.replica = Replica(settings, bank.store.backend, self)
-            streams.shared = self.replica.leases
         self.metrics.load_s = time.perf_counter() - started
 
     def _start_alerts(self, bank: MemoryBank, embedder: SharedEmbedder) -> AlertEngine:
         """Watches and deliveries (:mod:`eventvstream.serving.alerts`); an alert also goes to
-        the live session of its stream, as an ``alert`` message."""
+        the live session of its stream, as an ``alert`` message. With replicas, the replica
+        holding the ``alerts`` role evaluates and delivers (:mod:`eventvstream.serving.roles`)."""
         from eventvstream.serving.alerts.engine import AlertEngine
         from eventvstream.serving.notices import AlertRaised
+        from eventvstream.serving.roles import ALERTS
 
+        role = self.replica.role(ALERTS) if self.replica is not None else None
         alerts = AlertEngine(
-            self.settings.alerts, bank, embedder, self.decoder, metrics=self.metrics
+            self.settings.alerts, bank, embedder, self.decoder, metrics=self.metrics, role=role
         )
+        if role is not None:
+            role.listeners.append(lambda held: alerts.wake())
 
         def to_session(owner: str, stream: str, alert: dict[str, Any]) -> None:
             session = self.live.session(owner, stream) if self.live is not None else None
@@ -243,8 +254,10 @@ class Engine(StreamMethods):
         self.metrics.add("uploads")
         return self.jobs.submit(job)
 
-    def get_job(self, owner: str, job_id: str) -> UploadJob | None:
-        return self.jobs.get(owner, job_id) if self.jobs is not None else None
+    def get_job(self, owner: str, job_id: str) -> dict[str, Any] | None:
+        """The job's status (:meth:`UploadJobs.status`: this replica's, or any replica's from
+        the database). Blocking."""
+        return self.jobs.status(owner, job_id) if self.jobs is not None else None
 
     # -- questions and lookups ------------------------------------------------------------------
     async def answer(self, question: str, scope: Scope) -> AsyncIterator[str | Answer]:

@@ -68,7 +68,7 @@ class EngineFacade(Protocol):
 
     # uploads
     def submit_upload(self, job: UploadJob) -> UploadJob: ...  # blocking
-    def get_job(self, owner: str, job_id: str) -> UploadJob | None: ...
+    def get_job(self, owner: str, job_id: str) -> dict[str, Any] | None: ...  # blocking
 
     # memory
     def answer(self, question: str, scope: Scope) -> AsyncIterator[str | Answer]: ...

@@ -7,6 +7,12 @@ isolation, labels) with the engine's shared encoder wrapped to count frames, whi
 progress fraction. Its events go through the one ingest step
 (:mod:`eventvstream.pipeline.ingest`), like live events. A file already ingested into the
 stream (same content hash) is not ingested twice.
+
+A job's status is also written to the memory database (``memory/jobs.py``: when it is queued,
+starts, ends, and at most once a second in between), so ``GET /v1/jobs/{id}`` is answered by
+any replica on a shared database, and after a restart. A job whose server died before it ended
+reads ``failed`` with code ``interrupted`` (its half-ingested events are discarded by the next
+upload of the same file).
 """
 
 from __future__ import annotations
@@ -29,12 +35,20 @@ from eventvstream.errors import EvsError
 from eventvstream.events.types import Boundary, Event
 from eventvstream.media import VideoInfo
 from eventvstream.memory.bank import MemoryBank
+from eventvstream.memory.jobs import UNFINISHED, JobStore
 from eventvstream.perception.base import ImageEncoder
 from eventvstream.pipeline.ingest import Ingest
 
 log = logging.getLogger(__name__)
 
-KEEP_JOBS = 512  # finished jobs remembered for GET /v1/jobs/{id}
+KEEP_JOBS = 512  # finished jobs kept in memory (all of them are in the database for a week)
+SAVE_EVERY_S = 1.0  # progress written to the database at most this often
+LOCAL = "local"  # the replica name of a server alone on its database
+INTERRUPTED = {
+    "code": "interrupted",
+    "message": "the server running this upload stopped before it finished; upload the file "
+    "again (it resumes cleanly)",
+}
 
 
 class JobCancelled(EvsError):
@@ -56,6 +70,12 @@ class UploadJob:
     note: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    #: Called after progress or events change (the job list saves it, throttled).
+    on_change: Callable[[UploadJob], None] | None = field(default=None, repr=False, compare=False)
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     @property
     def source(self) -> str:
@@ -139,18 +159,33 @@ Runner = Callable[[UploadJob, threading.Event], int]
 
 
 class UploadJobs:
-    """A queue of upload jobs and the one thread that runs them."""
+    """A queue of upload jobs and the one thread that runs them; their status in memory and in
+    the database (``store``), where every replica reads it."""
 
-    def __init__(self, run: Runner) -> None:
+    def __init__(
+        self,
+        run: Runner,
+        store: JobStore | None = None,
+        *,
+        replica: str | None = None,
+        alive: Callable[[str], bool] | None = None,
+    ) -> None:
         self._run = run
+        self.store = store
+        self.replica = replica or LOCAL
+        self._alive = alive  # with replicas: is the replica running a job still live?
         self._queue: queue.Queue[UploadJob | None] = queue.Queue()
         self._jobs: OrderedDict[str, UploadJob] = OrderedDict()
         self._lock = threading.Lock()
+        self._saved: dict[str, float] = {}  # job id -> when its progress was last written
         self._cancel = threading.Event()
+        if store is not None:
+            self._quietly(self._recover)
         self._thread = threading.Thread(target=self._loop, name="evs-uploads", daemon=True)
         self._thread.start()
 
     def submit(self, job: UploadJob) -> UploadJob:
+        job.on_change = self._progress
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > KEEP_JOBS:
@@ -158,14 +193,36 @@ class UploadJobs:
                 if self._jobs[oldest].state in ("queued", "running"):
                     break
                 del self._jobs[oldest]
+        self._save(job)
         self._queue.put(job)
         return job
 
     def get(self, owner: str, job_id: str) -> UploadJob | None:
-        """Only the owner sees a job (another key gets None, i.e. 404)."""
+        """A job of this process; only the owner sees it (another key gets None, i.e. 404)."""
         with self._lock:
             job = self._jobs.get(job_id)
         return job if job is not None and job.owner == owner else None
+
+    def status(self, owner: str, job_id: str) -> dict[str, Any] | None:
+        """The owner's job as ``GET /v1/jobs/{id}`` shows it: this process's own, else the one
+        another replica (or this server before a restart) wrote. Blocking."""
+        job = self.get(owner, job_id)
+        if job is not None:
+            return job.to_dict()
+        if self.store is None:
+            return None
+        found = self.store.get(owner, job_id)
+        if found is None:
+            return None
+        runner = found.pop("replica")
+        if found["state"] in UNFINISHED and runner != self.replica and not self._is_alive(runner):
+            found |= {"state": "failed", "error": dict(INTERRUPTED)}
+        return found
+
+    def _is_alive(self, replica: str) -> bool:
+        """Whether the replica that wrote a job still runs (alone on the database: never
+        another one, so no)."""
+        return self._alive is not None and self._alive(replica)
 
     @property
     def active(self) -> int:
@@ -188,6 +245,7 @@ class UploadJobs:
                 self._fail(job, {"code": "cancelled", "message": "the server shut down"})
                 continue
             job.state = "running"
+            self._save(job)
             try:
                 job.events = self._run(job, self._cancel)
                 job.progress, job.state = 1.0, "done"
@@ -200,11 +258,47 @@ class UploadJobs:
             finally:
                 job.finished = time.time()
                 job.path.unlink(missing_ok=True)
+                self._save(job)
 
-    @staticmethod
-    def _fail(job: UploadJob, error: dict[str, str]) -> None:
+    def _fail(self, job: UploadJob, error: dict[str, str]) -> None:
         job.state, job.error, job.finished = "failed", error, time.time()
         job.path.unlink(missing_ok=True)
+        self._save(job)
+
+    # -- the database copy -------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Jobs this server (this replica id) left unfinished when it last stopped: failed.
+        Alone on its database, that is every unfinished job."""
+        assert self.store is not None
+        count = self.store.interrupt(None if self.replica == LOCAL else self.replica, INTERRUPTED)
+        if count:
+            log.info("%d upload job(s) interrupted by the last stop marked failed", count)
+        self.store.prune()
+
+    def _progress(self, job: UploadJob) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._saved.get(job.id, 0.0) < SAVE_EVERY_S:
+                return
+            self._saved[job.id] = now
+        self._save(job)
+
+    def _save(self, job: UploadJob) -> None:
+        if self.store is None:
+            return
+        store = self.store
+        if job.finished is not None:
+            with self._lock:
+                self._saved.pop(job.id, None)
+        self._quietly(lambda: store.save(job.owner, self.replica, job.to_dict()))
+
+    @staticmethod
+    def _quietly(write: Callable[[], Any]) -> None:
+        """A status write that fails (the database is away) never fails the upload itself."""
+        try:
+            write()
+        except Exception as exc:
+            log.warning("could not save upload job status: %s", type(exc).__name__)
 
 
 class UploadRunner:
@@ -237,6 +331,7 @@ class UploadRunner:
             done[0] += n
             if total[0]:
                 job.progress = min(0.99, done[0] / total[0])
+                job.changed()
 
         def on_info(info: VideoInfo) -> None:
             total[0] = max(1, int(info.sampled_frames))
@@ -256,5 +351,6 @@ class UploadRunner:
             )
             count += 1
             job.events = count
+            job.changed()
         bank.finish_source(job.source, count)
         return count

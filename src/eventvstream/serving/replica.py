@@ -11,7 +11,9 @@ Only with ``memory.backend: postgres``. Every ``server.heartbeat_s`` a thread:
 4. claims pull sources nobody holds (their replica died, or they were left for a less loaded
    replica) up to a fair share, ``ceil(pull sources / live replicas)``, and resumes pulling
    them; a replica holding more than its share sheds one per heartbeat, so a restarted replica
-   gets its share back.
+   gets its share back;
+5. keeps the roles it plays for the whole database (:mod:`eventvstream.serving.roles`: the alert
+   engine runs on exactly one replica), or takes one that is free or whose holder died.
 
 A WebSocket or REST-fed stream is claimed when its session opens (:meth:`Replica.claim`): a
 stream live on another replica is refused with ``stream_busy`` (the load balancer's stream
@@ -34,6 +36,8 @@ from eventvstream.config import Settings
 from eventvstream.errors import EvsError
 from eventvstream.memory.backends import Backend
 from eventvstream.memory.leases import LeaseStore, LivenessLock, PullRow
+from eventvstream.memory.roles import RoleLeases
+from eventvstream.serving.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,8 @@ class Replica:
         server = settings.server
         self.id = server.replica_id or default_replica_id()
         self.leases = LeaseStore(backend, self.id, server.lease_ttl_s)
+        self.role_leases = RoleLeases(backend, self.id, server.lease_ttl_s)
+        self.roles: dict[str, Role] = {}
         self.interval_s = server.heartbeat_s
         self.host = host
         assert settings.memory.url is not None
@@ -108,6 +114,17 @@ class Replica:
     def holder(self, owner: str, stream: str) -> str | None:
         return self.leases.holder(owner, stream)
 
+    def role(self, name: str) -> Role:
+        """The role ``name`` (created on first use; taken at a heartbeat when free)."""
+        with self._lock:
+            if name not in self.roles:
+                self.roles[name] = Role(self.role_leases, name)
+            return self.roles[name]
+
+    def alive(self, replica: str) -> bool:
+        """Whether ``replica`` is live now (fresh heartbeat, liveness lock held)."""
+        return replica == self.id or replica in self.leases.live_replicas()
+
     def fair_share(self, extra: int = 0) -> int:
         """Pull sources this replica should run: an even split over the live replicas."""
         replicas = max(1, len(self.leases.live_replicas()))
@@ -129,6 +146,10 @@ class Replica:
         self._liveness.ensure()
         self.leases.heartbeat()
         self._ticks += 1
+        with self._lock:
+            roles = list(self.roles.values())
+        for role in roles:
+            role.tick(self.host.draining)
         if self._ticks % 600 == 1:  # now and then: drop long-gone replicas' rows
             self.leases.forget_dead_replicas()
         active = self.host.active_streams()
@@ -215,6 +236,8 @@ class Replica:
         self._stop.set()
         self._thread.join(timeout=10)
         try:
+            for role in list(self.roles.values()):
+                role.release()
             self.leases.release_all()
         except Exception:
             log.warning("replica %s: could not release its leases", self.id, exc_info=True)

@@ -46,7 +46,7 @@ class MqttPublisher(OutboxSender):
 
     channel = CHANNEL
 
-    def __init__(self, settings: MqttSettings, outbox: Outbox) -> None:
+    def __init__(self, settings: MqttSettings, outbox: Outbox, *, gate: Any = None) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -76,6 +76,7 @@ class MqttPublisher(OutboxSender):
             backoff_max_s=RETRY_S,
             max_attempts=None,
             poll_s=RETRY_S,
+            gate=gate,
         )
         self.client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         self.client.loop_start()

@@ -60,6 +60,7 @@ class OutboxSender(ABC):
         max_attempts: int | None,
         poll_s: float = 1.0,
         on_result: OnResult | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         self.outbox = outbox
         self.workers = workers
@@ -68,6 +69,7 @@ class OutboxSender(ABC):
         self.max_attempts = max_attempts  # None: retry for as long as it takes
         self.poll_s = poll_s
         self.on_result = on_result
+        self.gate = gate  # with replicas: "this replica still holds the alert role"
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._in_flight: set[int] = set()
@@ -89,7 +91,7 @@ class OutboxSender(ABC):
 
     def _dispatch(self) -> float:
         """Start every due delivery not already in flight; seconds until the next is due."""
-        if not self.ready():
+        if not self.ready() or (self.gate is not None and not self.gate()):
             return self.poll_s
         with self._lock:
             busy = set(self._in_flight)

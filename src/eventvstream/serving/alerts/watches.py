@@ -38,17 +38,31 @@ class WatchService:
         self.policy = WebhookPolicy.from_settings(settings)
         self._lock = threading.Lock()
         self._rules: dict[str, list[tuple[WatchRule, StoredWatch]]] = {}
+        self._revision: str | None = None
         self.reload()
 
     # -- rules ---------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Reload the rules if any watch changed since (through this process or another one
+        on the same database: replicas); True when they were reloaded."""
+        if self.store.revision() == self._revision:
+            return False
+        self.reload()
+        return True
+
     def reload(self) -> None:
+        revision = self.store.revision()  # before reading: a change made meanwhile reloads again
         rules: dict[str, list[tuple[WatchRule, StoredWatch]]] = {}
+        model = self._model()
         for watch in self.store.all():
-            if watch.vector is None or watch.vector_model != self._model():
+            # Re-embed only with an embedder that differs from the one that embedded it (a
+            # rewrite changes the revision, which every replica reloads on).
+            if model is not None and (watch.vector is None or watch.vector_model != model):
                 watch = self._reembed(watch)
             rules.setdefault(watch.owner, []).append((self.rule(watch), watch))
         with self._lock:
             self._rules = rules
+            self._revision = revision
 
     def rules_for(self, owner: str) -> list[tuple[WatchRule, StoredWatch]]:
         with self._lock:

@@ -70,7 +70,9 @@ class WebhookSender(OutboxSender):
 
     channel = CHANNEL
 
-    def __init__(self, outbox: Outbox, settings: AlertSettings, *, on_result: Any = None) -> None:
+    def __init__(
+        self, outbox: Outbox, settings: AlertSettings, *, on_result: Any = None, gate: Any = None
+    ) -> None:
         self.settings = settings
         self.policy = WebhookPolicy.from_settings(settings)
         self._client = guarded_client(self.policy, settings.webhook_timeout_s)
@@ -81,6 +83,7 @@ class WebhookSender(OutboxSender):
             backoff_max_s=settings.webhook_backoff_max_s,
             max_attempts=settings.webhook_max_attempts,
             on_result=on_result,
+            gate=gate,
         )
 
     def send(self, delivery: Delivery) -> Attempt:
