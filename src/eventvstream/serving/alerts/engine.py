@@ -58,7 +58,7 @@ BATCH = 500
 CURSOR_SAVE_S = 1.0
 POLL_S = 0.5  # the follower also looks by itself this often (a missed wake-up costs this much)
 REPLICA_POLL_S = 0.25  # with replicas, changes made elsewhere wake nobody here: look more often
-FRAME_WAIT_S = 2.0  # with replicas: how long an event waits for its keyframe (see below)
+FRAME_WAIT_S = 5.0  # how long an event waits for its keyframe (see below; 2 s was short at load 10)
 
 
 class AlertEngine(BaseListener):
