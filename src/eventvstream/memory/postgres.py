@@ -175,6 +175,22 @@ class PostgresBackend:
                     raw.execute("ROLLBACK")
                 raise
 
+    def read_chunks(
+        self, sql: str, params: Sequence[Any], rows: int
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        # A named (server-side) cursor in binary: the server sends ``rows`` rows per FETCH,
+        # with ``bytea`` as raw bytes (text format doubles every vector into hex, and an
+        # ordinary cursor holds the whole result in the client at once: several GB at 1M).
+        with (
+            self.pool.connection() as raw,
+            raw.transaction(),
+            raw.cursor(name="evs_read_chunks", binary=True) as cursor,
+        ):
+            cursor.itersize = rows
+            cursor.execute(_placeholders(sql), params)
+            while chunk := cursor.fetchmany(rows):
+                yield chunk
+
     def insert_id(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql + " RETURNING id", params).fetchone()[0])
 
