@@ -11,8 +11,10 @@ One store per backend (a throwaway PostgreSQL server, an SQLite file) is filled 
 ``--baseline-src`` if given, in alternating order so neither always runs first on a warmer
 machine), a child process opens a ``MemoryBank`` with no saved cache (PostgreSQL: an empty data
 directory, what a new replica has; SQLite: the store's directory with its cache files removed)
-and reports the time to open, its CPU seconds, the PostgreSQL server's CPU seconds during the
-open, its peak RSS, and whether the cache it built holds exactly the stored ids and vectors.
+and reports the time to open, its CPU seconds, the PostgreSQL server's CPU seconds (read after
+the child exits: the connection's backend process has gone by then, so this undercounts), its
+peak RSS by the end of the open, and whether the cache it built holds exactly the stored ids and
+vectors.
 
 The store is filled through ``store.transaction`` in batches (the rows ``MemoryBank.add_many``
 writes; random vectors never merge), not through the bank: the writer's own FAISS cache is not
@@ -52,11 +54,11 @@ settings = MemorySettings(data_dir=spec["dir"], checkpoint_every=10**9, **extra)
 t0, cpu0 = time.perf_counter(), time.process_time()
 bank = MemoryBank(settings)
 opened, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the check's copies
 index = bank.indexes["visual"]
 ids, vectors = index._all()
 order = np.argsort(ids)
 digest = hashlib.sha256(ids[order].tobytes() + np.ascontiguousarray(vectors[order]).tobytes())
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"open_s": opened, "cpu_s": cpu, "rss_mib": rss, "vectors": len(ids),
                   "kind": index.kind, "digest": digest.hexdigest()}), flush=True)
 os._exit(0)
