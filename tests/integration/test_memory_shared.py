@@ -20,7 +20,7 @@ import pytest
 
 from eventvstream.config import MemorySettings
 from eventvstream.errors import EvsError
-from eventvstream.memory import MemoryBank
+from eventvstream.memory import MemoryBank, caches
 from eventvstream.memory.backends import redact_url
 
 DIM = 16
@@ -155,6 +155,35 @@ def test_kill_9_of_a_writer_loses_no_acknowledged_event(postgres_url, tmp_path):
                 assert row is not None and row.stream == "cam"
                 assert row.start <= start <= row.end  # the event is in its (merged) slot
         assert len(bank.indexes["visual"]) == bank.count()
+
+
+def test_a_replica_built_while_another_process_writes_misses_nothing_and_has_no_twin(
+    postgres_url, tmp_path, monkeypatch
+):
+    """The rebuild reads in chunks (tiny here: a long read) while a writer inserts and merges
+    (rewriting rows the read may already have passed); then the replica follows the
+    sequence. Its cache must hold exactly the rows in the database, each once."""
+    monkeypatch.setattr(caches, "REPLAY_CHUNK_BYTES", 4 * DIM * 7)
+    with MemoryBank(settings(postgres_url, tmp_path / "seed"), visual_dim=DIM) as seed:
+        seed.add_many([event(3.0 * i, unit(1000 + i)) for i in range(400)], stream="old")
+    proc = _writer(postgres_url, tmp_path / "w", "cam", 0, 5, 11)
+    assert proc.stdout is not None
+    try:
+        assert all(proc.stdout.readline() for _ in range(3))  # it is writing ...
+        with MemoryBank(settings(postgres_url, tmp_path / "r")) as replica:
+            assert all(proc.stdout.readline() for _ in range(3))  # ... and went on
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            replica.follow()
+            ids, vectors = replica.indexes["visual"]._all()
+            rows = {row.id: row.embedding for row in replica.events()}
+            assert len(ids) == len(set(ids.tolist())) == len(rows) > 400
+            assert set(ids.tolist()) == set(rows)
+            for event_id, vector in zip(ids.tolist(), vectors, strict=True):
+                np.testing.assert_array_equal(vector, rows[event_id])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_credentials_are_never_in_messages(postgres_server, tmp_path, caplog):

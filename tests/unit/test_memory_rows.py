@@ -5,8 +5,17 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 
-from eventvstream.memory.rows import COLUMN_NAMES, COLUMNS, INSERT_SQL, decode_row, encode_new
+from eventvstream.errors import EvsError
+from eventvstream.memory.rows import (
+    COLUMN_NAMES,
+    COLUMNS,
+    INSERT_SQL,
+    decode_row,
+    encode_new,
+    vectors_of,
+)
 from eventvstream.memory.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -52,3 +61,16 @@ def test_encode_then_decode_round_trips_every_field() -> None:
     assert (row.caption, row.text) == ("a cat", "a cat sits")
     assert row.text_embedding is not None and np.array_equal(row.text_embedding, np.ones(3))
     assert (row.merge_count, row.seq, row.created, row.updated) == (0, 9, 100.0, 100.0)
+
+
+def test_vectors_of_decodes_a_chunk_and_names_a_wrong_sized_vector() -> None:
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    rows = [(7, vectors[0].tobytes()), (3, vectors[1].tobytes()), (9, vectors[2].tobytes())]
+    ids, decoded = vectors_of(rows, 4, "embedding")
+    assert ids.dtype == np.int64 and ids.tolist() == [7, 3, 9]
+    np.testing.assert_array_equal(decoded, vectors)
+    assert vectors_of([], 4, "embedding")[1].shape == (0, 4)
+    rows[1] = (3, np.zeros(6, np.float32).tobytes())
+    with pytest.raises(EvsError, match="event 3 has a 6-d embedding") as caught:
+        vectors_of(rows, 4, "embedding")
+    assert caught.value.code == "dimension_mismatch"

@@ -68,6 +68,13 @@ class Backend(Protocol):
         and sent together, a cursor's result arriving when it is first read."""
         ...
 
+    def read_chunks(
+        self, sql: str, params: Sequence[Any], rows: int
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """The result of one ``SELECT`` (one snapshot), streamed in lists of up to ``rows``
+        rows rather than held whole: a replay reads every row of a large table."""
+        ...
+
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         """Run an ``INSERT`` into ``events`` and return the new row's id."""
         ...
@@ -171,6 +178,16 @@ class SqliteBackend:
     def writer(self, *, pipeline: bool = False) -> Iterator[sqlite3.Connection]:
         with sqlite_transaction(self.conn, self.write_lock) as conn:
             yield conn
+
+    def read_chunks(
+        self, sql: str, params: Sequence[Any], rows: int
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        cursor = self.conn.execute(sql, params)  # a read transaction: one snapshot throughout
+        try:
+            while chunk := cursor.fetchmany(rows):
+                yield chunk
+        finally:
+            cursor.close()
 
     def insert_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql, params).lastrowid)  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 # cache name -> the SQL column it caches
 INDEXES = {"visual": "embedding", "text": "text_embedding"}
 STATE_FILE = "index.json"
+# Vectors per chunk of a replay (32 MiB: 32,768 rows of 256-d): large enough that the per-chunk
+# round trip and FAISS call cost nothing, small enough that no copy of the whole is made.
+REPLAY_CHUNK_BYTES = 32 << 20
 
 
 class IndexCaches:
@@ -83,10 +87,19 @@ class IndexCaches:
         return index
 
     def rebuild(self, name: str, dim: int) -> VectorIndex:
-        """A new cache ``name`` holding every vector of its column in SQL."""
-        index = VectorIndex(dim, exact_max=self.settings.exact_max, nprobe=self.settings.ivf_nprobe)
+        """A new cache ``name`` holding every vector of its column in SQL (a new replica's
+        first open, or a lost cache): read in chunks, then built in its final form at once
+        (``VectorIndex.from_parts``)."""
         seq = self.store.current_seq()
-        count = self._replay(index, name, -1)
+        ids: list[np.ndarray] = []
+        vectors: list[np.ndarray] = []
+        for part_ids, part_vectors in self._changes(name, -1, dim):
+            ids.append(part_ids)
+            vectors.append(part_vectors)
+        count = sum(len(part) for part in ids)
+        index = VectorIndex.from_parts(
+            dim, ids, vectors, exact_max=self.settings.exact_max, nprobe=self.settings.ivf_nprobe
+        )
         self.unsaved += max(count, 1)  # never saved in this form: save it on close
         if count:
             log.info("rebuilt the %s index from the database: %d vectors", name, count)
@@ -107,14 +120,17 @@ class IndexCaches:
         many upserts had a vector."""
         if since >= 0:
             index.remove(np.array(self.store.deleted_since(since), dtype=np.int64))
-        ids, vectors = [], []
-        for event_id, data in self.store.changed_since(since, INDEXES[name]):
-            if data is not None:
-                ids.append(event_id)
-                vectors.append(np.frombuffer(data, dtype=np.float32))
-        if ids:
-            index.upsert(np.array(ids), np.stack(vectors))
-        return len(ids)
+        count = 0
+        for ids, vectors in self._changes(name, since, index.dim):
+            index.upsert(ids, vectors)
+            count += len(ids)
+        return count
+
+    def _changes(self, name: str, since: int, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) chunks of cache ``name``'s column changed after ``since`` (all: -1),
+        about ``REPLAY_CHUNK_BYTES`` of vectors each."""
+        rows = max(1, REPLAY_CHUNK_BYTES // (4 * dim))
+        return self.store.vectors_since(since, INDEXES[name], dim, chunk_rows=rows)
 
     # -- following the change sequence -------------------------------------------------------
     def catch_up(self) -> int:

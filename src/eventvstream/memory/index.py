@@ -4,7 +4,8 @@
   remove the id, then add it.
 - Exact inner-product search (``IndexIDMap2(IndexFlatIP)``) while the index is small; past
   ``exact_max`` vectors it is rebuilt as an ``IndexIVFFlat`` (nlist ≈ 4·√n, trained on a sample)
-  searched with ``nprobe`` lists — sub-linear search at a small recall cost.
+  searched with ``nprobe`` lists — sub-linear search at a small recall cost. A rebuild from SQL
+  (``from_parts``) makes the IVF index directly, chunk by chunk.
 - One ``RLock`` guards every call: FAISS indexes are not safe for a write concurrent with
   anything, and a save must not race a search.
 - ``save`` replaces the file atomically (``fsutil.atomic_path``): a crash leaves either the old
@@ -87,6 +88,34 @@ class VectorIndex:
         ids, vectors = self._all()
         self._index = build_ivf(ids, vectors, self.dim, self.nprobe)
 
+    @classmethod
+    def from_parts(
+        cls,
+        dim: int,
+        ids: list[np.ndarray],
+        vectors: list[np.ndarray],
+        *,
+        exact_max: int = 50_000,
+        nprobe: int = 32,
+    ) -> VectorIndex:
+        """A new index of every (ids, vectors) chunk, for a rebuild from SQL (distinct ids).
+
+        Built in its final form at once: past ``exact_max`` an IVF index trained on a sample
+        drawn across all chunks, not a flat index filled and then copied into an IVF one, and
+        each chunk added once with no ``remove_ids`` before it (there is nothing to replace).
+        The lists are emptied as the chunks go in, so their memory is freed on the way.
+        """
+        result = cls(dim, exact_max=exact_max, nprobe=nprobe)
+        total = sum(len(part) for part in ids)
+        if total > exact_max:
+            result._index = train_ivf(vectors, total, dim, nprobe)
+        ids.reverse()
+        vectors.reverse()
+        while ids:
+            part_ids = np.ascontiguousarray(ids.pop(), dtype=np.int64)
+            result._index.add_with_ids(_as_matrix(vectors.pop(), dim), part_ids)
+        return result
+
     # -- search --------------------------------------------------------------------------------
     def search(
         self, queries: np.ndarray, k: int, *, allowed_ids: np.ndarray | None = None
@@ -131,15 +160,33 @@ class VectorIndex:
 
 def build_ivf(ids: np.ndarray, vectors: np.ndarray, dim: int, nprobe: int) -> faiss.IndexIVFFlat:
     """An IVF-Flat inner-product index over (ids, vectors), trained on up to 64 vectors/list."""
-    n = len(ids)
+    index = train_ivf([vectors], len(ids), dim, nprobe)
+    index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids))
+    return index
+
+
+def train_ivf(parts: list[np.ndarray], n: int, dim: int, nprobe: int) -> faiss.IndexIVFFlat:
+    """An empty IVF-Flat inner-product index for ``n`` vectors (nlist ≈ 4·√n), trained on up
+    to 64 vectors per list drawn at random from the chunks ``parts`` (``n`` rows in all)."""
     nlist = max(1, min(65536, int(4 * np.sqrt(max(n, 1)))))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    rng = np.random.default_rng(0)
-    sample = vectors if n <= nlist * 64 else vectors[rng.choice(n, nlist * 64, replace=False)]
-    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    index.train(_sample(parts, n, nlist * 64, dim))
     # A hash-table direct map lets remove_ids find arbitrary (non-sequential) ids without a scan.
     index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids))
     index.nprobe = nprobe
     return index
+
+
+def _sample(parts: list[np.ndarray], n: int, size: int, dim: int) -> np.ndarray:
+    """Up to ``size`` of the ``n`` rows of the chunks ``parts``, drawn without replacement
+    (all of them when there are no more), as one contiguous float32 matrix."""
+    if n <= size:
+        return _as_matrix(np.concatenate(parts) if len(parts) > 1 else parts[0], dim)
+    picks = np.sort(np.random.default_rng(0).choice(n, size, replace=False))
+    starts = np.cumsum([0] + [len(part) for part in parts])
+    per_part = np.split(picks, np.searchsorted(picks, starts[1:-1]))
+    chosen = [
+        part[rows - start] for part, rows, start in zip(parts, per_part, starts[:-1], strict=True)
+    ]
+    return _as_matrix(np.concatenate(chosen), dim)

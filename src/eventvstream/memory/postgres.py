@@ -12,9 +12,11 @@ What differs from SQLite, and only here:
   inserts): a batch (``store.transaction(batch=n)``) is pipelined — ``BEGIN``, the sequence
   bump, its ids' reservation and the stream's last slot in one round trip — and its rows go in
   one binary ``COPY`` (``insert_events``); a lone insert is ``INSERT … RETURNING id``;
-- reads run in autocommit (each statement sees everything committed before it); a write is
-  one transaction on one pooled connection, acknowledged after ``COMMIT`` returns (PostgreSQL's
-  default ``synchronous_commit=on``: the commit is in the WAL on disk).
+- reads run in autocommit (each statement sees everything committed before it), but for a
+  cache replay (``read_chunks``): a binary server-side cursor fetched in chunks, so a new
+  replica reading every vector gets raw bytes (not hex) a chunk at a time (not all at once);
+  a write is one transaction on one pooled connection, acknowledged after ``COMMIT`` returns
+  (PostgreSQL's default ``synchronous_commit=on``: the commit is in the WAL on disk).
 
 Every write transaction starts by taking the next change sequence number with ``UPDATE meta``
 (``transaction.py``), which locks that row until commit: writers commit in sequence order, so
@@ -174,6 +176,22 @@ class PostgresBackend:
                 if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     raw.execute("ROLLBACK")
                 raise
+
+    def read_chunks(
+        self, sql: str, params: Sequence[Any], rows: int
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        # A named (server-side) cursor in binary: the server sends ``rows`` rows per FETCH,
+        # with ``bytea`` as raw bytes (text format doubles every vector into hex, and an
+        # ordinary cursor holds the whole result in the client at once: several GB at 1M).
+        with (
+            self.pool.connection() as raw,
+            raw.transaction(),
+            raw.cursor(name="evs_read_chunks", binary=True) as cursor,
+        ):
+            cursor.itersize = rows
+            cursor.execute(_placeholders(sql), params)
+            while chunk := cursor.fetchmany(rows):
+                yield chunk
 
     def insert_id(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
         return int(conn.execute(sql + " RETURNING id", params).fetchone()[0])

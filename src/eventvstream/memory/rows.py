@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from eventvstream.errors import EvsError
 from eventvstream.events.types import Event
 
 # The SQL columns of ``events``, in the order ``SELECT {COLUMNS}`` returns them.
@@ -164,6 +165,24 @@ def blob(vector: np.ndarray | None) -> bytes | None:
 def vector(data: bytes | None) -> np.ndarray | None:
     """A stored vector back as a (writable) float32 array."""
     return None if data is None else np.frombuffer(data, dtype=np.float32).copy()
+
+
+def vectors_of(
+    rows: Sequence[Sequence[Any]], dim: int, column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, an n x ``dim`` float32 matrix) from ``(id, vector blob)`` rows with no NULL blob:
+    one join and one ``frombuffer`` for the whole chunk instead of an array per row (a cache
+    rebuild reads every row). The matrix is read-only (it views the joined bytes)."""
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    data = b"".join(row[1] for row in rows)
+    if len(data) != len(rows) * dim * 4:
+        bad = next(row for row in rows if len(row[1]) != dim * 4)
+        raise EvsError(
+            f"event {bad[0]} has a {len(bad[1]) // 4}-d {column}; this memory's index of it "
+            f"is {dim}-d",
+            code="dimension_mismatch",
+        )
+    return ids, np.frombuffer(data, dtype=np.float32).reshape(len(rows), dim)
 
 
 def decode_row(values: Sequence[Any]) -> EventRow:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from eventvstream.memory.backends import Backend, SqliteBackend
-from eventvstream.memory.rows import COLUMNS, EventRow, decode_row
+from eventvstream.memory.rows import COLUMNS, EventRow, decode_row, vectors_of
 from eventvstream.memory.schema import SCHEMA_VERSION, check_and_migrate
 from eventvstream.memory.transaction import Transaction
 
@@ -224,14 +224,27 @@ class EventStore:
             args.append(t1)
         return where, args
 
-    def changed_since(self, seq: int, column: str) -> Iterator[tuple[int, bytes | None]]:
-        """(id, vector blob) of every row changed after ``seq`` — for index replay."""
+    def vectors_since(
+        self, seq: int, column: str, dim: int, *, chunk_rows: int = 32_768
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every row with a ``column`` vector changed after ``seq``, in chunks
+        of up to ``chunk_rows``: for index replay, and (``seq < 0``) a rebuild of a whole cache.
+
+        One statement, so one snapshot: each id comes once, in no particular order (the caller
+        upserts, and upserts of distinct ids commute; an ``ORDER BY seq`` cost PostgreSQL a sort
+        of every row on disk). A rebuild reads the table in storage order instead of walking
+        the ``seq`` index. The backend streams the rows (``Backend.read_chunks``: a binary
+        server-side cursor on PostgreSQL), so the whole result is never held as rows at once.
+        """
         if column not in ("embedding", "text_embedding"):
             raise ValueError(column)
-        with self.backend.reader() as conn:
-            yield from conn.execute(
-                f"SELECT id, {column} FROM events WHERE seq > ? ORDER BY seq", (seq,)
-            )
+        sql = f"SELECT id, {column} FROM events WHERE {column} IS NOT NULL"
+        args: tuple[Any, ...] = ()
+        if seq >= 0:
+            sql += " AND seq > ?"
+            args = (seq,)
+        for rows in self.backend.read_chunks(sql, args, chunk_rows):
+            yield vectors_of(rows, dim, column)
 
     def deleted_since(self, seq: int) -> list[int]:
         """Ids of the events deleted after ``seq`` — for index replay."""
