@@ -7,8 +7,10 @@ happened, how many times, yes or no — with every time and ``[#id]`` taken from
 ``language.phrase_answers`` is on, is asked to rephrase that answer; its text is checked
 before anyone sees it (it arrives whole, not token by token): a time that belongs to no cited
 event and not to the question, an id that is not in the evidence, a "when" answer with no time,
-a count or yes/no that differs from memory's — any of these, and the templated answer is given
-instead (counted in :attr:`Answerer.stats`).
+a count or yes/no that differs from memory's, a thing its evidence does not name (the cited
+events' labels and captions, the question's own words: ``grounding.invented_content``) — any
+of these, and the templated answer is given instead (counted in :attr:`Answerer.stats`, the
+reason logged).
 
 Summaries ("what happened?") are timelines of the events in scope, hierarchical for long
 streams (:mod:`eventvstream.language.summary`), and never say "nothing" when the scope has
@@ -27,7 +29,14 @@ from typing import Any
 from eventvstream.config import LanguageSettings
 from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
-from eventvstream.language.grounding import invented_times, stated_times, stray_numbers
+from eventvstream.language.grounding import (
+    INVENTED,
+    evidence,
+    invented_content,
+    invented_times,
+    stated_times,
+    stray_numbers,
+)
 from eventvstream.language.intent import (
     Intent,
     clock_precision,
@@ -67,6 +76,8 @@ class AnswerPlan:
     facts: dict[str, Any] = field(default_factory=dict)  # count / present / needs_time
     final: str | None = None  # the checked text, once streamed
     phrased: bool = False  # the decoder's phrasing passed the checks and is the answer
+    phrasing: str | None = None  # the decoder's text, as it came (before the checks)
+    rejected: str | None = None  # why the phrasing was not the answer (None: not rejected)
 
 
 @dataclass
@@ -334,12 +345,16 @@ class Answerer:
         yield plan.final
 
     def _checked(self, plan: AnswerPlan, text: str) -> str:
+        plan.phrasing = text
         problem = self.problem(plan, text)
         if problem is None:
             plan.phrased = True
             self.stats["phrased"] += 1
             return text.strip()
+        plan.rejected = problem
         self.stats["phrasing_rejected"] += 1
+        if problem.startswith(INVENTED):
+            self.stats["phrasing_rejected_content"] += 1
         log.info("decoder answer rejected (%s): %r", problem, text[:200])
         return plan.fixed or ""
 
@@ -348,11 +363,11 @@ class Answerer:
         text = text.strip()
         if not text:
             return "empty"
-        evidence = {row.id for row in plan.events}
+        given = {row.id for row in plan.events}
         cited = prompts.cited_ids(text)
         if not cited:
             return "cites no event"
-        if any(i not in evidence for i in cited):
+        if any(i not in given for i in cited):
             return "cites an event not in the evidence"
         rows = [row for row in plan.events if row.id in cited]
         if invented_times(text, rows, plan.question_times):
@@ -371,6 +386,11 @@ class Answerer:
             answers.states_yes_no(text, True) or answers.states_yes_no(text, False)
         ):
             return "a yes/no where memory could not tell"
+        if self.settings.check_content:  # last: every other check passed (bench_qa relies on it)
+            said = evidence(rows, [plan.question, plan.fixed or ""])
+            invented = invented_content(text, said)
+            if invented:
+                return f"{INVENTED} ({', '.join(invented[:6])})"
         return None
 
     def finish(self, plan: AnswerPlan, text: str) -> Answer:
