@@ -106,6 +106,11 @@ def test_the_questions_own_words_are_allowed() -> None:
     text = "Yes, I saw a cartoon woman from 7.0 s to 11.0 s [#3]."
     assert invented_content(text, evidence([event], [question])) == []
     assert invented_content(text, evidence([event])) == ["cartoon"]  # "woman": a person
+    # the question's thing is allowed as named, not the words above it
+    car = row(2, 1.0, 3.0, [["car", 0.5]])
+    assert invented_content("I saw an animal [#2].", evidence([car], ["was there a dog?"])) == [
+        "animal"
+    ]
     # a word of the question does not license another thing
     assert invented_content("Yes, a cartoon dog [#3].", evidence([event], [question])) == ["dog"]
 

@@ -129,7 +129,8 @@ def evidence(
 ) -> Evidence:
     """The evidence of ``rows`` (see the module docstring) plus ``texts`` (the question, the
     templated answer). ``captions=False`` for checking a caption of the event itself."""
-    said: list[str] = list(texts)
+    given = list(texts)
+    said: list[str] = []
     terms: set[str] = set()
     for row in rows:
         said += event_texts(row, caption=captions)
@@ -137,13 +138,15 @@ def evidence(
         camera = Counter(
             k["look"]["camera"] for k in row.keyframes if (k.get("look") or {}).get("camera")
         )
-        if camera:  # "fast motion" may be said "moving fast", "rapidly"
+        if camera:  # "fast motion" may be said "rapidly", "fast-moving"
             said += lexicon.CAMERA_WORDS.get(camera.most_common(1)[0][0], ())
     for text in said:
         terms.update(_terms(text.lower()))
     for term in list(terms):  # a word above a term names the same thing, less precisely
         terms.update(broader(term))
-    stems = {stem for text in said for word in lexicon.words(text) for stem in _stems(word)}
+    for text in given:  # the question's things as named (a synonym too), nothing above them:
+        terms.update(_terms(text.lower()))  # "a dog?" does not make any animal evidence
+    stems = {s for text in said + given for word in lexicon.words(text) for s in _stems(word)}
     return Evidence(frozenset(terms), frozenset(stems))
 
 

@@ -56,7 +56,9 @@ begun start started starts starting end ended ends ending finish finished
 event events moment moments time times period periods span part parts segment section instance
 instances occasion occasions sighting sightings total count counted number
 recent recently most earliest final last latest whole entire overall
-answer question memory evidence log listed cited mentioned according correct
+answer question memory evidence log listed cited mentioned according correct based given
+provided information identified described description include includes included including
+available approximately roughly pm utc
 sure unsure certain tell told unclear clear clearly unknown maybe possibly perhaps probably
 likely seems seemed seem look looks looked like similar kind sort type
 thing things object objects content

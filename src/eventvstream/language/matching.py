@@ -49,9 +49,10 @@ def term_spans(text: str) -> list[tuple[int, int, str]]:
     text = text.lower()
     found: list[tuple[int, int, str]] = []
     for term, pattern in _patterns():
-        for match in pattern.finditer(text):
-            found.append((match.start(), match.end(), term))
-        text = pattern.sub(lambda m: " " * (m.end() - m.start()), text)
+        matches = list(pattern.finditer(text))
+        if matches:
+            found += [(match.start(), match.end(), term) for match in matches]
+            text = pattern.sub(lambda m: " " * (m.end() - m.start()), text)
     return sorted(found)
 
 
