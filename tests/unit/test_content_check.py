@@ -136,6 +136,24 @@ def test_actions_and_looks_need_evidence() -> None:
     ]
 
 
+def test_a_phrasing_may_not_drop_memorys_hedge() -> None:
+    """qa_dev1: the bicycles are only "a vehicle" to the labels; the question's own word
+    "bicycle" passes the content check, so the hedge is checked on its own."""
+    event = row(2, 1.2, 3.0, [["car", 0.3], ["limousine", 0.2]], "A car, a dark scene.")
+    fixed = (
+        "I first saw a vehicle (I could not tell whether it was a bicycle) at 1.2 s to 3.0 s "
+        "[#2]: A car, a dark scene."
+    )
+    plan = AnswerPlan(
+        "when did a bicycle first appear?", Intent("first", "a bicycle", when=True), [event],
+        fixed=fixed, facts={"needs_time": True, "unsure": True},
+    )  # fmt: skip
+    dropped = "A bicycle first appeared at 1.2 s to 3.0 s [#2] in a video from a log of events."
+    assert answerer().problem(plan, dropped) == "drops memory's 'could not tell'"
+    kept = "At 1.2 s to 3.0 s [#2] I saw a vehicle; I could not tell whether it was a bicycle."
+    assert answerer().problem(plan, kept) is None
+
+
 # -- captions ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("caption", "labels", "problem"),

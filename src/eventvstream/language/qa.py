@@ -20,6 +20,7 @@ events.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -59,6 +60,11 @@ AGO_WINDOW = 0.1
 #: Words too broad to stand in for a thing: a clear dog is a "mammal", and that is no reason
 #: to answer "was there an elephant?" or "a horse?" with "not sure".
 GENERIC_FALLBACK = {"container", "machine", "tool", "device", "animal", "mammal"}
+
+#: How a phrasing keeps a hedge: "I could not tell", "not sure", "unclear", "maybe".
+_HEDGE = re.compile(
+    r"\b(?:not|n't)\s+(?:tell|sure|certain)\b|\bunclear\b|\bunsure\b|\bmaybe\b", re.I
+)
 
 #: Optional source of still-open events (a live session's frames so far), per scope.
 OpenEvents = Callable[[Scope], list[EventRow]]
@@ -288,6 +294,9 @@ class Answerer:
             plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
             plan.fixed = answers.sightings(intent.topic, plan.events, where)
         plan.facts["needs_time"] = kind in ("last", "first") or intent.when
+        # only a broader thing was seen: a phrasing must keep "I could not tell", or it claims
+        # the question's thing (the question's own words pass the content check)
+        plan.facts["unsure"] = bool(broader and hits and kind != "search")
 
     def _broader(
         self, topic: str, rows: list[EventRow]
@@ -386,6 +395,8 @@ class Answerer:
             answers.states_yes_no(text, True) or answers.states_yes_no(text, False)
         ):
             return "a yes/no where memory could not tell"
+        if plan.facts.get("unsure") and not _HEDGE.search(text):
+            return "drops memory's 'could not tell'"
         if self.settings.check_content:  # last: every other check passed (bench_qa relies on it)
             said = evidence(rows, [plan.question, plan.fixed or ""])
             invented = invented_content(text, said)
