@@ -385,6 +385,9 @@ def run(args: argparse.Namespace) -> None:
             records.append(record)
             print(f"{'ok ' if ok else 'BAD'} {spec.name} {item['q']!r} -> {answer['text'][:150]!r}",
                   file=sys.stderr)  # fmt: skip
+            if guard["asked_decoder"]:  # what the decoder said, and why it was not the answer
+                print(f"    decoder: {(guard['phrasing'] or '')[:200]!r} -> "
+                      f"{guard['rejected'] or 'given'}", file=sys.stderr, flush=True)  # fmt: skip
     long = long_summary_latency(ans, all_labels or [[["tabby cat", 0.6]]], out)
     stats = dict(ans.stats)
     bank.close()

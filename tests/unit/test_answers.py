@@ -75,6 +75,8 @@ def test_stray_numbers() -> None:
         "01",
     ]
     assert stray_numbers("Seen 2 times, at 1:02 and 4.8 s [#12], #13", allowed=[2]) == []
+    # a stream's name is no number (the remote run's "a man in a car on qa_held1" was refused)
+    assert stray_numbers("I saw a man in a car on qa_held1 and cam2 [#3].") == []
 
 
 # -- templates ---------------------------------------------------------------------------------

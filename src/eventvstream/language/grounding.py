@@ -92,7 +92,8 @@ def stray_numbers(text: str, allowed: Iterable[int] = ()) -> list[str]:
     rest = re.sub(r"\[#?\d+(?:,\s*#?\d+)*\]|#\d+", " ", text)
     rest = _UNIT.sub(" ", _CLOCK.sub(" ", rest))
     keep = {str(n) for n in allowed}
-    return [n for n in re.findall(r"\d+(?:\.\d+)?", rest) if n not in keep]
+    # digits inside a name ("qa_held1", "cam2": the stream the template names) state nothing
+    return [n for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?!\w)", rest) if n not in keep]
 
 
 # -- content -------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ instances occasion occasions sighting sightings total count counted number
 recent recently most earliest final last latest whole entire overall
 answer question memory evidence log listed cited mentioned according correct based given
 provided information identified described description include includes included including
-available approximately roughly pm utc
+available approximately roughly pm utc indeed specifically exactly mention mentions use used
 sure unsure certain tell told unclear clear clearly unknown maybe possibly perhaps probably
 likely seems seemed seem look looks looked like similar kind sort type
 thing things object objects content
@@ -82,6 +82,7 @@ _IRREGULAR = {
     "flew": "fly", "flown": "fly", "sat": "sit", "stood": "stand", "swam": "swim",
     "ate": "eat", "eaten": "eat", "fell": "fall", "fallen": "fall", "held": "hold",
     "wore": "wear", "worn": "wear", "lit": "light", "left": "leave", "made": "make",
+    "gray": "grey", "color": "colour", "colored": "coloured",
 }  # fmt: skip
 _WORD = re.compile(r"[a-z]+(?:['’-][a-z]+)*")
 _NOT = {"don", "isn", "wasn", "aren", "weren", "didn", "doesn", "hasn", "haven", "couldn"}
