@@ -95,7 +95,7 @@ def test_an_answer_is_checked_against_the_events_it_cites() -> None:
     plan.events.insert(0, other)
     text = "Most recently, from 27.8 s to 36.5 s, I saw a limousine [#10]."
     assert (answerer().problem(plan, text) or "").startswith(INVENTED)  # #7's, not #10's
-    cited = "A limousine from 21.3 s to 23.2 s [#7], then a planetarium to 36.5 s [#10]."
+    cited = "On cam1: a limousine from 21.3 s to 23.2 s [#7], then a planetarium to 36.5 s [#10]."
     assert answerer().problem(plan, cited) is None
 
 

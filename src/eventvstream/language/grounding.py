@@ -117,9 +117,9 @@ def _terms(text: str) -> tuple[str, ...]:
 
 
 def event_texts(row: EventRow, *, caption: bool = True) -> list[str]:
-    """What a decoder is told about an event (its perception lines: what was seen, its look,
-    how it began) and, with ``caption``, its stored caption."""
-    texts = scene.perception_lines(row)
+    """What a decoder is told about an event (its stream's name, its perception lines: what
+    was seen, its look, how it began) and, with ``caption``, its stored caption."""
+    texts = [row.stream, *scene.perception_lines(row)]
     if caption and row.caption:
         texts.append(row.caption)
     return texts

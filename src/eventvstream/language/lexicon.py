@@ -59,6 +59,7 @@ recent recently most earliest final last latest whole entire overall
 answer question memory evidence log listed cited mentioned according correct based given
 provided information identified described description include includes included including
 available approximately roughly pm utc indeed specifically exactly mention mentions use used
+cannot possible impossible determine solely say said
 sure unsure certain tell told unclear clear clearly unknown maybe possibly perhaps probably
 likely seems seemed seem look looks looked like similar kind sort type
 thing things object objects content
