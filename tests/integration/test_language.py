@@ -505,6 +505,9 @@ def test_a_decoder_answer_outside_the_evidence_is_replaced(answerer: Answerer, q
         f"It was [#999], then [#{ids[4]}].",  # an id not in the evidence
         f"The dog was there between 0:03 and 0:10 [#{ids[4]}].",  # invented times
         f"The dog was there [#{ids[4]}].",  # a "when" answer that does not say when
+        # times and id right, content invented (the remote run's "electrical system" kind)
+        f"The golden retriever was last seen from 20.0 s to 25.0 s [#{ids[4]}], chasing a "
+        "malfunctioning drone.",
         "   ",
     ):
         assert answerer.problem(plan, text) is not None

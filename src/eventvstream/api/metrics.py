@@ -24,6 +24,10 @@ COUNTERS = {
     "decoder_calls_caption": "Decoder runs for captions.",
     "decoder_calls_answer": "Decoder runs for answers.",
     "caption_failures": "Captions that failed.",
+    "caption_fallbacks": "Captions stored as the templated description (the decoder's failed "
+    "the checks twice, e.g. naming what was not seen).",
+    "phrasing_fallbacks": "Phrased answers that failed a grounding check (the template was given).",
+    "phrasing_invented_content": "Of those, phrasings naming something not in the evidence.",
     "queries": "Questions answered.",
     "uploads": "Upload jobs accepted.",
     "sessions_opened": "Live sessions opened.",

@@ -259,8 +259,15 @@ class LanguageSettings(_Section):
     phrase_answers: bool = Field(
         False,
         description="Let the decoder rephrase the templated answer (checked; the template is "
-        "given when the phrasing invents a time, an id, a count or a yes/no). Off by default: "
-        "the packaged 135M model's phrasings were worse than the template (docs/benchmarks.md).",
+        "given when the phrasing invents a time, an id, a count, a yes/no or a thing). Off by "
+        "default: the packaged 135M model's phrasings were worse than the template "
+        "(docs/benchmarks.md).",
+    )
+    check_content: bool = Field(
+        True,
+        description="Reject a phrased answer or a text-only decoder's caption that names "
+        "something its evidence does not (the events' labels, look and captions, the "
+        "question's words); the template is given instead. Off only to measure the check.",
     )
     intent_parser: Literal["rules", "decoder"] = Field(
         "rules",

@@ -10,6 +10,12 @@ When perception saw something with confidence, a caption must name it (the thing
 above it): the 135M model, told "Seen: a bow tie (clothing, a person)", still wrote "A cut, the
 camera pans." or copied the prompt's lines. Such a caption is replaced by the templated one,
 which names what was seen; words about the filming or the edit alone say nothing.
+
+And a text-only decoder's caption may name only what it was told ("A parrot sits on a branch"
+for a cockatoo invents the branch and the sitting): the content check of
+:func:`eventvstream.language.grounding.invented_content`, the same one phrased answers pass. A
+vision-language model saw the keyframes, so its captions may name more than the labels; for it
+only the vocabulary check ("contradicts labels") applies.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from eventvstream.language import scene
+from eventvstream.language.grounding import INVENTED, evidence, invented_content
+from eventvstream.language.lexicon import CAMERA_WORDS, FILMING_WORDS
 from eventvstream.language.matching import terms_in
 from eventvstream.language.scene import POSSIBLE_P
 from eventvstream.memory.store import EventRow
@@ -28,26 +36,24 @@ _STOP = {
     "a", "an", "the", "is", "are", "was", "of", "on", "in", "at", "with", "and", "to", "by",
     "its", "it", "this", "that", "from", "into", "over", "for", "as", "be", "being", "some",
 }  # fmt: skip
-#: Vocabulary words a caption may use about the filming itself ("the camera pans").
-_ABOUT_FILMING = {"camera", "screen"}
 #: Words that describe the recording, not what is in it: a caption of only these says nothing
-#: ("The beginning of the video.").
-_ABOUT_VIDEO = {
-    "video", "beginning", "start", "end", "scene", "shot", "clip", "camera", "frame", "image",
-    "picture", "footage", "view", "begins", "starts", "ends", "shows", "showing",
-    # how it was filmed or edited ("A cut, the camera pans.") is not what it shows either
-    "cut", "cuts", "pan", "pans", "panning", "zoom", "zooms", "zooming", "fade", "fades",
-    "dissolve", "transition", "change", "changes", "visual", "gradual",
+#: ("The beginning of the video.", "A cut, the camera pans.").
+_ABOUT_VIDEO = FILMING_WORDS | {
+    "beginning", "start", "end", "begins", "starts", "ends", "shows", "showing",
 }  # fmt: skip
 _WORD = re.compile(r"[a-z][a-z'-]+")
 
 
-def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | None:
+def problem(
+    caption: str, row: EventRow, examples: Sequence[str] = (), *, check_content: bool = True
+) -> str | None:
     """Why ``caption`` should not be stored for ``row`` ('empty', 'copies an example',
     'numbers', 'says nothing', 'repeats', 'contradicts labels', 'misses what was seen': a
-    confident subject the caption does not name, 'contradicts the camera'), or None when fine.
-    ``examples`` are the prompt's worked answers, which a small model copies when it has
-    nothing to say."""
+    confident subject the caption does not name, 'contradicts the camera', and with
+    ``check_content`` ``grounding.INVENTED``: a word that is neither in what the decoder was
+    told nor frame), or None when fine. ``examples`` are the prompt's worked answers, which a
+    small model copies when it has nothing to say. ``check_content`` is off for a decoder that
+    saw the keyframes."""
     text = caption.strip()
     words = _WORD.findall(text.lower())
     if not words:
@@ -66,23 +72,16 @@ def problem(caption: str, row: EventRow, examples: Sequence[str] = ()) -> str | 
     seen = {word for word, p in roll_up(row.labels) if p >= POSSIBLE_P}
     named = terms_in(text)
     for term in named:
-        if term not in seen and term not in _ABOUT_FILMING:
+        if term not in seen and term not in FILMING_WORDS:
             return "contradicts labels"
     main, _ = scene.subject(row.labels)
     if main is not None and not _names(text, named, main):
         return "misses what was seen"
     if _contradicts_camera(set(words), row):
         return "contradicts the camera"
+    if check_content and invented_content(text, evidence([row], captions=False)):
+        return INVENTED
     return None
-
-
-#: How a caption may say each measured camera motion (``appearance.camera_motion``).
-_CAMERA_WORDS = {
-    "still": {"still", "static", "steady"},
-    "panning": {"pan", "pans", "panning"},
-    "zooming": {"zoom", "zooms", "zooming"},
-    "fast motion": {"fast", "fast-moving", "rapid", "rapidly", "quickly"},
-}
 
 
 def _contradicts_camera(words: set[str], row: EventRow) -> bool:
@@ -94,7 +93,7 @@ def _contradicts_camera(words: set[str], row: EventRow) -> bool:
     if not measured:
         return False
     seen = measured.most_common(1)[0][0]
-    claimed = {motion for motion, said in _CAMERA_WORDS.items() if words & said}
+    claimed = {motion for motion, said in CAMERA_WORDS.items() if words & said}
     return bool(claimed) and seen not in claimed
 
 

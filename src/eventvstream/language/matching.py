@@ -43,18 +43,24 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
     return [(term, re.compile(rf"\b{re.escape(w.lower())}(?:s|es)?\b")) for w, term in names]
 
 
+def term_spans(text: str) -> list[tuple[int, int, str]]:
+    """Every place ``text`` names a vocabulary term: (start, end, term), in the order written,
+    longest names first ("mountain bike" is one term, not also "bike")."""
+    text = text.lower()
+    found: list[tuple[int, int, str]] = []
+    for term, pattern in _patterns():
+        matches = list(pattern.finditer(text))
+        if matches:
+            found += [(match.start(), match.end(), term) for match in matches]
+            text = pattern.sub(lambda m: " " * (m.end() - m.start()), text)
+    return sorted(found)
+
+
 def terms_in(topic: str) -> list[str]:
     """Vocabulary terms named in ``topic``, in the order written, without ones inside a longer
     one ("mountain bike" not also "bike"); the first is what the question is about ("a man in
     a car" is about a person)."""
-    text = topic.lower()
-    found: list[tuple[int, str]] = []
-    for term, pattern in _patterns():
-        match = pattern.search(text)
-        if match:
-            found.append((match.start(), term))
-            text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
-    return list(dict.fromkeys(term for _, term in sorted(found)))
+    return list(dict.fromkeys(term for _, _, term in term_spans(topic)))
 
 
 #: Words of a topic that need no checking: articles, prepositions, quantities.

@@ -32,14 +32,17 @@ _FEW_SHOT = [
     (
         "Event from 4.0 s to 9.5 s.\nSeen: a golden retriever (a dog, an animal) with a tennis "
         "ball.\nLook: mostly green, a still shot.\nCaption:",
-        "A golden retriever with a tennis ball on green grass.",
+        "A golden retriever with a tennis ball, mostly green.",
     ),
     (
-        "Event from 31.0 s to 40.0 s.\nSeen: unclear content (maybe a streetcar).\nLook: dark, "
-        "mostly grey, panning.\nIt began with a cut.\nCaption:",
-        "A dark street scene, the camera panning.",
+        "Event from 31.0 s to 40.0 s.\nSeen: unclear content (maybe a streetcar).\nLook: "
+        "bright, mostly blue, zooming.\nIt began with a cut.\nCaption:",
+        "A bright, mostly blue scene, the camera zooming.",
     ),
 ]
+# (The worked answers name only what their lines say: the content check rejects a caption
+# that names anything else, and a small model copies the examples' habits. The earlier "on
+# green grass" and "a dark street scene" showed it a setting invented beyond the lines.)
 #: The worked answers above: a caption that mostly repeats one is a copy, not a description.
 EXAMPLE_CAPTIONS = tuple(answer for _, answer in _FEW_SHOT)
 ANSWER_SYSTEM = (

@@ -7,9 +7,11 @@ happened, how many times, yes or no — with every time and ``[#id]`` taken from
 ``language.phrase_answers`` is on, is asked to rephrase that answer; its text is checked
 before anyone sees it (it arrives whole, not token by token): a time that belongs to no cited
 event and not to the question, an id that is not in the evidence, a "when" answer with no time,
-a count or yes/no that differs from memory's — any of these, and the templated answer is given
-instead (counted in :attr:`Answerer.stats`). A live stream's answers state the wall clock in
-``language.timezone`` (its events carry it), a file's stream times; the check reads both.
+a count or yes/no that differs from memory's, a thing its evidence does not name (the cited
+events' labels and captions, the question's own words: ``grounding.invented_content``) — any
+of these, and the templated answer is given instead (counted in :attr:`Answerer.stats`, the
+reason logged). A live stream's answers state the wall clock in ``language.timezone`` (its
+events carry it), a file's stream times; the check reads both.
 
 Summaries ("what happened?") are timelines of the events in scope, hierarchical for long
 streams (:mod:`eventvstream.language.summary`), and never say "nothing" when the scope has
@@ -19,6 +21,7 @@ events.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,7 +31,15 @@ from typing import Any
 from eventvstream.config import LanguageSettings
 from eventvstream.language import answers, prompts
 from eventvstream.language.base import Decoder, GenerationRequest
-from eventvstream.language.grounding import Times, invented_times, stated_times, stray_numbers
+from eventvstream.language.grounding import (
+    INVENTED,
+    Times,
+    evidence,
+    invented_content,
+    invented_times,
+    stated_times,
+    stray_numbers,
+)
 from eventvstream.language.intent import Intent, clock_precision, parse, since_seconds
 from eventvstream.language.matching import Matcher, broader, subject_term, unchecked_words
 from eventvstream.language.wallclock import Clock
@@ -46,6 +57,11 @@ AGO_WINDOW = 0.1
 #: Words too broad to stand in for a thing: a clear dog is a "mammal", and that is no reason
 #: to answer "was there an elephant?" or "a horse?" with "not sure".
 GENERIC_FALLBACK = {"container", "machine", "tool", "device", "animal", "mammal"}
+
+#: How a phrasing keeps a hedge: "I could not tell", "not sure", "unclear", "maybe".
+_HEDGE = re.compile(
+    r"\b(?:not|n't)\s+(?:tell|sure|certain)\b|\bunclear\b|\bunsure\b|\bmaybe\b", re.I
+)
 
 #: Optional source of still-open events (a live session's frames so far), per scope.
 OpenEvents = Callable[[Scope], list[EventRow]]
@@ -66,6 +82,8 @@ class AnswerPlan:
     times: Times = field(default_factory=Times)  # how the answer writes times
     #: the zone's name when the question's window was read on the wall clock (a live stream)
     zone: str | None = None
+    phrasing: str | None = None  # the decoder's text, as it came (before the checks)
+    rejected: str | None = None  # why the phrasing was not the answer (None: not rejected)
 
 
 @dataclass
@@ -283,6 +301,9 @@ class Answerer:
             plan.events = sorted((row for row, _ in best), key=lambda r: (r.start, r.id))
             plan.fixed = answers.sightings(intent.topic, plan.events, where, times)
         plan.facts["needs_time"] = kind in ("last", "first") or intent.when
+        # only a broader thing was seen: a phrasing must keep "I could not tell", or it claims
+        # the question's thing (the question's own words pass the content check)
+        plan.facts["unsure"] = bool(broader and hits and kind != "search")
 
     def _broader(
         self, topic: str, rows: list[EventRow]
@@ -341,12 +362,16 @@ class Answerer:
         yield plan.final
 
     def _checked(self, plan: AnswerPlan, text: str) -> str:
+        plan.phrasing = text
         problem = self.problem(plan, text)
         if problem is None:
             plan.phrased = True
             self.stats["phrased"] += 1
             return text.strip()
+        plan.rejected = problem
         self.stats["phrasing_rejected"] += 1
+        if problem.startswith(INVENTED):
+            self.stats["phrasing_rejected_content"] += 1
         log.info("decoder answer rejected (%s): %r", problem, text[:200])
         return plan.fixed or ""
 
@@ -355,11 +380,11 @@ class Answerer:
         text = text.strip()
         if not text:
             return "empty"
-        evidence = {row.id for row in plan.events}
+        given = {row.id for row in plan.events}
         cited = prompts.cited_ids(text)
         if not cited:
             return "cites no event"
-        if any(i not in evidence for i in cited):
+        if any(i not in given for i in cited):
             return "cites an event not in the evidence"
         rows = [row for row in plan.events if row.id in cited]
         if invented_times(text, rows, plan.question_times, self.clock):
@@ -378,6 +403,13 @@ class Answerer:
             answers.states_yes_no(text, True) or answers.states_yes_no(text, False)
         ):
             return "a yes/no where memory could not tell"
+        if plan.facts.get("unsure") and not _HEDGE.search(text):
+            return "drops memory's 'could not tell'"
+        if self.settings.check_content:  # last: every other check passed (bench_qa relies on it)
+            said = evidence(rows, [plan.question, plan.fixed or ""])
+            invented = invented_content(text, said)
+            if invented:
+                return f"{INVENTED} ({', '.join(invented[:6])})"
         return None
 
     def finish(self, plan: AnswerPlan, text: str) -> Answer:

@@ -197,7 +197,13 @@ class CaptionWorker:
                     self.on_delta(job, delta)
             raw = "".join(parts)
             caption = prompts.clean_caption(raw)
-            reason = caption_check.problem(caption, row, prompts.EXAMPLE_CAPTIONS)
+            reason = caption_check.problem(
+                caption,
+                row,
+                prompts.EXAMPLE_CAPTIONS,
+                # a decoder that saw the keyframes may name more than the labels
+                check_content=self.settings.check_content and not images,
+            )
             if reason is None:
                 break
             self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1

@@ -37,7 +37,7 @@ from eventvstream.memory.retrieval import Scope
 from eventvstream.pipeline.ingest import IngestListener
 from eventvstream.serving.engine_streams import StreamMethods
 from eventvstream.serving.jobs import UploadJob
-from eventvstream.serving.metrics import EngineMetrics, MetricsListener
+from eventvstream.serving.metrics import EngineMetrics, MetricsListener, count_phrasing
 
 if TYPE_CHECKING:
     from eventvstream.language.base import Decoder
@@ -277,6 +277,7 @@ class Engine(StreamMethods):
         async for delta in answerer.astream(plan):
             parts.append(delta)
             yield delta
+        count_phrasing(self.metrics, plan.rejected)
         yield answerer.finish(plan, "".join(parts))
 
     def find_events(

@@ -11,6 +11,7 @@ from collections import deque
 
 import numpy as np
 
+from eventvstream.language.grounding import INVENTED
 from eventvstream.pipeline.ingest import BaseListener, CaptionDone, StoredEvent
 
 WINDOW = 1024  # recent observations kept per summary (for quantiles)
@@ -78,8 +79,20 @@ class MetricsListener(BaseListener):
 
     def caption_done(self, caption: CaptionDone) -> None:
         self.metrics.add("decoder_calls_caption")
+        self.metrics.add("caption_fallbacks", int(caption.fallback))
         self.metrics.observe("caption_latency_s", caption.latency_s)
 
     def caption_failed(self, event: StoredEvent, code: str) -> None:
         self.metrics.add("decoder_calls_caption")
         self.metrics.add("caption_failures")
+
+
+def count_phrasing(metrics: EngineMetrics, rejected: str | None) -> None:
+    """Count a decoder's answer phrasing that failed a grounding check (``rejected``: its
+    reason; the templated answer was given), and separately one that named something its
+    evidence does not (``grounding.INVENTED``)."""
+    if rejected is None:
+        return
+    metrics.add("phrasing_fallbacks")
+    if rejected.startswith(INVENTED):
+        metrics.add("phrasing_invented_content")
