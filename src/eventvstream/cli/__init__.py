@@ -36,7 +36,11 @@ COMMANDS: dict[str, ModuleType] = {
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="evs", description="Event-VStream: streaming video understanding in events."
+        prog="evs",
+        description="Event-VStream: streaming video understanding in events.",
+        epilog='start with `evs run VIDEO`, then `evs query "what happened?"` (give both the '
+        "same --data-dir, if any); `evs serve` for the API and web page; `evs COMMAND --help` "
+        "for each command's flags. Settings: --config PROFILE and EVS_* variables (README).",
     )
     parser.add_argument("--version", action="version", version=f"evs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

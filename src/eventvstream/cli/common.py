@@ -27,16 +27,35 @@ def want_progress(choice: str) -> bool:
     return choice == "on" or (choice == "auto" and sys.stderr.isatty())
 
 
+CONFIG_HELP = "profile (default, tiny, gpu, remote) or YAML path (default: $EVS_CONFIG or default)"
+DATA_DIR_HELP = (
+    "memory directory (default: the profile's memory.data_dir, ~/.local/share/eventvstream)"
+)
+
+
 def common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", default=None, help="profile name or YAML path")
-    parser.add_argument("--data-dir", type=Path, help="memory directory (memory.data_dir)")
-    parser.add_argument("--owner", default=None, help="owner of the events (default: none)")
+    parser.add_argument("--config", "-c", default=None, help=CONFIG_HELP)
+    parser.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    parser.add_argument(
+        "--owner",
+        default=None,
+        help="owner of the events: an API key id (k_...) to act as that key's streams "
+        "(default: none, the owner a server without keys uses)",
+    )
 
 
 def scope_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stream")
-    parser.add_argument("--from", dest="t0", type=float, metavar="SECONDS")
-    parser.add_argument("--to", dest="t1", type=float, metavar="SECONDS")
+    parser.add_argument("--stream", help="only this stream (default: every stream)")
+    parser.add_argument(
+        "--from",
+        dest="t0",
+        type=float,
+        metavar="SECONDS",
+        help="only events still going at or after this time",
+    )
+    parser.add_argument(
+        "--to", dest="t1", type=float, metavar="SECONDS", help="only events begun by this time"
+    )
 
 
 def settings_from_args(

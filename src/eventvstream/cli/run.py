@@ -54,7 +54,7 @@ def add_parser(sub: Subparsers) -> None:
     run.add_argument("--stream", help="stream id (default: the file name without extension)")
     run.add_argument("--force", action="store_true", help="re-ingest a file already stored")
     run.add_argument("--json", action="store_true", help="print events and captions as JSON lines")
-    progress_arg(run)
+    progress_arg(run, "progress bars on stderr (auto: only on a terminal)")
     run.add_argument("--no-captions", action="store_true", help="store events without captions")
     run.add_argument(
         "--trigger", choices=["event", "interval", "frame"], help="language.trigger policy"

@@ -10,15 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eventvstream.cli.common import Subparsers, progress_arg, want_progress
+from eventvstream.cli.common import CONFIG_HELP, Subparsers, progress_arg, want_progress
 
 
 def add_parser(sub: Subparsers) -> None:
     seg = sub.add_parser("segment", help="cut a video into events and print them")
     seg.add_argument("video", type=Path, help="video file (any format FFmpeg/decord reads)")
-    seg.add_argument(
-        "--config", "-c", default=None, help="profile name (default, tiny, gpu) or YAML path"
-    )
+    seg.add_argument("--config", "-c", default=None, help=CONFIG_HELP)
     seg.add_argument("--json", action="store_true", help="print JSON lines, one per event")
     seg.add_argument(
         "--embeddings", action="store_true", help="with --json: include each event's embedding"

@@ -23,17 +23,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from eventvstream.cli.common import Subparsers
+from eventvstream.cli.common import CONFIG_HELP, DATA_DIR_HELP, Subparsers
 
 log = logging.getLogger("eventvstream.serve")
 
 
 def add_parser(sub: Subparsers) -> None:
     serve = sub.add_parser("serve", help="run the HTTP + WebSocket API server")
-    serve.add_argument("--config", "-c", default=None, help="profile name or YAML path")
+    serve.add_argument("--config", "-c", default=None, help=CONFIG_HELP)
     serve.add_argument("--host", default=None, help="interface (default server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default server.port, 8000)")
-    serve.add_argument("--data-dir", type=Path, help="memory directory (memory.data_dir)")
+    serve.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     serve.add_argument(
         "--insecure-no-auth",
         action="store_true",
