@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from eventvstream.language import summary as timeline
 from eventvstream.language.grounding import Times, clock, duration
 from eventvstream.language.intent import Intent
+from eventvstream.language.scene import indefinite_article
 from eventvstream.memory.store import EventRow
 
 #: Sightings listed by time in one answer at most (the rest are counted).
@@ -48,7 +49,7 @@ def where(intent: Intent, stream: str | None, zone: str | None = None) -> str:
 def as_broader(topic: str, word: str) -> str:
     """How an answer names a broader stand-in: 'an animal (I could not tell if it was a
     rabbit)' — said, so nobody mistakes it for a sighting of the thing itself."""
-    article = "an" if word[:1].lower() in "aeiou" else "a"
+    article = indefinite_article(word)
     return f"{article} {word} (I could not tell whether it was {_with_article(topic)})"
 
 
@@ -59,7 +60,7 @@ def _with_article(topic: str) -> str:
     """'rabbit' -> 'a rabbit'; plurals and mass words stay as they are."""
     if not topic or topic.split()[0].lower() in _NO_ARTICLE or topic.endswith("s"):
         return topic
-    return ("an " if topic[:1].lower() in "aeiou" else "a ") + topic
+    return f"{indefinite_article(topic)} {topic}"
 
 
 def _at(row: EventRow, times: Times) -> str:

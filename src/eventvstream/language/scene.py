@@ -137,9 +137,24 @@ def index_words(labels: Sequence[Sequence[Any]], min_p: float = POSSIBLE_P) -> l
 
 
 _VOWEL = re.compile(r"^[aeiou]", re.I)
+#: Spelled with a vowel, said with a consonant ("a unicycle", "a one-way street"), and the reverse.
+_SAID_CONSONANT = re.compile(
+    r"^(uni|use|usu|uti|ure|eu|ewe|one|once|u[bcdfgklmnprstvz][aeiou])", re.I
+)
+_SAID_VOWEL = re.compile(r"^(hour|honest|honou?r|heir)", re.I)
+
+
+def indefinite_article(word: str) -> str:
+    """'a' or 'an' for ``word`` by how it is said, as far as spelling tells ("an animal",
+    "a unicycle", "an hour"). The one place answers, captions and hedges get their article."""
+    if _SAID_VOWEL.match(word):
+        return "an"
+    if _SAID_CONSONANT.match(word):
+        return "a"
+    return "an" if _VOWEL.match(word) else "a"
 
 
 def _article(word: str) -> str:
     if word in {"clothing", "food", "furniture", "cattle", "sports equipment", "landscape"}:
         return word
-    return ("an " if _VOWEL.match(word) else "a ") + word
+    return f"{indefinite_article(word)} {word}"

@@ -65,12 +65,19 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def _fallback(precision: str, effective: str, device: torch.device, why: str) -> torch.dtype:
+def _fallback(
+    precision: str, effective: str, device: torch.device, why: str, level: int = logging.WARNING
+) -> torch.dtype:
     key = (precision, effective, device.type)
     if key not in _warned:
         _warned.add(key)
-        log.warning(
-            "precision %s is not used on %s (%s); using %s", precision, device, why, effective
+        log.log(
+            level,
+            "precision %s is not used on %s (%s); using %s",
+            precision,
+            device,
+            why,
+            effective,
         )
     return _PRECISIONS[effective]
 
@@ -88,12 +95,11 @@ def resolve_dtype(precision: str, device: torch.device | str) -> torch.dtype:
         return _PRECISIONS[precision]
     if precision == "bf16" and cpu_supports_bf16():
         return torch.bfloat16
-    why = (
-        "CPU fp16 kernels are emulated and slow"
-        if precision == "fp16"
-        else "this CPU has no native bf16 kernels"
-    )
-    return _fallback(precision, "fp32", device, why)
+    if precision == "fp16":
+        return _fallback(precision, "fp32", device, "CPU fp16 kernels are emulated and slow")
+    # bf16 on a CPU without it is the default profile's designed path (most CPUs), not a
+    # problem to warn about on every command: said at INFO
+    return _fallback(precision, "fp32", device, "no native bf16 kernels", logging.INFO)
 
 
 def dtype_name(dtype: torch.dtype) -> str:
