@@ -231,6 +231,11 @@ GRIDS = {
         "confirm_colour": [0.0, 0.1, 0.2],
         "confirm_strong": [0.2, 0.3, 2.0],
     },
+    # The old default (5) against the one the real-footage dev set chose (7), side by side on
+    # the same cached features: the generated set must keep 1.00 and 0 distractor boundaries.
+    "tau0": {
+        "tau0": [5.0, 7.0],
+    },
     "threshold": {
         "tau0": [3.0, 4.0, 5.0, 6.0],
         "min_event_s": [0.5, 1.0],
