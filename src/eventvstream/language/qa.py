@@ -40,9 +40,10 @@ from eventvstream.language.grounding import (
     stated_times,
     stray_numbers,
 )
-from eventvstream.language.intent import Intent, clock_precision, parse, since_seconds
+from eventvstream.language.intent import Intent, parse
 from eventvstream.language.matching import Matcher, broader, subject_term, unchecked_words
 from eventvstream.language.wallclock import Clock
+from eventvstream.language.windows import resolve_window
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow, wall_times
@@ -50,8 +51,6 @@ from eventvstream.memory.rows import EventRow, wall_times
 log = logging.getLogger(__name__)
 #: Events read per question at most (a 2-hour stream at one event per 2 s is 3600).
 MAX_SCOPE_EVENTS = 20_000
-#: "10 minutes ago" looks this far either side of that moment (at least 15 s).
-AGO_WINDOW = 0.1
 
 #: Words too general to stand in for what was asked ("a thing that holds things").
 #: Words too broad to stand in for a thing: a clear dog is a "mammal", and that is no reason
@@ -145,7 +144,9 @@ class Answerer:
         if intent.stream and scope.stream is None:
             scope = replace(scope, stream=intent.stream)
         times = Times(self.clock, time.time())
-        intent, question_times, on_clock = self._resolve_window(intent, scope, times.now)
+        intent, question_times, on_clock = resolve_window(
+            self.bank, self.clock, intent, scope, times.now
+        )
         if intent.t0 is not None or intent.t1 is not None:
             scope = replace(scope, t0=intent.t0, t1=intent.t1)
         plan = AnswerPlan(question, intent, [], question_times=question_times, times=times)
@@ -186,66 +187,6 @@ class Answerer:
         except Exception:  # a name in the question is a convenience, never a failure
             log.exception("could not list streams")
             return []
-
-    def _resolve_window(
-        self, intent: Intent, scope: Scope, now: float
-    ) -> tuple[Intent, list[float], bool]:
-        """Turn windows relative to now ("last 5 minutes", "10 minutes ago") and clock times
-        ("since 10:30", "at 10:30") into stream times, from the scope's latest event: on a live
-        stream (its events carry wall-clock times) through the wall clock, across outages and
-        restarts; on a file, back from its last event and as stream times. Also the question's
-        times (allowed in a phrased answer) and whether the window was read on the clock."""
-        times = [t for t in (intent.t0, intent.t1) if t is not None]
-        if (intent.recent_s, intent.ago_s, intent.since, intent.at) == (None,) * 4:
-            return intent, times, False
-        latest = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=1)
-        if latest and latest[0].wall_start is not None:
-            return *self._wall_window(intent, latest[0], times, now), True
-        end = latest[0].end if latest else 0.0
-        if intent.recent_s is not None:
-            times.append(intent.recent_s)
-            return replace(intent, t0=max(0.0, end - intent.recent_s), t1=end), times, False
-        if intent.ago_s is not None:
-            times.append(intent.ago_s)
-            moment = max(0.0, end - intent.ago_s)
-            half = max(15.0, AGO_WINDOW * intent.ago_s)
-            return replace(intent, t0=max(0.0, moment - half), t1=moment + half), times, False
-        if intent.since is not None:
-            since = since_seconds(intent.since, wall_clock=False)
-            times.append(since)
-            return replace(intent, t0=since, t1=None), times, False
-        moment = since_seconds(intent.at or "0", wall_clock=False)
-        times.append(moment)
-        return replace(intent, t0=moment, t1=moment + 1.0), times, False
-
-    def _wall_window(
-        self, intent: Intent, latest: EventRow, times: list[float], now: float
-    ) -> tuple[Intent, list[float]]:
-        """A live stream's window on the wall clock (now, and today's "10:30" in the
-        configured zone, ``language.timezone``) mapped to its stream times
-        (``MemoryBank.stream_time_at``)."""
-
-        def stream_time(wall: float, gap: str = "next") -> float:
-            mapped = self.bank.stream_time_at(latest.stream, latest.owner, wall, gap=gap)
-            return 0.0 if mapped is None else max(0.0, mapped)
-
-        if intent.recent_s is not None:
-            times.append(intent.recent_s)
-            return replace(intent, t0=stream_time(now - intent.recent_s), t1=None), times
-        if intent.ago_s is not None:
-            times.append(intent.ago_s)
-            half = max(15.0, AGO_WINDOW * intent.ago_s)
-            moment = now - intent.ago_s
-            t0, t1 = stream_time(moment - half), stream_time(moment + half, "previous")
-            return replace(intent, t0=t0, t1=t1), times
-        written = intent.since or intent.at or "0"
-        seconds = since_seconds(written, wall_clock=True)
-        times.append(seconds)
-        moment = self.clock.latest(seconds, now)
-        if intent.since is not None:
-            return replace(intent, t0=stream_time(moment), t1=None), times
-        t1 = stream_time(moment + clock_precision(written), "previous")
-        return replace(intent, t0=stream_time(moment), t1=t1), times
 
     def _plan_now(self, plan: AnswerPlan, scope: Scope) -> None:
         rows = self.bank.latest(stream=scope.stream, owner=scope.owner, limit=3)
