@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_store import server_cpu, unit_vectors  # scripts/ is on sys.path when run as a script
 from eventvstream.config import MemorySettings
 from eventvstream.memory.backends import open_backend
 from eventvstream.memory.store import EventStore
@@ -65,11 +66,6 @@ os._exit(0)
 """
 
 
-def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
 def fill(store: EventStore, args: argparse.Namespace) -> str:
     """``--events`` events into ``store``; returns the digest of (ids, vectors) by id."""
     store.set_meta("dims", json.dumps({"visual": args.dim}))
@@ -94,24 +90,6 @@ def fill(store: EventStore, args: argparse.Namespace) -> str:
     print(file=sys.stderr)
     order = np.argsort(all_ids)
     return hashlib.sha256(all_ids[order].tobytes() + all_vectors[order].tobytes()).hexdigest()
-
-
-def server_cpu(server: object | None) -> float:
-    """CPU seconds of the throwaway PostgreSQL server's processes so far (0 without one)."""
-    if server is None:
-        return 0.0
-    import psutil
-
-    pid = int((server.data / "postmaster.pid").read_text().split()[0])  # type: ignore[attr-defined]
-    main = psutil.Process(pid)
-    total = 0.0
-    for process in [main, *main.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def first_open(

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from lease_support import present_replica
 
 from eventvstream.memory.leases import LeaseStore, LivenessLock, PullRow, lock_key
 from eventvstream.memory.postgres import PostgresBackend
@@ -24,11 +25,7 @@ def backend(postgres_url: str):
 
 
 def _replica(backend, url: str, name: str, ttl: float = 30.0) -> tuple[LeaseStore, LivenessLock]:
-    store = LeaseStore(backend, name, ttl)
-    lock = LivenessLock(url, store.key)
-    lock.ensure()
-    store.heartbeat()
-    return store, lock
+    return present_replica(backend, url, name, ttl)
 
 
 def test_one_holder_until_it_releases(backend, postgres_url: str) -> None:

@@ -9,8 +9,9 @@ import sys
 import time
 
 import pytest
+from lease_support import present_replica
 
-from eventvstream.memory.leases import LeaseStore, LivenessLock
+from eventvstream.memory.leases import LivenessLock
 from eventvstream.memory.postgres import PostgresBackend
 from eventvstream.memory.roles import RoleLeases, RoleLost
 from eventvstream.memory.schema import check_and_migrate
@@ -26,10 +27,7 @@ def backend(postgres_url: str):
 
 
 def _replica(backend, url: str, name: str, ttl: float = 30.0) -> tuple[RoleLeases, LivenessLock]:
-    leases = LeaseStore(backend, name, ttl)
-    lock = LivenessLock(url, leases.key)
-    lock.ensure()
-    leases.heartbeat()
+    _store, lock = present_replica(backend, url, name, ttl)
     return RoleLeases(backend, name, ttl), lock
 
 

@@ -82,6 +82,13 @@ HOLDER_ALIVE_SQL = {
 }
 
 
+def dialect_sql(backend_name: str) -> tuple[str, str]:
+    """(the database's "now" in epoch seconds, the holder-alive condition with a ``{table}``
+    placeholder) in ``backend_name``'s SQL: one place for every lease-like table."""
+    now = NOW_SQL.get(backend_name, NOW_SQL["sqlite"])
+    return now, HOLDER_ALIVE_SQL.get(backend_name, HOLDER_ALIVE_SQL["sqlite"])
+
+
 def lock_key(replica: str) -> int:
     """The replica's advisory lock key: 31 bits of a CRC of its id (positive in int4 and oid)."""
     return zlib.crc32(replica.encode()) & 0x7FFFFFFF
@@ -106,8 +113,7 @@ class LeaseStore:
         self.replica = replica
         self.key = lock_key(replica)
         self.ttl_s = ttl_s
-        self.now = NOW_SQL.get(backend.name, NOW_SQL["sqlite"])
-        alive = HOLDER_ALIVE_SQL.get(backend.name, HOLDER_ALIVE_SQL["sqlite"])
+        self.now, alive = dialect_sql(backend.name)
         self._lease_alive = alive.format(table="stream_leases")
         self._replica_alive = alive.format(table="replicas")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eventvstream.memory.leases import HOLDER_ALIVE_SQL, NOW_SQL, lock_key
+from eventvstream.memory.leases import dialect_sql, lock_key
 
 if TYPE_CHECKING:
     from eventvstream.memory.backends import Backend, Connection
@@ -50,10 +50,8 @@ class RoleLeases:
         self.replica = replica
         self.key = lock_key(replica)
         self.ttl_s = ttl_s
-        self.now = NOW_SQL.get(backend.name, NOW_SQL["sqlite"])
-        self._alive = HOLDER_ALIVE_SQL.get(backend.name, HOLDER_ALIVE_SQL["sqlite"]).format(
-            table="role_leases"
-        )
+        self.now, alive = dialect_sql(backend.name)
+        self._alive = alive.format(table="role_leases")
 
     def acquire(self, role: str) -> bool:
         """Take the role: True when it is ours now (free, expired, its holder dead, or ours)."""

@@ -187,6 +187,7 @@ class EfficientNetEncoder:
         model = _optimise_for_inference(model.eval())
         self.model = model.to(device=self.device, dtype=dtype, memory_format=torch.channels_last)
         self.labels = imagenet_labels()
+        self._forward = _PooledFeatures(self.model)  # what torch runs, and what ONNX exports
         self._ort: OnnxRunner | None = None
         if use_onnxruntime(runtime, self.device, dtype):
             self._ort = self._compile(runtime, threads or torch.get_num_threads())
@@ -206,7 +207,7 @@ class EfficientNetEncoder:
         falls back to torch with a warning (same features, slower), never to an error."""
         example = torch.zeros((1, 3, self.image_size, self.image_size), dtype=torch.float32)
         try:
-            return OnnxRunner(_PooledFeatures(self.model), example, threads)
+            return OnnxRunner(self._forward, example, threads)
         except Exception as exc:
             if runtime != "auto":
                 raise ModelLoadError(f"could not run the encoder on onnxruntime: {exc}") from exc
@@ -249,7 +250,7 @@ class EfficientNetEncoder:
                 if self._ort is not None:
                     outs.append(self._ort(x))
                 else:
-                    outs.append(self.model.extract_features(x).float().mean(dim=(2, 3)))
+                    outs.append(self._forward(x))
         if not outs:
             return torch.empty((0, self.info.dim))
         return torch.cat(outs)
