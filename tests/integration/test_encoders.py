@@ -117,6 +117,9 @@ def test_efficientnet_onnxruntime_matches_torch(photos) -> None:
     on_torch = load_encoder(EncoderSettings(runtime="torch"), device="cpu")
     assert (on_ort.info.runtime, on_torch.info.runtime) == ("onnxruntime", "torch")
     images = [*photos.values(), photos["chelsea"][:200, :150], golden_image()]  # odd sizes too
+    from eventvstream.perception.onnx_runner import RUN_IMAGES
+
+    assert len(images) > RUN_IMAGES  # the batch is run in parts: they must join in order
     f_ort, labels_ort = on_ort.encode_and_label(images, 5)
     f_torch, labels_torch = on_torch.encode_and_label(images, 5)
     assert np.min(np.sum(f_ort * f_torch, axis=1)) > 0.99999

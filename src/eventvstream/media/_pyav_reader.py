@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from eventvstream.media.frames import rgb_converter
 from eventvstream.media.images import scaled_size
 from eventvstream.media.sampling import StreamSampler
 
@@ -181,10 +182,7 @@ def decode(
         }
         yield ("info", dict(info))
 
-        def rgb(frame: Any) -> np.ndarray:
-            image = frame.reformat(width=scale_w, height=scale_h, format="rgb24").to_ndarray()
-            return np.ascontiguousarray(np.rot90(image, k=-turns)) if turns else image
-
+        rgb = rgb_converter(scale_w, scale_h, turns)
         sampler = StreamSampler(fps)
         times: list[float] = []
         indices: list[int] = []

@@ -39,6 +39,7 @@ import numpy as np
 from eventvstream.errors import MediaError
 from eventvstream.media._live_io import BehindClock, SourceRefused, describe, open_source, p95
 from eventvstream.media._pyav_reader import display_size, rotation_turns
+from eventvstream.media.frames import rgb_converter
 from eventvstream.media.images import scaled_size
 from eventvstream.media.sampling import StreamSampler
 from eventvstream.media.urls import redact_text, redact_url
@@ -373,11 +374,7 @@ class LiveSource:
                 )
             self._cond.notify_all()
 
-        def convert(f: Any) -> np.ndarray:
-            image = f.reformat(width=scale_w, height=scale_h, format="rgb24").to_ndarray()
-            return np.ascontiguousarray(np.rot90(image, k=-turns)) if turns else image
-
-        return convert
+        return rgb_converter(scale_w, scale_h, turns)
 
     def _push(self, frame: LiveFrame) -> None:
         with self._cond:

@@ -92,7 +92,7 @@ class VideoStream:
         short_side: int = 224,
         chunk_frames: int = 16,
         timeout_s: float = 60.0,
-        prefetch_chunks: int = 2,
+        prefetch_frames: int = 32,
         threads: int = 2,
         reader: str = "pyav",
     ) -> None:
@@ -128,7 +128,9 @@ class VideoStream:
         # Our own fd: the child's exit then gives EOF here, not a hang.
         self._conn = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
         self._proc.stdout.close()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch_chunks))
+        # The decoder may run this many sampled frames ahead, whatever the chunk size.
+        ahead = max(1, -(-prefetch_frames // max(1, chunk_frames)))
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._drain, daemon=True, name="evs-decoder-pipe")
         self._reader.start()

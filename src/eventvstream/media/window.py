@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eventvstream.media.frames import grey_thumbnailer
+
 log = logging.getLogger(__name__)
 
 
@@ -33,9 +35,13 @@ class FrameWindowReader:
 
         self._container = av.open(str(path))
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        # One thread: a span is a few dozen frames after a seek, and frame threads would decode
+        # ahead past its end on every call. Measured on the 720p benchmark clip: 30% less CPU
+        # for the same wall time, CPU the sampling decoder running beside it needs.
+        self._stream.codec_context.thread_count = 1
         self.start_offset = self._first_pts()
         self.grid = grid
+        self._thumbnail = grey_thumbnailer(grid)
         self.max_lead_s = max_lead_s
 
     def __call__(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
@@ -70,10 +76,7 @@ class FrameWindowReader:
                 if t > end + 1e-6:
                     break
                 if t >= start - 1e-6:
-                    small = frame.reformat(
-                        width=self.grid[0], height=self.grid[1], format="gray", interpolation="AREA"
-                    )
-                    frames.append((t, small.to_ndarray().astype(np.float32) / 255.0))
+                    frames.append((t, self._thumbnail(frame)))
             return frames
         except Exception as exc:  # a damaged stretch: keep the sampled-rate boundary
             log.debug("frame window %.2f-%.2f s failed: %s", start, end, exc)

@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 #: ``encoder.runtime`` values.
 RUNTIMES = ("auto", "torch", "onnxruntime")
 
+#: Images per ``session.run``, whatever batch the caller hands over. One 224x398 frame's early
+#: activations are about 3 MB, so 4 frames' stay in a server CPU's last-level cache and 16
+#: frames' do not: on the 2-core EPYC (32 MB L3) 4 ran at 12.6-13.0 ms a frame against
+#: 14.2-15.8 ms for 16 (docs/benchmarks.md, "Encoder sub-batches"). Callers still batch as they
+#: like (the live encoder gathers frames from many streams); only the run is split.
+RUN_IMAGES = 4
+
 
 def onnxruntime_available() -> bool:
     """Both halves are importable: ``onnx`` (torch's exporter writes with it) and the runtime."""
@@ -94,5 +101,8 @@ class OnnxRunner:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(images.detach().to(torch.float32).cpu().numpy())
-        (out,) = self.session.run(None, {"images": array})
-        return torch.from_numpy(out)
+        outs = [
+            self.session.run(None, {"images": array[start : start + RUN_IMAGES]})[0]
+            for start in range(0, max(1, len(array)), RUN_IMAGES)
+        ]
+        return torch.from_numpy(np.concatenate(outs) if len(outs) != 1 else outs[0])
