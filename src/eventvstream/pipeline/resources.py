@@ -5,7 +5,10 @@ intra-op threads) run at the same time. Left to their defaults, each takes every
 2-core machine that is four busy threads on two cores, and torch's spinning worker threads
 make both slower than running one after the other (measured: 0.58 of decode-only throughput
 with 2+2 threads, 0.88 with 1+1 — docs/benchmarks.md). So unless told otherwise we give the
-decoder a share of the cores and the encoder the rest.
+decoder a share of the cores and the encoder the rest. Re-measured with the ONNX Runtime encoder
+(round 4): a second decoder thread still does not pay on two cores, because the encoder's
+bursts stall FFmpeg's frame threads (ours 1.49x its 2-thread decoder alone, 1.09x its 1-thread
+one).
 """
 
 from __future__ import annotations
