@@ -136,10 +136,15 @@ class MqttPublisher(OutboxSender):
             return Attempt(False, f"publish failed: {exc}")
         return Attempt(True) if info.is_published() else Attempt(False, "no broker PUBACK")
 
-    def close(self) -> None:
+    def close(self, announce: bool = True) -> None:
+        """Stop sending and disconnect. ``announce``: say ``stopped`` on ``available`` first
+        (this server is stopping). A replica that only lost the alerts role passes False: the
+        new holder has said (or is about to say) ``online``, and a late ``stopped`` would
+        overwrite that retained state; the clean disconnect also keeps the broker from sending
+        the last will."""
         self._stopping = True
         super().close()
-        if self.connected.is_set():
+        if announce and self.connected.is_set():
             info = self.client.publish(f"{self.prefix}/available", "stopped", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(2.0)
