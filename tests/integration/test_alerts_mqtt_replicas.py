@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_support import FAST, Mosquitto, Side, Subscriber, mosquitto_available, until
+from alert_support import (
+    FAST,
+    Mosquitto,
+    Side,
+    Subscriber,
+    free_port,
+    mosquitto_available,
+    until,
+)
 
 from eventvstream.config import AlertSettings, MqttSettings
 from eventvstream.serving.alerts.spec import WatchCreate
@@ -91,3 +99,41 @@ def test_a_deposed_holder_hands_mqtt_over_cleanly(
             side.close()
         sub.close()
         broker.stop()
+
+
+def test_alerts_pending_when_the_holder_dies_are_published_once_by_the_next(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The broker is down while A raises alerts (their MQTT deliveries wait in the shared
+    outbox); A dies; B takes the role, the broker comes back: B publishes each of them once."""
+    port = free_port()
+    sides = [Side(postgres_url, tmp_path, n, settings(port, "evs")) for n in ("a", "b")]
+    broker = sub = None
+    try:
+        a, b = sides
+        a.role.tick(draining=False)
+        b.role.tick(draining=False)
+        until(lambda: a.engine.leading)
+        body = WatchCreate(stream="door", text="any", min_duration_s=1.0, cooldown_s=0)
+        a.engine.watches.create("k1", body)
+        events = [b.store(0.0, 4.0), b.store(10.0, 14.0)]
+        until(lambda: a.engine.pending()["mqtt"] == 2)  # raised, not published: no broker
+
+        a.lock.close()  # A dies: its liveness lock is gone, the role is free at once
+        until(lambda: b.role.tick(draining=False) or b.role.held())
+        a.role.tick(draining=False)  # (a dead A publishes nothing more: make this one stop)
+        until(lambda: b.engine.leading and not a.engine.leading)
+        broker = Mosquitto(tmp_path, port=port)
+        sub = Subscriber(port, "evs")
+        until(lambda: not b.engine.pending()["mqtt"], 40)  # paho's reconnect backoff <= 30 s
+        time.sleep(1.0)
+        records = b.engine.outbox.alerts("k1")
+        assert {r.event_id for r in records} == set(events)
+        assert alert_ids(sub) == Counter(r.id for r in records)  # each exactly once
+    finally:
+        for side in sides:
+            side.close()
+        if sub is not None:
+            sub.close()
+        if broker is not None:
+            broker.stop()
