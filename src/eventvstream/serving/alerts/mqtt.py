@@ -12,6 +12,11 @@ Alerts come from the durable outbox (:class:`.sender.OutboxSender`'s loop) and c
 only when the broker acknowledges them (QoS 1 PUBACK); until then they stay pending and are
 retried, across restarts too. Lifecycle
 messages are best effort (published while connected, QoS 1).
+
+With replicas, a publisher exists only on the holder of the ``alerts`` role (the engine makes
+it when it takes the role and closes it when it loses it); a lost role closes it without the
+``stopped`` message, which would land after the new holder's ``online``
+(``tests/e2e/test_replica_mqtt.py``, ``tests/integration/test_alerts_mqtt_replicas.py``).
 """
 
 from __future__ import annotations
