@@ -48,8 +48,16 @@ def http(
     return http_json(url, method=method, body=body, headers=dict(AUTH), timeout=timeout)
 
 
-def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server: Any) -> Path:
-    """The tiny profile on the shared database, events at most 4 s long (frequent commits)."""
+def replica_profile(
+    path: Path,
+    data_dir: Path,
+    db_url: str,
+    name: str,
+    alerts: dict[str, Any] | None = None,
+    **server: Any,
+) -> Path:
+    """The tiny profile on the shared database, events at most 4 s long (frequent commits);
+    ``alerts`` and ``server`` add to (override) its ``alerts`` and ``server`` sections."""
     data = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
     # No decoder: answers are templated from the stored events (grounded, with citations), and
     # two replicas' caption threads do not crowd a 2-core machine.
@@ -60,6 +68,7 @@ def replica_profile(path: Path, data_dir: Path, db_url: str, name: str, **server
     # Alerts on (one evaluator per database: the alerts role); webhooks may reach the test's
     # receiver on 127.0.0.1, as an operator would allow it.
     data["alerts"] = {"webhook_allow_hosts": ["127.0.0.1"], "webhook_backoff_s": 0.1}
+    data["alerts"] |= alerts or {}
     data["server"] = {
         "api_keys": list(KEYS),
         "status_interval_s": 0.5,
@@ -93,14 +102,23 @@ def postgres_database() -> Iterator[str]:
 
 @contextlib.contextmanager
 def running_replicas(
-    directory: Path, db_url: str, names: tuple[str, ...] = ("a", "b"), **server: Any
+    directory: Path,
+    db_url: str,
+    names: tuple[str, ...] = ("a", "b"),
+    alerts: dict[str, Any] | None = None,
+    **server: Any,
 ) -> Iterator[list[Replica]]:
     """``evs serve`` replicas on ``db_url``, ready; stopped (SIGTERM) on the way out."""
     started: list[Replica] = []
     try:
         for name in names:
             profile = replica_profile(
-                directory / f"{name}.yaml", directory / f"data-{name}", db_url, name, **server
+                directory / f"{name}.yaml",
+                directory / f"data-{name}",
+                db_url,
+                name,
+                alerts,
+                **server,
             )
             started.append(Replica(name, profile, directory))
         for replica in started:
@@ -192,6 +210,58 @@ def until(check: Any, timeout: float, what: str, step: float = 0.2) -> Any:
             return value
         time.sleep(step)
     raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+def role_holder(db_url: str, role: str = "alerts") -> str | None:
+    """The replica holding ``role``, read from the database as any replica reads it."""
+    from eventvstream.memory.postgres import PostgresBackend
+    from eventvstream.memory.roles import RoleLeases
+
+    backend = PostgresBackend(db_url, pool_size=2)
+    try:
+        return RoleLeases(backend, "test-observer", 5.0).holder(role)
+    finally:
+        backend.close()
+
+
+def stream_events(replica: Replica, stream: str, seed: int) -> list[int]:
+    """Frames with hard cuts over the WebSocket to ``replica``; the event ids it announced.
+    Returns once the session has ended (closing it stores its open event too)."""
+    from eventvstream.testdata.stream_client import StreamClient
+
+    with StreamClient(replica.port, stream, key=KEYS[0]) as client:
+        client.configure(events=EVENTS, generate=False)
+        client.send_frames([jpeg(f) for f in cut_frames(5, seed=seed)], pause_s=0.05)
+        assert client.wait_for(lambda c: len(c.boundaries) >= 2, timeout_s=90), client.messages
+        announced = [m["event_id"] for m in client.boundaries]
+    until(lambda: http(f"{replica.url}/v1/streams/{stream}")[1].get("live") is False, 30,
+          "the session ended")  # fmt: skip
+    return announced
+
+
+def alert_log(replica: Replica) -> list[dict[str, Any]]:
+    """``GET /v1/alerts``: every alert of the first key, oldest first, with its deliveries."""
+    status, body = http(f"{replica.url}/v1/alerts?limit=1000")
+    assert status == 200, (replica.name, status, body)
+    return body["alerts"]
+
+
+def watched_events(replica: Replica, stream: str, min_s: float = 0.1) -> set[int]:
+    """The stream's events a watch with ``min_duration_s: min_s`` covers (longer than that)."""
+    status, body = http(f"{replica.url}/v1/streams/{stream}/events?limit=1000")
+    assert status == 200, (status, body)
+    return {e["id"] for e in body["events"] if e["end"] - e["start"] > min_s}
+
+
+def all_alerted_and_delivered(replica: Replica, stream: str) -> list[dict[str, Any]]:
+    """The alert log once every watched event of ``stream`` has its alert and every delivery
+    reads ``delivered`` (as the role holder recorded it); else an empty list."""
+    found = alert_log(replica)
+    if {a["event"]["id"] for a in found} != watched_events(replica, stream):
+        return []
+    if not all(d["status"] == "delivered" for a in found for d in a["deliveries"]):
+        return []
+    return found
 
 
 class WsClient:

@@ -25,19 +25,21 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from alert_support import Receiver
-from api_support import EVENTS, cut_frames, jpeg
 from replica_support import (
     AUTH,
     KEYS,
     Replica,
+    alert_log,
+    all_alerted_and_delivered,
     http,
     postgres_database,
+    role_holder,
     running_replicas,
+    stream_events,
     until,
 )
 
 from eventvstream.testdata.server import http_json
-from eventvstream.testdata.stream_client import StreamClient
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -54,53 +56,10 @@ def cluster(tmp_path_factory) -> Iterator[tuple[str, list[Replica]]]:
         yield url, replicas
 
 
-def role_holder(db_url: str) -> str | None:
-    """The replica holding the alert role, read from the database as any replica reads it."""
-    from eventvstream.memory.postgres import PostgresBackend
-    from eventvstream.memory.roles import RoleLeases
-
-    backend = PostgresBackend(db_url, pool_size=2)
-    try:
-        return RoleLeases(backend, "test-observer", 5.0).holder("alerts")
-    finally:
-        backend.close()
-
-
-def stream_events(replica: Replica, seed: int) -> list[int]:
-    """Frames with hard cuts over the WebSocket to ``replica``; the event ids it announced.
-    Closing the session stores its open event too."""
-    with StreamClient(replica.port, STREAM, key=KEYS[0]) as client:
-        client.configure(events=EVENTS, generate=False)
-        client.send_frames([jpeg(f) for f in cut_frames(5, seed=seed)], pause_s=0.05)
-        assert client.wait_for(lambda c: len(c.boundaries) >= 2, timeout_s=90), client.messages
-        announced = [m["event_id"] for m in client.boundaries]
-    # the session's open event is stored once it ends
-    until(lambda: http(f"{replica.url}/v1/streams/{STREAM}")[1].get("live") is False, 30,
-          "the session ended")  # fmt: skip
-    return announced
-
-
-def alerts(replica: Replica) -> list[dict[str, Any]]:
-    status, body = http(f"{replica.url}/v1/alerts?limit=1000")
-    assert status == 200, (replica.name, status, body)
-    return body["alerts"]
-
-
-def stored_events(replica: Replica) -> set[int]:
-    """The stream's events the watch covers (longer than its 0.1 s)."""
-    status, body = http(f"{replica.url}/v1/streams/{STREAM}/events?limit=1000")
-    assert status == 200, (status, body)
-    return {e["id"] for e in body["events"] if e["end"] - e["start"] > 0.1}
-
-
-def all_alerted_and_delivered(replica: Replica, receiver: Receiver) -> list[dict[str, Any]]:
+def all_alerted_and_delivered_to(replica: Replica, receiver: Receiver) -> list[dict[str, Any]]:
     """Once every stored event has its alert, delivered (as the alert log says and as the
     receiver saw it), the alerts; else an empty list."""
-    found = alerts(replica)
-    if {a["event"]["id"] for a in found} != stored_events(replica):
-        return []
-    if not all(d["status"] == "delivered" for a in found for d in a["deliveries"]):
-        return []
+    found = all_alerted_and_delivered(replica, STREAM)
     with receiver.lock:
         keys = set(receiver.unique)
     return found if {a["idempotency_key"] for a in found} <= keys else []
@@ -162,11 +121,11 @@ def test_alerts_once_across_replicas_and_a_takeover(cluster) -> None:
         assert status == 200 and [w["id"] for w in listed["watches"]] == [created["id"]]
         time.sleep(1.0)  # B reloads its watch rules within a poll (it keeps keyframes)
 
-        announced = stream_events(b, seed=21)
-        first = until(lambda: all_alerted_and_delivered(b, receiver), 60, "alerts of B")
+        announced = stream_events(b, STREAM, seed=21)
+        first = until(lambda: all_alerted_and_delivered_to(b, receiver), 60, "alerts of B")
         assert set(announced) <= {x["event"]["id"] for x in first}
         assert role_holder(url) == a.name  # evaluated on A: B stored the events
-        assert [x["idempotency_key"] for x in alerts(a)][: len(first)] == [
+        assert [x["idempotency_key"] for x in alert_log(a)][: len(first)] == [
             x["idempotency_key"] for x in first
         ]  # the same log through either replica
         # the keyframe B kept is linked from the alert and served through A too
@@ -181,14 +140,14 @@ def test_alerts_once_across_replicas_and_a_takeover(cluster) -> None:
         killed = time.monotonic()
         until(lambda: role_holder(url) == b.name, 30, "B holding the alert role", step=0.05)
         takeover_s = time.monotonic() - killed
-        later = stream_events(b, seed=22)
+        later = stream_events(b, STREAM, seed=22)
         everything = until(
-            lambda: all_alerted_and_delivered(b, receiver), 60, "alerts after the takeover"
+            lambda: all_alerted_and_delivered_to(b, receiver), 60, "alerts after the takeover"
         )
         assert set(later) <= {x["event"]["id"] for x in everything}
         assert len(everything) > len(first)
         time.sleep(1.0)  # a late duplicate would have arrived by now
-        pairs = [(x["watch"]["id"], x["event"]["id"]) for x in alerts(b)]
+        pairs = [(x["watch"]["id"], x["event"]["id"]) for x in alert_log(b)]
         assert len(pairs) == len(set(pairs))  # raised once per (watch, event)
         assert receiver.duplicates == 0 and receiver.bad_signatures == 0
         assert len(receiver.unique) == len(pairs)  # delivered once each

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from eventvstream.config import AlertSettings, MemorySettings
 from eventvstream.serving.alerts.webhook import SIGNATURE_HEADER, verify_signature
 
 # The receivers below listen on 127.0.0.1, which webhooks may not reach by default (SSRF guard,
 # serving/alerts/egress.py): the tests allow it explicitly, as an operator would.
 LOCAL_RECEIVERS: dict[str, Any] = {"webhook_allow_hosts": ["127.0.0.1"]}
+FAST: dict[str, Any] = dict(webhook_backoff_s=0.05, webhook_backoff_max_s=0.2, **LOCAL_RECEIVERS)
 
 
 def free_port() -> int:
@@ -205,3 +207,51 @@ def stored_event(start: float, end: float, label: str, dim: int = 32, seed: int 
         "labels": [[label, 0.9]],
         "boundaries": {},
     }
+
+
+class Side:
+    """One replica's part of a shared PostgreSQL database, in this process: its bank (own data
+    dir), liveness lock, ``alerts`` role and alert engine (``settings``: fast webhook retries to
+    loopback receivers unless given). The role moves only when a test ticks it, as the replica
+    heartbeat would; closing ``lock`` is the test's kill -9 (PostgreSQL drops the lock)."""
+
+    def __init__(
+        self, url: str, directory: Path, name: str, settings: AlertSettings | None = None
+    ) -> None:
+        from eventvstream.memory import MemoryBank
+        from eventvstream.memory.leases import LeaseStore, LivenessLock
+        from eventvstream.memory.roles import RoleLeases
+        from eventvstream.serving.alerts.engine import AlertEngine
+        from eventvstream.serving.roles import Role
+
+        memory = MemorySettings(
+            data_dir=directory / name, backend="postgres", url=url, checkpoint_every=10**9
+        )
+        self.bank = MemoryBank(memory)
+        backend = self.bank.store.backend
+        leases = LeaseStore(backend, name, 30.0)
+        self.lock = LivenessLock(url, leases.key)
+        self.lock.ensure()
+        leases.heartbeat()
+        self.role = Role(RoleLeases(backend, name, 30.0), "alerts")
+        settings = settings or AlertSettings(**FAST)
+        self.engine = AlertEngine(settings, self.bank, None, role=self.role)
+
+    def store(self, start: float, end: float, stream: str = "door") -> int:
+        return self.bank.add(stored_event(start, end, "thing"), stream=stream, owner="k1").id
+
+    def close(self) -> None:
+        self.engine.close()
+        self.lock.close()
+        self.bank.close()
+
+
+def until(check: Any, timeout: float = 20.0) -> Any:
+    """``check()``'s first truthy value, polled every 50 ms; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("not in time")

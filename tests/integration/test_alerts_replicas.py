@@ -19,52 +19,11 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_support import LOCAL_RECEIVERS, Receiver, stored_event
+from alert_support import Receiver, Side, stored_event, until
 
-from eventvstream.config import AlertSettings, MemorySettings
+from eventvstream.config import MemorySettings
 from eventvstream.memory import MemoryBank
-from eventvstream.memory.leases import LeaseStore, LivenessLock
-from eventvstream.memory.roles import RoleLeases
-from eventvstream.serving.alerts.engine import AlertEngine
 from eventvstream.serving.alerts.spec import WatchCreate
-from eventvstream.serving.roles import Role
-
-FAST = dict(webhook_backoff_s=0.05, webhook_backoff_max_s=0.2, **LOCAL_RECEIVERS)
-
-
-class Side:
-    """One replica's part: its bank (own data dir), liveness lock, role and alert engine."""
-
-    def __init__(self, url: str, directory: Path, name: str) -> None:
-        settings = MemorySettings(
-            data_dir=directory / name, backend="postgres", url=url, checkpoint_every=10**9
-        )
-        self.bank = MemoryBank(settings)
-        backend = self.bank.store.backend
-        leases = LeaseStore(backend, name, 30.0)
-        self.lock = LivenessLock(url, leases.key)
-        self.lock.ensure()
-        leases.heartbeat()
-        self.role = Role(RoleLeases(backend, name, 30.0), "alerts")
-        self.engine = AlertEngine(AlertSettings(**FAST), self.bank, None, role=self.role)
-
-    def store(self, start: float, end: float) -> int:
-        return self.bank.add(stored_event(start, end, "thing"), stream="door", owner="k1").id
-
-    def close(self) -> None:
-        self.engine.close()
-        self.lock.close()
-        self.bank.close()
-
-
-def until(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("not in time")
 
 
 def test_one_evaluator_a_takeover_and_no_duplicates(postgres_url: str, tmp_path: Path) -> None:

@@ -157,13 +157,16 @@ class AlertEngine(BaseListener):
         """What a sender asks before each round: with replicas, "do we still hold the role?"."""
         return self.role.held if self.replicated else None
 
-    def _step_down(self) -> None:
-        """Stop evaluating and sending (the role went to another replica, or we close)."""
+    def _step_down(self, stopping: bool = False) -> None:
+        """Stop evaluating and sending: the role went to another replica, or (``stopping``)
+        this server closes. Only a stopping server tells MQTT ``stopped``: after a lost role it
+        would land after the new holder's ``online``."""
         self.leading = False
-        senders, self.webhooks, self.mqtt = (self.webhooks, self.mqtt), None, None
-        for sender in senders:
-            if sender is not None:
-                sender.close()
+        webhooks, mqtt, self.webhooks, self.mqtt = self.webhooks, self.mqtt, None, None
+        if webhooks is not None:
+            webhooks.close()
+        if mqtt is not None:
+            mqtt.close(announce=stopping)
         if self.replicated:
             log.info("alerts: no longer evaluating on this replica")
 
@@ -364,4 +367,4 @@ class AlertEngine(BaseListener):
         if self.leading and self.cursor is not None:
             with contextlib.suppress(Exception):  # best effort: the cursor is re-derived safely
                 self.outbox.record([], cursor=self.cursor, fence=self.role.fence)
-        self._step_down()
+        self._step_down(stopping=True)

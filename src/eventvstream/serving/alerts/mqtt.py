@@ -12,6 +12,11 @@ Alerts come from the durable outbox (:class:`.sender.OutboxSender`'s loop) and c
 only when the broker acknowledges them (QoS 1 PUBACK); until then they stay pending and are
 retried, across restarts too. Lifecycle
 messages are best effort (published while connected, QoS 1).
+
+With replicas, a publisher exists only on the holder of the ``alerts`` role (the engine makes
+it when it takes the role and closes it when it loses it); a lost role closes it without the
+``stopped`` message, which would land after the new holder's ``online``
+(``tests/e2e/test_replica_mqtt.py``, ``tests/integration/test_alerts_mqtt_replicas.py``).
 """
 
 from __future__ import annotations
@@ -136,10 +141,15 @@ class MqttPublisher(OutboxSender):
             return Attempt(False, f"publish failed: {exc}")
         return Attempt(True) if info.is_published() else Attempt(False, "no broker PUBACK")
 
-    def close(self) -> None:
+    def close(self, announce: bool = True) -> None:
+        """Stop sending and disconnect. ``announce``: say ``stopped`` on ``available`` first
+        (this server is stopping). A replica that only lost the alerts role passes False: the
+        new holder has said (or is about to say) ``online``, and a late ``stopped`` would
+        overwrite that retained state; the clean disconnect also keeps the broker from sending
+        the last will."""
         self._stopping = True
         super().close()
-        if self.connected.is_set():
+        if announce and self.connected.is_set():
             info = self.client.publish(f"{self.prefix}/available", "stopped", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(2.0)
