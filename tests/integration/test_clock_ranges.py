@@ -180,3 +180,18 @@ def test_a_range_with_nothing_in_it_says_so(
 def test_a_file_cannot_place_am_or_pm(bank: MemoryBank, monkeypatch: pytest.MonkeyPatch) -> None:
     answer = answerer(bank, monkeypatch).answer("what happened from 9am to 11?", Scope("file"))
     assert answer.citations == [] and "cannot place 9am to 11" in answer.text
+
+
+def test_a_phrasing_may_echo_the_range_but_not_invent_a_time(
+    bank: MemoryBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The no-invented-times check on a clock range: the range's ends as read and the cited
+    events' clock times may be said; a time outside them may not."""
+    answers = answerer(bank, monkeypatch)
+    plan = answers.plan("was there a dog between 10:30 and 10:45?", Scope(stream="cam"))
+    first = plan.events[0]
+    assert first.wall_start == DAY[2] and plan.question_times == [37800.0, 38700.0]
+    echo = f"Yes, I saw a dog between 10:30 and 10:45 CET, at 10:31:00 [#{first.id}]."
+    assert answers.problem(plan, echo) is None
+    invented = f"Yes, I saw a dog at 10:50:00 CET [#{first.id}]."
+    assert answers.problem(plan, invented) == "states a time no cited event has"

@@ -30,9 +30,7 @@ from dataclasses import dataclass
 DAY = 86400.0
 #: An end written with am/pm or o'clock: the pattern the question parse looks for.
 MARKED = r"\d{1,2}(?::\d{2}){0,2}\s*(?:[ap]\.?m\b\.?|o['’]?clock\b)"
-_END = re.compile(
-    r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(?:([ap])\.?m\.?|(o['’]?clock))?", re.I
-)
+_END = re.compile(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(?:([ap])\.?m\.?|(o['’]?clock))?", re.I)
 
 
 @dataclass(frozen=True)

@@ -109,10 +109,8 @@ class Intent:
 
     @property
     def windowed(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at)
-        ) or self.between is not None
+        fields = (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at, self.between)
+        return any(v is not None for v in fields)
 
 
 def parse_time(text: str) -> float:

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventvstream.language.base import ChatMessage, Decoder, GenerationRequest, generate
-from eventvstream.language.grounding import TOLERANCE_S, stated_times
 from eventvstream.language.clock_range import is_clock_range
+from eventvstream.language.grounding import TOLERANCE_S, stated_times
 from eventvstream.language.intent import KINDS, Intent, is_moment, is_since, stream_range
 
 log = logging.getLogger(__name__)
