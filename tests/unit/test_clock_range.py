@@ -31,6 +31,7 @@ def hm(hours: int, minutes: int = 0, seconds: int = 0) -> float:
         ("from 9 to 11 am", ("9", "11 am"), None, None),
         ("between 9 and 10 o'clock", ("9", "10 o'clock"), None, None),
         ("between 11 p.m. and 1 a.m.", ("11 p.m.", "1 a.m."), None, None),
+        ("what happened between 10am and noon?", ("10am", "noon"), None, None),
     ],
 )
 def test_a_range_written_as_clock_times_is_kept_as_written(
@@ -82,6 +83,8 @@ def test_a_clock_range_keeps_the_question_around_it() -> None:
         ("12 pm", "1 pm", hm(12), hm(13)),
         ("9:15 pm", "21:20", hm(21, 15), hm(21, 20)),
         ("9", "10 o'clock", hm(9), hm(10)),
+        ("10", "noon", hm(10), hm(12)),
+        ("midnight", "1 am", 0.0, hm(1)),
         ("10:30:15", "10:30:45", hm(10, 30, 15), hm(10, 30, 45)),
     ],
 )
@@ -98,6 +101,8 @@ def test_across_midnight_or_written_the_other_way_round() -> None:
     late = day_span("23:50", "00:10")
     assert (late.start, late.end, late.length) == (hm(23, 50), hm(0, 10), hm(0, 20))
     assert late.crosses_midnight
+    assert day_span("11pm", "midnight").crosses_midnight
+    assert day_span("11pm", "midnight").length == hm(1)
     night = day_span("10pm", "6am")
     assert night.crosses_midnight and night.length == hm(8)
     reversed_ = day_span("10:45", "10:30")
@@ -114,7 +119,7 @@ def test_across_midnight_or_written_the_other_way_round() -> None:
 @pytest.mark.parametrize(
     ("first", "second"),
     [("0:30", "0:45"), ("10", "20"), ("25:00", "26:00"), ("13 pm", "2 pm"), ("10:75", "11:00"),
-     ("0 am", "1 am"), ("10:30", "45 s"), ("noon", "1 pm")],
+     ("0 am", "1 am"), ("10:30", "45 s"), ("lunch", "1 pm")],
 )  # fmt: skip
 def test_what_is_not_a_clock_range(first: str, second: str) -> None:
     assert not is_clock_range(first, second)

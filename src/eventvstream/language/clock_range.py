@@ -6,8 +6,9 @@ clock; only the writing can tell which the asker meant, so the parse records the
 written* (``Intent.between``) and the answerer reads them on the wall clock of a live or pulled
 stream, whose events carry it (:mod:`eventvstream.language.windows`). The rule:
 
-* an end with am/pm or "o'clock" makes a clock range ("from 9am to 11", "between 9 and 10
-  o'clock"); such a range has no stream reading at all;
+* an end with am/pm or "o'clock", or "noon"/"midday"/"midnight", makes a clock range ("from
+  9am to 11", "between 9 and 10 o'clock", "from 11 to noon"); such a range has no stream
+  reading at all;
 * otherwise both ends must be hours:minutes[:seconds] (whole numbers, hours under 24, minutes
   and seconds under 60), not both written the way a player shows a time under an hour ("0:30"):
   "10:30 to 10:45" and "00:10 to 00:20" are clock ranges, while "0:30 to 0:45", "0:05.5 to
@@ -28,8 +29,9 @@ import re
 from dataclasses import dataclass
 
 DAY = 86400.0
-#: An end written with am/pm or o'clock: the pattern the question parse looks for.
-MARKED = r"\d{1,2}(?::\d{2}){0,2}\s*(?:[ap]\.?m\b\.?|o['’]?clock\b)"
+#: An end written with am/pm or o'clock, or as a word: the pattern the question parse looks for.
+MARKED = r"(?:\d{1,2}(?::\d{2}){0,2}\s*(?:[ap]\.?m\b\.?|o['’]?clock\b)|(?:noon|midday|midnight)\b)"
+_WORDS = {"noon": "12 pm", "midday": "12 pm", "midnight": "12 am"}
 _END = re.compile(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(?:([ap])\.?m\.?|(o['’]?clock))?", re.I)
 
 
@@ -56,6 +58,7 @@ class _End:
 
 def _read(text: str) -> _End | None:
     written = text.strip()
+    written = _WORDS.get(written.lower(), written)  # "noon" is 12 pm
     match = _END.fullmatch(written)
     if not match:
         return None
