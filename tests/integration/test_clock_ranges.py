@@ -100,6 +100,14 @@ def test_a_clock_range_is_read_on_the_wall_clock(
     assert walls_in(bank, question, "cam", NOW, "Europe/Berlin") == expected
 
 
+def test_a_moment_before_the_first_event_or_in_a_gap_has_nothing(bank: MemoryBank) -> None:
+    """Both ends of "at 10:00" fall before the camera's first event (10:20): no events, not
+    the first one (whose start both ends map to)."""
+    assert walls_in(bank, "what happened at 10:00?", "cam", NOW, "Europe/Berlin") == []
+    assert walls_in(bank, "what happened at 10:40?", "cam", NOW, "Europe/Berlin") == []
+    assert walls_in(bank, "what happened at 10:44?", "cam", NOW, "Europe/Berlin") == DAY[3:4]
+
+
 def test_the_same_range_in_another_zone_is_another_moment(bank: MemoryBank) -> None:
     # 10:30-10:45 Berlin is 09:30-09:45 UTC
     assert walls_in(bank, "between 09:30 and 09:45", "cam", NOW, "UTC") == DAY[2:4]
