@@ -4,7 +4,9 @@ setting reaches the answer text, not only the default UTC).
 
 A WebSocket stream's events carry ``wall_start``/``wall_end``; its answers (over the WebSocket
 and REST) state those moments on the Berlin clock, e.g. "from 11:31:05 to 11:31:14 CET", with
-the cited events' own times. The same server's answer about an uploaded file says seconds.
+the cited events' own times, and a range written as clock times ("between 9:15:03 am and
+09:15:06") is read on that clock. The same server's answer about an uploaded file says seconds,
+and reads "between 0:00 and 0:03" as stream times.
 """
 
 from __future__ import annotations
@@ -125,6 +127,32 @@ def test_a_live_streams_answers_state_the_clock_of_their_events(client: Any) -> 
     )
     recent = ask(client, "what happened in the last 5 minutes?", "clock-cam")
     assert "in the last 5 minutes" in recent["text"] and recent["citations"], recent
+    a_range_of_clock_times(client, events)
+
+
+def a_range_of_clock_times(client: Any, events: list[dict[str, Any]]) -> None:
+    """ "between 9:15:03 am and 09:15:06" (one end 12-hour, one 24-hour) is read on the
+    clock: its answer says the range as read, in the zone, and cites the events then, none
+    outside it; a range before the stream began has nothing in it, and says so."""
+    first, second = events[0], events[1]
+    start, end = int(first["wall_start"]), int(second["wall_start"]) + 1  # whole seconds
+    time.sleep(max(0.0, end + 1.5 - time.time()))
+    twelve = datetime.fromtimestamp(start, ZoneInfo(ZONE)).strftime("%I:%M:%S %p").lower()
+    question = f"what happened between {twelve.lstrip('0')} and {on_clock(end)}?"
+    ranged = ask(client, question, "clock-cam")
+    assert f"between {on_clock(start)} and {on_clock(end)} CE" in ranged["text"], ranged
+    cited = ranged["citations"]
+    assert {first["id"], second["id"]} <= {c["id"] for c in cited}, (question, ranged)
+    for c in cited:  # in the window (the clock is read to the second)
+        assert c["wall_start"] < end + 1 and c["wall_end"] >= start, (question, c)
+        line = f"[#{c['id']}] {{}} to {{}} "
+        assert says(ranged["text"], line, c["wall_start"], c["wall_end"]), ranged["text"]
+    assert not STREAM_TIME.search(ranged["text"]), ranged["text"]
+    before = first["wall_start"] - 7200
+    empty = ask(
+        client, f"what happened from {on_clock(before)} to {on_clock(before + 60)}", "clock-cam"
+    )
+    assert empty["citations"] == [] and "no events in memory" in empty["text"], empty
 
 
 def test_an_uploaded_files_answer_keeps_stream_times(client: Any, video_dir: Path) -> None:
@@ -148,3 +176,9 @@ def test_an_uploaded_files_answer_keeps_stream_times(client: Any, video_dir: Pat
     first = answer["citations"][0]
     assert re.search(rf"\[#{first['id']}\] \d+\.\d s to \d+\.\d s", answer["text"]), answer
     assert "CET" not in answer["text"] and "CEST" not in answer["text"]
+    # a range of player times stays stream time; one written with am/pm cannot be placed
+    ranged = ask(client, "what happened between 0:00 and 0:03?", "clock-file")
+    assert ranged["citations"] and all(c["start"] <= 3.0 for c in ranged["citations"])
+    assert "between 0.0 s and 3.0 s" in ranged["text"], ranged
+    unplaced = ask(client, "what happened from 9am to 11?", "clock-file")
+    assert unplaced["citations"] == [] and "cannot place 9am to 11" in unplaced["text"]

@@ -160,8 +160,8 @@ def clock(wall: float) -> str:
 
 def test_wall_clock_questions_across_a_restarted_pull(client, jpegs):
     """Two pull sessions with an outage between them: stream time continues just after the
-    first session's last event, the wall clock does not; "since"/"at" a clock time find the
-    events that happened then, not the ones at that stream time."""
+    first session's last event, the wall clock does not; "since"/"at" a clock time and "between"
+    two find the events that happened then, not the ones at that stream time."""
     cam = MjpegCamera(jpegs).start()
     body = {"id": "yard", "source": {"url": cam.url, "fps": 2}}
     try:
@@ -216,6 +216,15 @@ def test_wall_clock_questions_across_a_restarted_pull(client, jpegs):
 
     nothing = ask(client, f"what happened at {clock(in_gap)}?", "yard")
     assert nothing["citations"] == [], nothing  # the camera was off then
+
+    # a range of clock times across the outage: the events either side of it, none outside
+    low, high = math.floor(first[-1]["wall_start"]), math.ceil(second[0]["wall_start"])
+    across = ask(client, f"what happened between {clock(low)} and {clock(high)}?", "yard")
+    assert {first[-1]["id"], second[0]["id"]} <= {c["id"] for c in across["citations"]}, across
+    assert all(c["wall_end"] >= low and c["wall_start"] <= high for c in across["citations"])
+    assert f"between {clock(low)} and {clock(high)} UTC" in across["text"], across["text"]
+    off = ask(client, f"what happened between {clock(in_gap)} and {clock(in_gap + 1)}?", "yard")
+    assert off["citations"] == [] and "no events in memory" in off["text"], off
     assert client.delete("/v1/streams/yard", headers=AUTH).status_code == 204
 
 

@@ -27,8 +27,9 @@ _NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight"
 def where(intent: Intent, stream: str | None, zone: str | None = None) -> str:
     """' on cam1 between 0:10 and 0:20' — the scope the answer speaks about. ``zone``: the
     window was read on the wall clock (a live stream), in the zone so named; it is then said
-    as the question put it ("since 10:30 UTC", "in the last 5 minutes"), not as the stream
-    times it became."""
+    as the question put it ("since 10:30 UTC", "in the last 5 minutes"; a range as it was read,
+    "between 10:30 and 11:00 UTC" for "from 10:30am to 11"), not as the stream times it
+    became."""
     text = f" on {stream}" if stream else ""
     if zone is not None:
         if intent.recent_s is not None:
@@ -39,6 +40,8 @@ def where(intent: Intent, stream: str | None, zone: str | None = None) -> str:
             return f"{text} since {intent.since} {zone}"
         if intent.at is not None:
             return f"{text} at {intent.at} {zone}"
+        if intent.between is not None:  # the ends as read: "between 10:30 and 11:00 UTC"
+            return f"{text} between {intent.between[0]} and {intent.between[1]} {zone}"
     if intent.t0 is not None and intent.t1 is not None:
         text += f" between {clock(intent.t0)} and {clock(intent.t1)}"
     elif intent.t0 is not None:

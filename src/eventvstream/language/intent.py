@@ -16,7 +16,9 @@ A question has a *kind* and optionally a *window* (when to look) and a *stream*:
 * ``range``    — a window with no other shape: "what happened between 1:30 and 2:00"
 * ``search``   — anything else: find the events most related to the question
 
-Windows: "between 1:30 and 2:00", "from 60s to 90s", "in the first 2 minutes" (stream times);
+Windows: "between 1:30 and 2:00", "from 60s to 90s", "in the first 2 minutes" (stream times;
+a range written as clock times, "between 10:30 and 10:45", "from 9am to 11", is also kept as
+written, ``between``, for a live stream's wall clock: :mod:`eventvstream.language.clock_range`);
 "in the last 5 minutes", "10 minutes ago" (back from the stream's latest moment, which only the
 memory knows, and on a live stream the wall clock's now); "since 10:30", "at 10:30",
 "around 10:30" (a wall-clock time on a live stream, a stream time on a file — the answerer
@@ -30,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from eventvstream.language.clock_range import MARKED, is_clock_range, marked
+
 Kind = Literal["summary", "now", "last", "first", "count", "presence", "range", "search"]
 KINDS: tuple[str, ...] = ("summary", "now", "last", "first", "count", "presence", "range", "search")
 
@@ -38,7 +42,8 @@ _CLOCK = r"(?:\d+:)?\d+:\d+(?:\.\d+)?"
 _UNIT = r"(?:hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])"
 _TIME = rf"(?:{_CLOCK}|{_NUMBER}\s*{_UNIT}(?:\s*{_NUMBER}\s*{_UNIT})*|{_NUMBER})"
 _SPAN = rf"(?:{_NUMBER}\s*{_UNIT}(?:\s*{_NUMBER}\s*{_UNIT})*|an? (?:hour|minute|second)|{_CLOCK})"
-_RANGE = re.compile(rf"\b(?:between|from)\s+({_TIME})\s+(?:and|to|-|until)\s+({_TIME})", re.I)
+_END = rf"(?:{MARKED}|{_TIME})"  # "9am", "10:30 pm", "9 o'clock" first: they would stop at "9"
+_RANGE = re.compile(rf"\b(?:between|from)\s+({_END})\s+(?:and|to|-|until)\s+({_END})", re.I)
 _FIRST_SPAN = re.compile(rf"\b(?:in|during) the first\s+({_TIME})", re.I)
 _RECENT = re.compile(
     rf"\b(?:in|during|over|for|within) the (?:last|past|previous)\s+({_TIME}|hour|minute|second)\b",
@@ -98,13 +103,14 @@ class Intent:
     when: bool = False
     #: "at 10:30", "around 10:30": a moment as written (wall clock or stream time, as ``since``)
     at: str | None = None
+    #: "between 10:30 and 10:45": a range written as clock times, both ends as written (read
+    #: on a live stream's wall clock; ``t0``/``t1`` hold its stream reading, if it has one)
+    between: tuple[str, str] | None = None
 
     @property
     def windowed(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at)
-        )
+        fields = (self.t0, self.t1, self.recent_s, self.ago_s, self.since, self.at, self.between)
+        return any(v is not None for v in fields)
 
 
 def parse_time(text: str) -> float:
@@ -137,14 +143,15 @@ def parse(question: str, streams: Iterable[str] = ()) -> Intent:
     if kind == "last" and not topic:  # "what was the last thing that happened": that is now
         kind = "range" if _is_windowed(fields) else "now"
     if kind in ("first", "count", "presence") and not topic:
-        kind = "range" if fields.get("t0") is not None or "recent_s" in fields else "summary"
+        ranged = any(k in fields for k in ("t0", "recent_s", "between"))
+        kind = "range" if ranged else "summary"
     if kind == "search" and not topic:
         kind = "range" if _is_windowed(fields) else "summary"
     return Intent(kind, topic, **fields)  # type: ignore[arg-type]
 
 
 def _is_windowed(fields: dict[str, object]) -> bool:
-    return any(k in fields for k in ("t0", "recent_s", "ago_s", "since", "at"))
+    return any(k in fields for k in ("t0", "recent_s", "ago_s", "since", "at", "between"))
 
 
 def _kind(text: str, *, windowed: bool) -> Kind:
@@ -167,7 +174,12 @@ def _window(text: str, fields: dict[str, object]) -> str:
     """Find the first time window in ``text``, store it in ``fields``, return the rest."""
     match = _RANGE.search(text)
     if match:
-        fields["t0"], fields["t1"] = sorted(_range_times(match.group(1), match.group(2)))
+        first, second = match.group(1).strip(), match.group(2).strip()
+        if is_clock_range(first, second):
+            fields["between"] = (first, second)
+        stream = stream_range(first, second)
+        if stream is not None:
+            fields["t0"], fields["t1"] = stream
         return text.replace(match.group(0), " ")
     match = _FIRST_SPAN.search(text)
     if match:
@@ -237,6 +249,15 @@ def _named_stream(text: str, streams: Iterable[str]) -> tuple[str | None, str]:
         if match:
             return name, (text[: match.start()] + " " + text[match.end() :]).strip()
     return None, text
+
+
+def stream_range(first: str, second: str) -> tuple[float, float] | None:
+    """A range's stream reading, in order; None for one written with am/pm or o'clock (a
+    clock range only)."""
+    if marked(first) or marked(second):
+        return None
+    low, high = sorted(_range_times(first, second))
+    return low, high
 
 
 def _range_times(first: str, second: str) -> tuple[float, float]:

@@ -5,8 +5,8 @@ same structure the rules produce; that handles phrasings no rule foresaw ("has t
 since lunch?"). The output is constrained where the backend can constrain it (OpenAI-compatible
 servers get ``response_format`` with :data:`SCHEMA`: vLLM, SGLang and llama.cpp's server honour
 it) and validated everywhere: a kind outside the list, a stream that does not exist, a time
-the question never stated, or a clock time ("since"/"at") the rules would not read as one, and
-the parse is refused — the caller falls back to the rules.
+the question never stated, or a clock time ("since"/"at", a range's "between") the rules would
+not read as one, and the parse is refused — the caller falls back to the rules.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventvstream.language.base import ChatMessage, Decoder, GenerationRequest, generate
+from eventvstream.language.clock_range import is_clock_range
 from eventvstream.language.grounding import TOLERANCE_S, stated_times
-from eventvstream.language.intent import KINDS, Intent, is_moment, is_since
+from eventvstream.language.intent import KINDS, Intent, is_moment, is_since, stream_range
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ SCHEMA: dict[str, Any] = {
         "ago_s": _NUMBER_OR_NULL,
         "since": {"type": ["string", "null"]},
         "at": {"type": ["string", "null"]},
+        "between": {
+            "type": ["array", "null"],
+            "items": {"type": "string"},
+            "minItems": 2,
+            "maxItems": 2,
+        },
         "stream": {"type": ["string", "null"]},
         "when": {"type": "boolean"},
     },
@@ -49,8 +56,9 @@ SYSTEM = (
     "articles; empty when none), t0 and t1 (window in seconds of video, or null), recent_s (for "
     '"in the last N minutes", in seconds), ago_s (for "N minutes ago", in seconds), since (a '
     'clock time as written, for "since 10:30"), at (a clock time as written, for "at 10:30" or '
-    '"around 9:05 pm"), stream (one of the known streams, if named), when (true if the '
-    "question asks when). Reply with the JSON object only."
+    '"around 9:05 pm"), between (a range written as clock times, its two ends as written, '
+    'for "between 10:30 and 10:45" or "from 9am to 11"), stream (one of the known streams, if '
+    "named), when (true if the question asks when). Reply with the JSON object only."
 )
 _EXAMPLES = [
     ("when did we last see a red car? Known streams: cam1, door.",
@@ -59,6 +67,8 @@ _EXAMPLES = [
      {"kind": "presence", "topic": "dog", "t0": 60, "t1": 90, "stream": "door"}),
     ("what happened at 10:30? Known streams: cam1, door.",
      {"kind": "range", "topic": "", "at": "10:30"}),
+    ("did a car pass from 9am to 11? Known streams: cam1, door.",
+     {"kind": "presence", "topic": "car", "between": ["9am", "11"]}),
 ]  # fmt: skip
 
 
@@ -112,6 +122,12 @@ def validate(raw: str, question: str, streams: Sequence[str]) -> Intent | None:
     if not _written(since, question, is_since) or not _written(at, question, is_moment):
         return None
     since, at = since and since.strip(), at and at.strip()
+    ends = data.get("between") or None  # [] is "none" too
+    if not _clock_range(ends, question):
+        return None
+    between = (ends[0].strip(), ends[1].strip()) if ends else None
+    if between and numbers["t0"] is None and numbers["t1"] is None:  # its stream reading
+        numbers["t0"], numbers["t1"] = stream_range(*between) or (None, None)
     return Intent(
         data["kind"],
         " ".join(re.sub(r"^(?:an?|the)\s+", "", topic.strip(), flags=re.I).split()),
@@ -123,6 +139,7 @@ def validate(raw: str, question: str, streams: Sequence[str]) -> Intent | None:
         stream,
         bool(data.get("when", False)),
         at,
+        between,
     )
 
 
@@ -132,3 +149,18 @@ def _written(value: Any, question: str, shape: Callable[[str], bool]) -> bool:
     if value is None:
         return True
     return isinstance(value, str) and shape(value) and value.strip() in question
+
+
+def _clock_range(value: Any, question: str) -> bool:
+    """A "between" value is sound when absent, or two strings the question contains that the
+    rules read as a clock range (:func:`is_clock_range`: not "0:30" to "0:45", not "noon"),
+    each written whole ("0:30" is not in "10:30")."""
+    if value is None:
+        return True
+    if not isinstance(value, list) or len(value) != 2:
+        return False
+    for end in value:
+        whole = isinstance(end, str) and end.strip()
+        if not whole or not re.search(rf"(?<![\w:.]){re.escape(whole)}(?![\w:])", question):
+            return False
+    return is_clock_range(value[0], value[1])

@@ -43,7 +43,7 @@ from eventvstream.language.grounding import (
 from eventvstream.language.intent import Intent, parse
 from eventvstream.language.matching import Matcher, broader, subject_term, unchecked_words
 from eventvstream.language.wallclock import Clock
-from eventvstream.language.windows import resolve_window
+from eventvstream.language.windows import off_clock, resolve_window
 from eventvstream.memory.bank import MemoryBank
 from eventvstream.memory.retrieval import Retriever, Scope
 from eventvstream.memory.rows import EventRow, wall_times
@@ -144,14 +144,15 @@ class Answerer:
         if intent.stream and scope.stream is None:
             scope = replace(scope, stream=intent.stream)
         times = Times(self.clock, time.time())
-        intent, question_times, on_clock = resolve_window(
-            self.bank, self.clock, intent, scope, times.now
-        )
+        window = resolve_window(self.bank, self.clock, intent, scope, times.now)
+        intent = window.intent
         if intent.t0 is not None or intent.t1 is not None:
             scope = replace(scope, t0=intent.t0, t1=intent.t1)
-        plan = AnswerPlan(question, intent, [], question_times=question_times, times=times)
-        plan.zone = times.zone() if on_clock else None
-        if intent.kind == "now":
+        plan = AnswerPlan(question, intent, [], question_times=window.times, times=times)
+        plan.zone = times.zone() if window.on_clock else None
+        if (note := off_clock(window)) is not None:  # "from 9am to 11" on a file
+            plan.fixed = note
+        elif intent.kind == "now":
             self._plan_now(plan, scope)
         elif not intent.topic:  # summary, or a window with nothing named: its timeline
             rows = self.bank.events(
