@@ -31,6 +31,7 @@ from eventvstream.api.schemas import (
     ERROR_RESPONSES,
     MAX_TIME_S,
     STREAM_ID_PATTERN,
+    STREAM_MAX_CHARS,
     AnswerOut,
     EventList,
     FrameAccepted,
@@ -50,7 +51,9 @@ from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.pull import PullSpec
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
-StreamId = Annotated[str, PathParam(pattern=STREAM_ID_PATTERN, description="Stream id.")]
+StreamId = Annotated[
+    str, PathParam(pattern=STREAM_ID_PATTERN, max_length=STREAM_MAX_CHARS, description="Stream id.")
+]
 
 
 async def caller(request: Request) -> Principal:
