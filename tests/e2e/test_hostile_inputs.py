@@ -27,6 +27,7 @@ from security_support import (
     KEYED_ENV,
     bearer,
     event_count,
+    flood,
     make_video,
     raw_request,
     wait_job,
@@ -47,8 +48,12 @@ ENV = KEYED_ENV | {
     "EVS_SERVER__MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
     "EVS_SERVER__MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
     "EVS_SERVER__MAX_UPLOADS_PER_KEY": "8",
+    "EVS_SERVER__SEND_QUEUE_MESSAGES": "256",  # a non-reading client is closed sooner
+    "EVS_SERVER__SEND_QUEUE_BYTES": str(256 << 10),
 }
 JSON = {"Content-Type": "application/json"}
+TEXT = {"Content-Type": "text/plain"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +152,9 @@ REST_PROBES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
      "invalid_request"),
     ("json-unknown-field", "POST", "/v1/streams", {"id": "u1", "admin": True}, {}, 422,
      "invalid_request"),
-    ("json-text-plain", "POST", "/v1/query", b'{"text": "hi"}', {"Content-Type": "text/plain"},
+    ("json-text-plain", "POST", "/v1/query", b'{"text": "hi"}', TEXT,
      415, "unsupported_media_type"),
-    ("json-form", "POST", "/v1/streams", b"id=x", {"Content-Type": "application/x-www-form-urlencoded"},
+    ("json-form", "POST", "/v1/streams", b"id=x", FORM,
      415, "unsupported_media_type"),
     ("question-1mb", "POST", "/v1/query", {"text": "x" * (1 << 20)}, {}, 413, "payload_too_large"),
     ("question-too-long", "POST", "/v1/query", {"text": "x" * 5000}, {}, 422, "invalid_request"),
@@ -218,7 +223,7 @@ REST_PROBES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
      {"Content-Type": "image/jpeg"}, 400, "bad_frame"),
     ("frame-empty", "POST", "/v1/streams/f1/frames?t=2", b"", {"Content-Type": "image/jpeg"},
      400, "bad_frame"),
-    ("frame-text-plain", "POST", "/v1/streams/f1/frames?t=3", "JPEG", {"Content-Type": "text/plain"},
+    ("frame-text-plain", "POST", "/v1/streams/f1/frames?t=3", "JPEG", TEXT,
      415, "unsupported_media_type"),
     ("frame-too-large", "POST", "/v1/streams/f1/frames?t=4", b"\xff" * (MAX_FRAME + 1),
      {"Content-Type": "image/jpeg"}, 413, "frame_too_large"),
@@ -279,7 +284,7 @@ REST_PROBES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
      JSON, 422, "invalid_request"),
     ("watch-min-duration-inf", "POST", "/v1/watches",
      b'{"text": "x", "min_duration_s": Infinity}', JSON, 422, "invalid_request"),
-    ("upload-text-plain", "POST", "/v1/streams/up/uploads", b"hello", {"Content-Type": "text/plain"},
+    ("upload-text-plain", "POST", "/v1/streams/up/uploads", b"hello", TEXT,
      415, "unsupported_media_type"),
     ("upload-zero-bytes", "POST", "/v1/streams/up/uploads", b"", {"Content-Type": "video/mp4"},
      400, "bad_request"),
@@ -315,18 +320,41 @@ def test_rest_probe(server, stored, method, path, body, headers, status, code) -
     "header",
     [
         pytest.param("X-Junk: " + "a" * 200_000, id="one-200kb-header"),
-        pytest.param("".join(f"X-H{i}: v\r\n" for i in range(5000)).rstrip("\r\n"), id="5000-headers"),
+        pytest.param("\r\n".join(f"X-H{i}: v" for i in range(5000)), id="5000-headers"),
         pytest.param("Authorization: Bearer \xff\xfe", id="latin1-key"),
     ],
 )  # fmt: skip
 def test_hostile_headers(server, header: str) -> None:
     """Headers beyond the HTTP parser's limits are refused at the protocol level (no app code
     runs, so no envelope there: a 4xx or a closed connection), never a 500 or a hang."""
-    head = f"GET /v1/streams HTTP/1.1\r\nHost: {server.host}\r\n{header}\r\n\r\n"
+    head = (
+        f"GET /v1/streams HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n{header}\r\n\r\n"
+    )
     answer = raw_request(server.port, head, timeout=15)
     status_line = answer.split(b"\r\n", 1)[0]
     assert answer == b"" or status_line.split()[1].startswith(b"4"), answer[:300]
     assert b"Traceback" not in answer
+
+
+@pytest.mark.parametrize("last_id", ["\xb2", "-1", "abc", "9" * 400, " 7 ", "1e3"])
+def test_sse_last_event_id_garbage_is_ignored(server, last_id: str) -> None:
+    """A ``Last-Event-ID`` that is not a plain number replays nothing and still connects ("²"
+    passed ``str.isdigit`` and made ``int()`` raise: a 500)."""
+    head = (
+        f"GET /v1/alerts/stream HTTP/1.1\r\nHost: {server.host}\r\n"
+        f"Authorization: Bearer {ALPHA}\r\nLast-Event-ID: {last_id}\r\n\r\n"
+    )
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode("latin-1"))
+        answer = b""
+        while b": connected" not in answer and b"\r\n\r\n{" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
 
 
 def test_truncated_body_does_not_hang_the_server(server) -> None:
@@ -468,9 +496,7 @@ WS_PROBES: list[tuple[str, Any, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("message", "code"), [pytest.param(*p[1:], id=p[0]) for p in WS_PROBES]
-)
+@pytest.mark.parametrize(("message", "code"), [pytest.param(*p[1:], id=p[0]) for p in WS_PROBES])
 def test_websocket_probe(server, message, code) -> None:
     """One bad message gets one ``error`` with its code; the session goes on (a ping is
     answered and a good frame is still taken)."""
@@ -512,7 +538,9 @@ def test_websocket_message_over_the_limit_closes_1009_and_others_keep_going(serv
 
 
 async def session_ready(server: Any, stream: str, key: str) -> dict[str, Any]:
-    async with connect(ws_url(server, stream), additional_headers=bearer(key), open_timeout=10) as ws:
+    async with connect(
+        ws_url(server, stream), additional_headers=bearer(key), open_timeout=10
+    ) as ws:
         return await ws_until(ws, lambda m: m["type"] == "session.ready", timeout=10)
 
 
@@ -559,6 +587,8 @@ def test_ws_bad_stream_ids_are_refused_before_accept(server) -> None:
         status = asyncio.run(ws_refusal(ws_url(server, stream), additional_headers=bearer(BETA)))
         assert status in (400, 404), (stream, status)
     assert asyncio.run(ws_refusal(ws_url(server, "nokey"))) == 401
+    elsewhere = server.url.replace("http", "ws") + "/v1/nothing/ws"
+    assert asyncio.run(ws_refusal(elsewhere, additional_headers=bearer(BETA))) == 404
 
 
 def test_rapid_connect_and_disconnect_leaves_no_session_behind(server) -> None:
@@ -575,9 +605,7 @@ def test_rapid_connect_and_disconnect_leaves_no_session_behind(server) -> None:
 
         for _ in range(20):  # TCP reset mid-handshake
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-            sock.sendall(
-                f"GET /v1/streams/churn/ws HTTP/1.1\r\nHost: {server.host}\r\n".encode()
-            )
+            sock.sendall(f"GET /v1/streams/churn/ws HTTP/1.1\r\nHost: {server.host}\r\n".encode())
             sock.close()
 
     asyncio.run(asyncio.wait_for(churn(), 60))
@@ -592,6 +620,17 @@ def test_rapid_connect_and_disconnect_leaves_no_session_behind(server) -> None:
     assert ready["stream_id"] == "churn"
     others = [asyncio.run(session_ready(server, f"after-churn-{i}", BETA)) for i in range(4)]
     assert len(others) == 4
+
+
+def test_a_client_that_never_reads_is_closed_and_others_are_served(server) -> None:
+    """Configs sent without ever reading the answers (a ``session.ready`` each): past the send
+    backlog the server closes the socket (1008) instead of buffering without bound; a second
+    client is then served. (test_security_open.py measures memory and lag under this.)"""
+    config = json.dumps({"type": "session.config", "generate": False})
+    messages = (config for _ in range(100_000))
+    sent, code, reason = flood(server.port, "/v1/streams/deaf/ws", messages, 4 << 20, key=BETA)
+    assert code == 1008 and "not reading" in reason, (sent, code, reason)
+    assert asyncio.run(session_ready(server, "deaf-neighbour", BETA))["stream_id"]
 
 
 def test_zz_the_server_kept_serving_and_lost_nothing(server, stored) -> None:

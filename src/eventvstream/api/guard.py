@@ -184,7 +184,9 @@ def _is_json(content_type: str | None) -> bool:
     if content_type is None:
         return True
     media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 def _body_too_large(limit: int) -> EvsError:

@@ -223,6 +223,9 @@ async def upload_video(request: Request, who: Caller, stream_id: StreamId) -> di
         else:
             path, digest = await spool.write(request.stream())
             filename = request.headers.get("x-filename")
+        if path.stat().st_size == 0:  # refused here: the job would only fail with "empty file"
+            path.unlink(missing_ok=True)
+            raise EvsError("the upload is empty: send the video's bytes", code="bad_request")
         try:
             job = await asyncio.to_thread(
                 engine.submit_upload, UploadJob(who.owner, stream_id, path, digest, filename)

@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventvstream.serving.session import MAX_CLIENT_TIME_S
-
 from eventvstream.serving.alerts.spec import STREAM_MAX_CHARS
 from eventvstream.serving.alerts.spec import STREAM_PATTERN as STREAM_ID_PATTERN
+from eventvstream.serving.session import MAX_CLIENT_TIME_S
 
 # STREAM_ID_PATTERN: match it with fullmatch ("$" allows a final \n), after the length check.
 # Frame times, and the t0/t1 of questions and event lookups, are bounded by the session's limit
@@ -187,7 +186,10 @@ class Job(BaseModel):
 class QueryIn(_Strict):
     text: str = Field(min_length=1, max_length=2000, description="The question.")
     stream: str | None = Field(
-        None, pattern=STREAM_ID_PATTERN, max_length=STREAM_MAX_CHARS, description="Limit to a stream."
+        None,
+        pattern=STREAM_ID_PATTERN,
+        max_length=STREAM_MAX_CHARS,
+        description="Limit to a stream.",
     )
     t0: TimeS | None = Field(None, description="Only events ending after this time (s).")
     t1: TimeS | None = Field(None, description="Only events starting before this time (s).")

@@ -100,7 +100,9 @@ async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
     state = websocket.app.state
     engine: EngineFacade = state.engine
     if len(stream_id) > STREAM_MAX_CHARS or not _STREAM_ID.fullmatch(stream_id):
-        await _deny(websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-], not only dots")
+        await _deny(
+            websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-], not only dots"
+        )
         return
     offered = list(websocket.scope.get("subprotocols") or [])
     key, wants_subprotocol = websocket_key(websocket.headers.get("authorization"), offered)
@@ -122,6 +124,13 @@ async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
         await connection.run()
     finally:
         state.connections.discard(connection)
+
+
+@router.websocket("/{path:path}")
+async def no_such_socket(websocket: WebSocket, path: str) -> None:
+    """Any other WebSocket path: 404 in the envelope (Starlette's default is a bare 403, which
+    reads like an auth failure). Registered after the stream route, so it only catches misses."""
+    await _deny(websocket, "not_found", "no WebSocket here: connect to /v1/streams/{id}/ws")
 
 
 class Connection:

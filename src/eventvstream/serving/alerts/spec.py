@@ -77,7 +77,10 @@ class WatchFields(_Strict):
 class WatchCreate(WatchFields):
     text: str = Field(min_length=1, max_length=500, description="The condition, in words.")
     stream: str | None = Field(
-        None, pattern=STREAM_PATTERN, max_length=STREAM_MAX_CHARS, description="One stream; omitted = all your streams."
+        None,
+        pattern=STREAM_PATTERN,
+        max_length=STREAM_MAX_CHARS,
+        description="One stream; omitted = all your streams.",
     )
 
 
