@@ -398,6 +398,28 @@ def test_upload_that_is_not_a_playable_video_fails_clearly(server, video, kind) 
     assert "Traceback" not in error["message"] and "/tmp" not in error["message"], job
 
 
+def test_a_huge_upload_file_name_is_not_echoed_whole(server) -> None:
+    """An upload named (``X-Filename``) with 20,000 characters and a tab: the failed job's
+    error names the file, clipped, on one line. (A multipart part header that long is refused
+    by the multipart parser: 400 ``bad_request``.)"""
+    create(server.url, ALPHA, "junk")
+    name = "../../" + "n" * 20_000 + "\t.mp4"
+    headers = bearer(ALPHA) | {"Content-Type": "video/mp4", "X-Filename": name}
+    data = b"not a video at all" * 10
+    response = httpx.post(f"{server.url}/v1/streams/junk/uploads", content=data, headers=headers)
+    assert response.status_code == 202, response.text
+    job = wait_job(server.url, ALPHA, response.json()["job_id"])
+    assert job["state"] == "failed", job
+    message = job["error"]["message"]
+    assert len(message) < 1000 and "\t" not in message, message[:300]
+    multipart = httpx.post(
+        f"{server.url}/v1/streams/junk/uploads",
+        files={"file": (name, data, "video/mp4")},
+        headers=bearer(ALPHA),
+    )
+    enveloped(multipart, 400, "bad_request")
+
+
 # --- other tenants -----------------------------------------------------------------------------
 
 

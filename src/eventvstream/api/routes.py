@@ -50,6 +50,7 @@ from eventvstream.serving.facade import EngineFacade
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.pull import PullSpec
 
+MAX_FILENAME_CHARS = 255
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 StreamId = Annotated[
     str, PathParam(pattern=STREAM_ID_PATTERN, max_length=STREAM_MAX_CHARS, description="Stream id.")
@@ -223,6 +224,8 @@ async def upload_video(request: Request, who: Caller, stream_id: StreamId) -> di
         else:
             path, digest = await spool.write(request.stream())
             filename = request.headers.get("x-filename")
+        if filename is not None:  # a label only (errors, the source list): bounded, one line
+            filename = clip(" ".join(filename.split()), MAX_FILENAME_CHARS) or None
         if path.stat().st_size == 0:  # refused here: the job would only fail with "empty file"
             path.unlink(missing_ok=True)
             raise EvsError("the upload is empty: send the video's bytes", code="bad_request")
