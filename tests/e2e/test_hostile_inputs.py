@@ -513,6 +513,11 @@ WS_PROBES: list[tuple[str, Any, str]] = [
     ("binary-not-image", struct.pack(">d", 101.0) + b"GIF89a" + bytes(100), "bad_frame"),
     ("binary-truncated-jpeg", "TRUNCATED", "bad_frame"),
     ("binary-random", struct.pack(">d", 101.0) + bytes(range(256)) * 8, "bad_frame"),
+    ("frame-json-too-large",
+     json.dumps({"type": "frame", "t": 101, "data": "AAAA" * (MAX_FRAME // 3 + 100)}),
+     "frame_too_large"),
+    ("frame-json-mime-odd", json.dumps({"type": "frame", "t": 101, "data": "aGk=",
+                                        "mime": "text/html"}), "bad_frame"),
     ("binary-too-large", struct.pack(">d", 101.0) + b"\xff\xd8" + bytes(MAX_FRAME + 10),
      "frame_too_large"),
 ]  # fmt: skip
