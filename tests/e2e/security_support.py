@@ -122,7 +122,7 @@ class RawWebSocket:
     buffer is tiny, so the server's replies back up at once (a library client reads in the
     background)."""
 
-    def __init__(self, port: int, path: str, rcvbuf: int = 4096) -> None:
+    def __init__(self, port: int, path: str, rcvbuf: int = 4096, key: str | None = None) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(10)
@@ -131,7 +131,9 @@ class RawWebSocket:
             (
                 f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                + (f"Authorization: Bearer {key}\r\n" if key else "")
+                + "\r\n"
             ).encode()
         )
         self.buffer = b""
@@ -205,10 +207,12 @@ class RawWebSocket:
         self.sock.close()
 
 
-def flood(port: int, path: str, messages: Any, budget: int) -> tuple[int, int | None, str]:
+def flood(
+    port: int, path: str, messages: Any, budget: int, key: str | None = None
+) -> tuple[int, int | None, str]:
     """Send ``messages`` (up to ``budget`` bytes) without reading, until the server stops
     taking them; then read what came back. Returns (bytes sent, close code, close reason)."""
-    client = RawWebSocket(port, path)
+    client = RawWebSocket(port, path, key=key)
     sent = 0
     try:
         for message in messages:

@@ -43,8 +43,10 @@ class Receiver:
         secret: str | None = None,
         port: int = 0,
         redirect_to: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         self.refuse_first = refuse_first
+        self.retry_after = retry_after  # the Retry-After header of each refusal (503)
         self.redirect_to = redirect_to  # answer every request with a 302 to this URL
         self.secret = secret
         self.requests: list[dict[str, Any]] = []
@@ -75,6 +77,8 @@ class Receiver:
             refuse = len(self.requests) <= self.refuse_first
         if refuse:
             handler.send_response(503)
+            if self.retry_after is not None:
+                handler.send_header("Retry-After", self.retry_after)
             handler.end_headers()
             return
         if self.redirect_to is not None:

@@ -126,3 +126,21 @@ def test_redirects_are_not_followed(tmp_path, receiver):
         engine.close()
         bank.close()
         redirector.close()
+
+
+def test_a_receivers_odd_retry_after_is_ignored(tmp_path):
+    """``Retry-After: ²`` (a digit to ``str.isdigit``, not to ``float``) raised in the sender
+    (logged with a traceback, recorded as a ValueError); it is now ignored like any other
+    unparseable value and the refusal is recorded as what it is."""
+    refuser = Receiver(refuse_first=10, retry_after="\xb2")
+    bank, engine = open_engine(tmp_path, webhook_max_attempts=2, **LOCAL_RECEIVERS)
+    try:
+        duration_watch(engine, refuser.url)
+        bank.add(stored_event(0.0, 5.0, "thing"), stream="door", owner="k1")
+        status = wait_status(engine, "failed")
+        assert status["attempts"] == 2 and status["last_error"] == "HTTP 503", status
+        assert len(refuser.requests) == 2
+    finally:
+        engine.close()
+        bank.close()
+        refuser.close()

@@ -22,7 +22,12 @@ from eventvstream.api.routes import Caller, StreamId
 from eventvstream.api.schemas import ERROR_RESPONSES
 from eventvstream.errors import EvsError
 from eventvstream.serving.alerts.engine import AlertEngine
-from eventvstream.serving.alerts.spec import STREAM_PATTERN, WatchCreate, WatchUpdate
+from eventvstream.serving.alerts.spec import (
+    STREAM_MAX_CHARS,
+    STREAM_PATTERN,
+    WatchCreate,
+    WatchUpdate,
+)
 from eventvstream.serving.facade import EngineFacade
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -83,7 +88,9 @@ async def list_alerts(
     request: Request,
     who: Caller,
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="Alerts with a larger id.")] = 0,
-    stream: Annotated[str | None, Query(pattern=STREAM_PATTERN)] = None,
+    stream: Annotated[
+        str | None, Query(pattern=STREAM_PATTERN, max_length=STREAM_MAX_CHARS)
+    ] = None,
     watch: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -105,7 +112,9 @@ async def list_alerts(
 async def alert_stream(
     request: Request,
     who: Caller,
-    stream: Annotated[str | None, Query(pattern=STREAM_PATTERN)] = None,
+    stream: Annotated[
+        str | None, Query(pattern=STREAM_PATTERN, max_length=STREAM_MAX_CHARS)
+    ] = None,
     events: Annotated[bool, Query(description="Also event lifecycle messages.")] = False,
     after: Annotated[int | None, Query(ge=0, le=MAX_ID, description="Replay after it.")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -115,8 +124,9 @@ async def alert_stream(
     proxies from closing the connection."""
     alerts = _alerts(request)
     since = after
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        since = min(int(last_event_id.strip()), MAX_ID)
+    wanted = (last_event_id or "").strip()
+    if wanted.isascii() and wanted.isdigit():  # str.isdigit alone takes "²", which int() refuses
+        since = min(int(wanted), MAX_ID)
     subscriber = alerts.hub.subscribe(who.owner, stream, events)
 
     async def body() -> AsyncIterator[str]:

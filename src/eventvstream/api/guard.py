@@ -4,8 +4,8 @@
   WebSocket upgrades and state-changing requests, and the security headers on every response.
 * :class:`V1Guard` (HTTP under ``/v1/``): failed-auth throttling per client address, the API key,
   the caller's rate bucket, and — for every route but the raw frame/upload bodies — the JSON body
-  read here, bounded (``max_json_bytes``, 413) and checked for nesting (``max_json_depth``) before
-  any parser sees it, then replayed to the route.
+  read here, bounded (``max_json_bytes``, 413), refused unless it is sent as JSON (415) and
+  checked for nesting (``max_json_depth``) before any parser sees it, then replayed to the route.
 
 Plain ASGI (no BaseHTTPMiddleware), so streamed upload bodies stay streamed.
 """
@@ -159,7 +159,12 @@ class V1Guard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and "json" in headers.get("content-type", ""):
+        if body and not _is_json(headers.get("content-type")):
+            raise EvsError(
+                "this route takes a JSON body: send it with Content-Type: application/json",
+                code="unsupported_media_type",
+            )
+        if body and headers.get("content-type"):
             try:
                 parsed = json.loads(body)
             except RecursionError:
@@ -169,6 +174,19 @@ class V1Guard:
             if too_deep(parsed, settings.max_json_depth):
                 raise nesting_error(settings.max_json_depth)
         return _replay(body, receive)
+
+
+def _is_json(content_type: str | None) -> bool:
+    """No Content-Type (parsed as JSON, as FastAPI does), ``application/json`` or a ``+json``
+    type. Anything else (``text/plain``, a form) is refused with 415 rather than reaching the
+    route, whose 422 would blame the fields of a body it never parsed; it is also the one body
+    type a cross-site form could send without a CORS preflight."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 def _body_too_large(limit: int) -> EvsError:

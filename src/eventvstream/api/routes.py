@@ -31,6 +31,7 @@ from eventvstream.api.schemas import (
     ERROR_RESPONSES,
     MAX_TIME_S,
     STREAM_ID_PATTERN,
+    STREAM_MAX_CHARS,
     AnswerOut,
     EventList,
     FrameAccepted,
@@ -49,8 +50,11 @@ from eventvstream.serving.facade import EngineFacade
 from eventvstream.serving.jobs import UploadJob
 from eventvstream.serving.pull import PullSpec
 
+MAX_FILENAME_CHARS = 255
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
-StreamId = Annotated[str, PathParam(pattern=STREAM_ID_PATTERN, description="Stream id.")]
+StreamId = Annotated[
+    str, PathParam(pattern=STREAM_ID_PATTERN, max_length=STREAM_MAX_CHARS, description="Stream id.")
+]
 
 
 async def caller(request: Request) -> Principal:
@@ -220,6 +224,11 @@ async def upload_video(request: Request, who: Caller, stream_id: StreamId) -> di
         else:
             path, digest = await spool.write(request.stream())
             filename = request.headers.get("x-filename")
+        if filename is not None:  # a label only (errors, the source list): bounded, one line
+            filename = clip(" ".join(filename.split()), MAX_FILENAME_CHARS) or None
+        if path.stat().st_size == 0:  # refused here: the job would only fail with "empty file"
+            path.unlink(missing_ok=True)
+            raise EvsError("the upload is empty: send the video's bytes", code="bad_request")
         try:
             job = await asyncio.to_thread(
                 engine.submit_upload, UploadJob(who.owner, stream_id, path, digest, filename)

@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eventvstream.serving.alerts.spec import STREAM_MAX_CHARS
+from eventvstream.serving.alerts.spec import STREAM_PATTERN as STREAM_ID_PATTERN
 from eventvstream.serving.session import MAX_CLIENT_TIME_S
 
-STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # match it with fullmatch: "$" allows a final \n
+# STREAM_ID_PATTERN: match it with fullmatch ("$" allows a final \n), after the length check.
 # Frame times, and the t0/t1 of questions and event lookups, are bounded by the session's limit
 # (1e10 s: Unix times fit, 1e308 would overflow the sampling arithmetic).
 MAX_TIME_S = MAX_CLIENT_TIME_S
@@ -50,6 +52,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "Host or Origin not allowed (bad_host, forbidden_origin)",
         404: "Unknown stream / job / event (or another key's)",
         413: "Body over the size limit (server.max_json_bytes for JSON)",
+        415: "A JSON route's body sent with another Content-Type",
         422: "Invalid request",
         429: "Rate limited, over a quota or throttled (see Retry-After)",
         503: "Not ready (models loading) or shutting down",
@@ -84,7 +87,10 @@ class SourceIn(_Strict):
 
 class StreamCreate(_Strict):
     id: str | None = Field(
-        None, pattern=STREAM_ID_PATTERN, description="Stream id; a random one when omitted."
+        None,
+        pattern=STREAM_ID_PATTERN,
+        max_length=STREAM_MAX_CHARS,
+        description="Stream id; a random one when omitted.",
     )
     source: SourceIn | None = Field(
         None, description="Pull this URL into the stream's live session, server side."
@@ -179,7 +185,12 @@ class Job(BaseModel):
 # -- questions -------------------------------------------------------------------------------
 class QueryIn(_Strict):
     text: str = Field(min_length=1, max_length=2000, description="The question.")
-    stream: str | None = Field(None, pattern=STREAM_ID_PATTERN, description="Limit to a stream.")
+    stream: str | None = Field(
+        None,
+        pattern=STREAM_ID_PATTERN,
+        max_length=STREAM_MAX_CHARS,
+        description="Limit to a stream.",
+    )
     t0: TimeS | None = Field(None, description="Only events ending after this time (s).")
     t1: TimeS | None = Field(None, description="Only events starting before this time (s).")
     stream_response: bool = Field(False, description="Answer as text/event-stream.")

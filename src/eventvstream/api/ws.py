@@ -47,7 +47,7 @@ from eventvstream.api.protocol import (
     ClientQuery,
     ClientSessionConfig,
 )
-from eventvstream.api.schemas import MAX_TIME_S, STREAM_ID_PATTERN
+from eventvstream.api.schemas import MAX_TIME_S, STREAM_ID_PATTERN, STREAM_MAX_CHARS
 from eventvstream.api.security import nesting_error, too_deep
 from eventvstream.errors import EvsError
 from eventvstream.language.qa import Answer
@@ -99,8 +99,10 @@ async def _deny(websocket: WebSocket, code: str, message: str) -> None:
 async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
     state = websocket.app.state
     engine: EngineFacade = state.engine
-    if not _STREAM_ID.fullmatch(stream_id):
-        await _deny(websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-]")
+    if len(stream_id) > STREAM_MAX_CHARS or not _STREAM_ID.fullmatch(stream_id):
+        await _deny(
+            websocket, "bad_request", "stream id: 1-64 characters of [A-Za-z0-9._-], not only dots"
+        )
         return
     offered = list(websocket.scope.get("subprotocols") or [])
     key, wants_subprotocol = websocket_key(websocket.headers.get("authorization"), offered)
@@ -122,6 +124,13 @@ async def stream_socket(websocket: WebSocket, stream_id: str) -> None:
         await connection.run()
     finally:
         state.connections.discard(connection)
+
+
+@router.websocket("/{path:path}")
+async def no_such_socket(websocket: WebSocket, path: str) -> None:
+    """Any other WebSocket path: 404 in the envelope (Starlette's default is a bare 403, which
+    reads like an auth failure). Registered after the stream route, so it only catches misses."""
+    await _deny(websocket, "not_found", "no WebSocket here: connect to /v1/streams/{id}/ws")
 
 
 class Connection:

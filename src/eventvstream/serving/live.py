@@ -37,6 +37,8 @@ from eventvstream.serving.writer import EventWriter
 log = logging.getLogger(__name__)
 
 REST_IDLE_S = 30.0  # a session fed only by REST frames is closed after this long without one
+BUSY_GRACE_S = 2.0  # how long a WebSocket open waits for a just-closed one to detach
+BUSY_POLL_S = 0.02
 
 
 class LiveIngest:
@@ -74,6 +76,8 @@ class LiveIngest:
         """The live session of ``(owner, stream)``: a new one, or the REST-fed one a WebSocket
         takes over. Blocking (waits for a closing predecessor to finish storing its events)."""
         key = (owner, stream)
+        if websocket:
+            self._await_detach(key)
         with self._cond:
             current = self._sessions.get(key) or self._flushing.get(key)
         if current is not None and current.closing:  # its last event must be stored first
@@ -110,6 +114,24 @@ class LiveIngest:
         self.streams.ensure(owner, stream)
         self.metrics.add("sessions_opened")
         return session
+
+    def _await_detach(self, key: tuple[str, str]) -> None:
+        """Wait up to ``BUSY_GRACE_S`` for a WebSocket still attached to ``key`` to let go.
+
+        Why: a client that closes and reconnects at once can arrive before the server has seen
+        its close (the protocol layer answers the close handshake; the app's receive loop wakes
+        and detaches after). Without this grace the reconnect got 409 ``stream_busy`` although
+        its predecessor was gone. A stream that stays attached still gets 409, a moment later.
+        """
+        deadline = time.monotonic() + BUSY_GRACE_S
+        while True:
+            with self._cond:
+                current = self._sessions.get(key)
+                if current is None or current.closing or not current.attached:
+                    return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(BUSY_POLL_S)
 
     def configure(self, session: LiveSession, config: SessionConfig) -> None:
         """Apply a client's ``session.config``. ``resume: false`` before the first frame starts

@@ -12,7 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-STREAM_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+from eventvstream.serving.session import MAX_CLIENT_TIME_S
+
+# A stream id: 1-64 characters of [A-Za-z0-9._-], not only dots: "." and ".." are dot-segments
+# that HTTP clients and browsers remove from a URL path, so a stream of that name could be made
+# but never addressed again. The regex engine has no look-ahead, so the length is a separate
+# rule (STREAM_MAX_CHARS, checked first: a 64-character match costs nothing).
+STREAM_PATTERN = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+STREAM_MAX_CHARS = 64
 
 
 class _Strict(BaseModel):
@@ -59,7 +66,10 @@ class WatchFields(_Strict):
     )
     max_per_hour: int | None = Field(None, ge=1, le=3600, description="Rate limit.")
     min_duration_s: float | None = Field(
-        None, gt=0, description="Fire on events longer than this instead of on their meaning."
+        None,
+        gt=0,
+        le=MAX_CLIENT_TIME_S,  # finite: Infinity was stored and shown back as null
+        description="Fire on events longer than this instead of on their meaning.",
     )
     enabled: bool = True
 
@@ -67,7 +77,10 @@ class WatchFields(_Strict):
 class WatchCreate(WatchFields):
     text: str = Field(min_length=1, max_length=500, description="The condition, in words.")
     stream: str | None = Field(
-        None, pattern=STREAM_PATTERN, description="One stream; omitted = all your streams."
+        None,
+        pattern=STREAM_PATTERN,
+        max_length=STREAM_MAX_CHARS,
+        description="One stream; omitted = all your streams.",
     )
 
 
@@ -75,7 +88,7 @@ class WatchUpdate(_Strict):
     """PATCH: only the fields given change (``webhook: null`` removes the webhook)."""
 
     text: str | None = Field(None, min_length=1, max_length=500)
-    stream: str | None = Field(None, pattern=STREAM_PATTERN)
+    stream: str | None = Field(None, pattern=STREAM_PATTERN, max_length=STREAM_MAX_CHARS)
     all_streams: bool | None = Field(None, description="true: watch every stream (clears stream).")
     name: str | None = Field(None, max_length=200)
     webhook: WebhookTarget | None = None
@@ -84,7 +97,7 @@ class WatchUpdate(_Strict):
     threshold: float | None = Field(None, ge=-1, le=1)
     cooldown_s: float | None = Field(None, ge=0, le=86400 * 7)
     max_per_hour: int | None = Field(None, ge=1, le=3600)
-    min_duration_s: float | None = Field(None, gt=0)
+    min_duration_s: float | None = Field(None, gt=0, le=MAX_CLIENT_TIME_S)
     enabled: bool | None = None
 
 

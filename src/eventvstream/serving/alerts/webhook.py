@@ -108,7 +108,12 @@ class WebhookSender(OutboxSender):
         if 200 <= response.status_code < 300:
             return Attempt(True)
         retry_after = response.headers.get("retry-after")
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        # ASCII digits only: str.isdigit takes "²", which float() refuses (a receiver's header)
+        seconds = (
+            float(retry_after)
+            if retry_after and retry_after.isascii() and retry_after.isdigit()
+            else None
+        )
         return Attempt(False, f"HTTP {response.status_code}", seconds)
 
     def close(self) -> None:

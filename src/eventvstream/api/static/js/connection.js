@@ -178,8 +178,8 @@ function scheduleReconnect(message) {
 async function connect() {
   if (state.ws) return;
   const id = streamId();
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
-    toast("stream id: 1-64 characters of A-Z a-z 0-9 . _ -");
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(id) || /^\.+$/.test(id)) {
+    toast("stream id: 1-64 characters of A-Z a-z 0-9 . _ - (not only dots)");
     return;
   }
   try {
