@@ -3,7 +3,12 @@ nothing on stdout, no traceback (real subprocesses, as a user runs them)."""
 
 from __future__ import annotations
 
+import select
+import signal
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,38 @@ def test_binary_boundary_file(garbage):
 )
 def test_bad_values(args, message):
     assert_error(evs(*args), 2, message)
+
+
+def test_unreachable_camera_says_so_and_ctrl_c_stops_it(tmp_path):
+    """Before this, `evs run rtsp://…` to a camera that does not answer was silent, and Ctrl-C
+    left it waiting for a first frame forever."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtsp://admin:s3cret-pw@127.0.0.1:{port}/stream"
+    args = ["run", url, "--config", "tiny", "--no-captions", "--data-dir", str(tmp_path)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eventvstream.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], deadline - time.monotonic())
+            if not ready:
+                break  # silence: the old behaviour
+            line = process.stderr.readline()
+            seen.append(line)
+            if "reconnecting (" in line or not line:
+                break
+        assert seen and "reconnecting (" in seen[-1], seen
+        assert "retrying in" in seen[-1] and "s3cret-pw" not in "".join(seen)
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=30)
+    finally:
+        process.kill()
+    rest = process.stderr.read()
+    assert status == 130 and "evs: interrupted" in rest and "Traceback" not in rest

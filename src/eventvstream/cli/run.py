@@ -169,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
         worker = ingest.captioner
         try:
             if live is not None:
-                signal.signal(signal.SIGINT, lambda *_: live.stop())  # Ctrl-C: finish cleanly
+                signal.signal(signal.SIGINT, _interrupt(live))
                 print(f"evs: reading {shown} (Ctrl-C to stop)", file=sys.stderr)
             result = segmenter.segment(target, progress=progress, keep_images=True)
             for index, event in enumerate(result):
@@ -220,6 +220,18 @@ def _live_source(args: argparse.Namespace, settings: Any) -> Any:
         until_s=args.until,
         on_state=_say_state,
     )
+
+
+def _interrupt(live: Any) -> Any:
+    """Ctrl-C on a live source: finish cleanly (store what was read, write the report), or,
+    before its first frame, stop at once: the segmenter would wait for that frame forever."""
+
+    def handler(*_: object) -> None:
+        live.stop()
+        if live.info is None:
+            raise KeyboardInterrupt
+
+    return handler
 
 
 def _say_state(status: dict[str, Any]) -> None:
