@@ -68,3 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file the user named cannot be written or read (--trace into a missing folder, a
+        # full disk): the system's reason and the path say it all; a traceback says nothing more.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"evs: error [io_error]: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR

@@ -26,7 +26,10 @@ def _read_boundaries(path: Path) -> list[float]:
     of times, or a JSON object with a "boundaries" list."""
     if not path.is_file():
         raise EvsError(f"file not found: {path}", code="not_found")
-    text = path.read_text(encoding="utf-8").strip()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise EvsError(f"{path}: not a boundary file (not UTF-8 text)", code="bad_input") from None
     try:
         try:
             data: Any = json.loads(text)

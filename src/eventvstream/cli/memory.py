@@ -7,8 +7,17 @@ import json
 import sys
 from typing import Any
 
-from eventvstream.cli.common import Subparsers, common_args, scope_args, settings_from_args
+from eventvstream.cli.common import (
+    Subparsers,
+    common_args,
+    positive_int,
+    require_events,
+    require_memory,
+    scope_args,
+    settings_from_args,
+)
 from eventvstream.config import Settings
+from eventvstream.errors import EvsError
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -22,7 +31,7 @@ def add_parser(sub: Subparsers) -> None:
     common_args(search)
     scope_args(search)
     search.add_argument("--like", type=int, metavar="EVENT_ID", help="events that look like it")
-    search.add_argument("-k", type=int, default=10, help="how many results (default 10)")
+    search.add_argument("-k", type=positive_int, default=10, help="how many results (default 10)")
     search.add_argument("--json", action="store_true")
     export = msub.add_parser("export", help="every event as JSON lines on stdout")
     common_args(export)
@@ -34,9 +43,11 @@ def main(args: argparse.Namespace) -> int:
     from eventvstream.memory import MemoryBank
 
     settings = settings_from_args(args)
+    require_memory(settings)
     with MemoryBank(settings.memory) as bank:
         if args.memory_command == "stats":
-            return _stats(bank, args)
+            return _stats(bank, args)  # counts: zero events is an answer here
+        require_events(bank, settings)
         if args.memory_command == "export":
             for record in bank.export(
                 stream=args.stream, owner=args.owner, with_embedding=args.embeddings
@@ -78,6 +89,8 @@ def _search(bank: Any, settings: Settings, args: argparse.Namespace) -> int:
     embedder = load_text_embedder(settings.memory.text_embedder, settings.device)
     retriever = Retriever(bank, embedder, encoder)
     if args.like is not None:
+        if bank.get(args.like) is None:
+            raise EvsError(f"no event #{args.like} in memory", code="not_found")
         hits = retriever.similar_to(args.like, k=args.k, scope=scope)
     else:
         hits = retriever.search(args.text, k=args.k, scope=scope)

@@ -26,12 +26,12 @@ from eventvstream.cli.common import (
     Subparsers,
     common_args,
     fingerprint,
+    positive_float,
     progress_arg,
     settings_from_args,
+    video_source,
     want_progress,
 )
-from eventvstream.errors import EvsError
-from eventvstream.media.urls import is_live_source
 from eventvstream.pipeline.ingest import BaseListener, CaptionDone, StoredEvent
 
 
@@ -45,7 +45,10 @@ def add_parser(sub: Subparsers) -> None:
         "file), /dev/videoN (see docs/cameras.md)",
     )
     run.add_argument(
-        "--until", type=float, metavar="S", help="live sources: stop after S seconds (Ctrl-C too)"
+        "--until",
+        type=positive_float,
+        metavar="S",
+        help="live sources: stop after S seconds (Ctrl-C too)",
     )
     run.add_argument(
         "--transport", choices=["tcp", "udp"], default="tcp", help="RTSP transport (default tcp)"
@@ -59,7 +62,7 @@ def add_parser(sub: Subparsers) -> None:
     run.add_argument(
         "--trigger", choices=["event", "interval", "frame"], help="language.trigger policy"
     )
-    run.add_argument("--interval", type=float, metavar="S", help="language.interval_s")
+    run.add_argument("--interval", type=positive_float, metavar="S", help="language.interval_s")
     run.add_argument(
         "--report", type=Path, help="report directory (default: <data_dir>/reports/<stream>)"
     )
@@ -123,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
     from eventvstream.pipeline import Segmenter
     from eventvstream.pipeline.ingest import Ingest
 
+    video = video_source(args.video, live=True)
     language: dict[str, Any] = {}
     if args.trigger:
         language["trigger"] = args.trigger
@@ -133,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, language=language)
     owner = args.owner or ""
     progress = want_progress(args.progress)
-    live = _live_source(args, settings) if is_live_source(args.video) else None
+    live = _live_source(args, settings) if isinstance(video, str) else None
     target: Path | Any = live
     if live is not None:
         shown = live.name  # never the credentials: not in memory, the report or the log
@@ -141,9 +145,7 @@ def main(args: argparse.Namespace) -> int:
         source = f"{stream}:live:{time.strftime('%Y%m%dT%H%M%S')}"
         progress = False  # no known length
     else:
-        target = Path(args.video)
-        if not target.is_file():
-            raise EvsError(f"video not found: {target}", code="not_found")
+        target = video
         shown = str(target)
         stream = args.stream or target.stem
         source = f"{stream}:{fingerprint(target)}"
@@ -167,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
         worker = ingest.captioner
         try:
             if live is not None:
-                signal.signal(signal.SIGINT, lambda *_: live.stop())  # Ctrl-C: finish cleanly
+                signal.signal(signal.SIGINT, _interrupt(live))
                 print(f"evs: reading {shown} (Ctrl-C to stop)", file=sys.stderr)
             result = segmenter.segment(target, progress=progress, keep_images=True)
             for index, event in enumerate(result):
@@ -216,7 +218,31 @@ def _live_source(args: argparse.Namespace, settings: Any) -> Any:
         short_side=settings.sampling.decode_short_side,
         transport=args.transport,
         until_s=args.until,
+        on_state=_say_state,
     )
+
+
+def _interrupt(live: Any) -> Any:
+    """Ctrl-C on a live source: finish cleanly (store what was read, write the report), or,
+    before its first frame, stop at once: the segmenter would wait for that frame forever."""
+
+    def handler(*_: object) -> None:
+        live.stop()
+        if live.info is None:
+            raise KeyboardInterrupt
+
+    return handler
+
+
+def _say_state(status: dict[str, Any]) -> None:
+    """A live source's state changes on stderr: a camera that does not answer says so (and
+    that it keeps retrying) instead of leaving the user with silence."""
+    state = status["state"]
+    if state in ("connecting", "stopped"):  # every retry begins "connecting"; Ctrl-C is known
+        return
+    error = status["last_error"] if state in ("reconnecting", "failed") else None
+    detail = f" ({error})" if error else ""
+    print(f"evs: {status['source']}: {state}{detail}", file=sys.stderr, flush=True)
 
 
 def _stream_name(url: str) -> str:

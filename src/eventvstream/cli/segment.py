@@ -10,12 +10,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eventvstream.cli.common import CONFIG_HELP, Subparsers, progress_arg, want_progress
+from eventvstream.cli.common import (
+    CONFIG_HELP,
+    Subparsers,
+    progress_arg,
+    video_source,
+    want_progress,
+)
 
 
 def add_parser(sub: Subparsers) -> None:
     seg = sub.add_parser("segment", help="cut a video into events and print them")
-    seg.add_argument("video", type=Path, help="video file (any format FFmpeg/decord reads)")
+    seg.add_argument("video", help="video file (any format FFmpeg/decord reads)")
     seg.add_argument("--config", "-c", default=None, help=CONFIG_HELP)
     seg.add_argument("--json", action="store_true", help="print JSON lines, one per event")
     seg.add_argument(
@@ -29,8 +35,11 @@ def main(args: argparse.Namespace) -> int:
     from eventvstream.config import load_settings
     from eventvstream.pipeline import Segmenter
 
+    args.video = video_source(args.video, live=False)
     settings = load_settings(args.config)
     logging.getLogger().setLevel(settings.log_level)
+    if args.trace is not None:
+        args.trace.open("w").close()  # an unwritable path fails now, not after the work
     progress = want_progress(args.progress)
     started = time.perf_counter()
     segmenter = Segmenter(settings)

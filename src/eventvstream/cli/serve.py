@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from eventvstream.cli.common import CONFIG_HELP, DATA_DIR_HELP, Subparsers
+from eventvstream.cli.common import CONFIG_HELP, DATA_DIR_HELP, Subparsers, port_number
 
 log = logging.getLogger("eventvstream.serve")
 
@@ -32,7 +32,9 @@ def add_parser(sub: Subparsers) -> None:
     serve = sub.add_parser("serve", help="run the HTTP + WebSocket API server")
     serve.add_argument("--config", "-c", default=None, help=CONFIG_HELP)
     serve.add_argument("--host", default=None, help="interface (default server.host, 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default server.port, 8000)")
+    serve.add_argument(
+        "--port", type=port_number, default=None, help="port (default server.port, 8000)"
+    )
     serve.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     serve.add_argument(
         "--insecure-no-auth",

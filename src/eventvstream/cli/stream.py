@@ -18,10 +18,15 @@ import os
 import struct
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from eventvstream.cli.common import Subparsers
+from eventvstream.cli.common import (
+    Subparsers,
+    positive_float,
+    positive_int,
+    speed_factor,
+    video_source,
+)
 from eventvstream.errors import EvsError
 
 JPEG_QUALITY = 85
@@ -29,21 +34,26 @@ JPEG_QUALITY = 85
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("stream", help="replay a video to a running server over its WebSocket")
-    p.add_argument("video", type=Path)
+    p.add_argument("video", help="video file to replay")
     p.add_argument(
         "--url", default="ws://127.0.0.1:8000", help="server base URL (ws:// or http://)"
     )
     p.add_argument("--stream", help="stream id (default: the file name without extension)")
     p.add_argument("--key", default=None, help="API key (default: $EVS_API_KEY)")
-    p.add_argument("--fps", type=float, default=2.0, help="frames per second sent")
+    p.add_argument("--fps", type=positive_float, default=2.0, help="frames per second sent")
     p.add_argument(
-        "--speed", type=float, default=1.0, help="replay speed (0 = as fast as possible)"
+        "--speed", type=speed_factor, default=1.0, help="replay speed (0 = as fast as possible)"
     )
-    p.add_argument("--short-side", type=int, default=256, help="frames are scaled to this")
+    p.add_argument("--short-side", type=positive_int, default=256, help="frames are scaled to this")
     p.add_argument("--no-generate", action="store_true", help="ask the server not to caption")
     p.add_argument("--ask", help="a question to ask when the file has been sent")
     p.add_argument("--json", action="store_true", help="print server messages as JSON lines")
-    p.add_argument("--wait", type=float, default=120.0, help="max seconds to wait for captions")
+    p.add_argument(
+        "--wait", type=positive_float, default=120.0, help="max seconds to wait for captions"
+    )
+
+
+_URL_SCHEMES = ("ws", "wss", "http", "https")
 
 
 def ws_url(base: str, stream: str) -> str:
@@ -215,6 +225,11 @@ def _closed_message(exc: Any) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    if not args.video.is_file():
-        raise EvsError(f"video not found: {args.video}", code="not_found")
+    args.video = video_source(args.video, live=False)
+    scheme = args.url.split("://", 1)[0].lower() if "://" in args.url else ""
+    if scheme not in _URL_SCHEMES:
+        raise EvsError(
+            f"--url {args.url!r}: give the server's base URL, ws://, wss://, http:// or https://",
+            code="bad_url",
+        )
     return asyncio.run(replay(args))

@@ -1,9 +1,11 @@
 """Prompt construction: what the decoder is told about an event, and how a question is posed.
 
 Pure text (no model code, no I/O), so it is unit-tested directly. A text-only LLM cannot see the
-frames, so it gets a **perception text**: the event's time span, what the image encoder saw in
-its keyframes (top labels, most likely first) and how the boundary fired (cue scores and the
-threshold); related past events come before it as earlier turns with their captions. A
+frames, so it gets a **perception text** in words, never raw scores: the event's time span, what
+the image encoder saw in its keyframes (the subject its labels agree on and what else is seen with
+it, rolled up to everyday words, or "unclear content" with the likeliest guesses), its look
+(brightness, colour, camera motion) and how it began (a cut, a fade or a gradual change; nothing
+for the stream's start); related past events come before it as earlier turns with their captions. A
 vision-language model gets the same text plus the keyframes themselves.
 
 Small models (the packaged 135M one) drift into invented stories when asked open questions, so
