@@ -93,6 +93,19 @@ def test_camera_reboot_reconnects_and_time_goes_on(camera):
     assert [f.index for f in before + after] == sorted({f.index for f in before + after})
 
 
+def test_stop_ends_a_wait_for_a_camera_that_never_answers():
+    """Ctrl-C (``stop``) or deleting a pulled stream while its camera is unreachable: the wait
+    for the first frame ends with a clear error instead of blocking forever."""
+    url = f"http://127.0.0.1:{free_port()}/stream.mjpg"  # nothing listens there
+    with LiveSource(url, fps=2.0, backoff_s=0.2) as source:
+        threading.Timer(0.5, source.stop).start()
+        started = time.monotonic()
+        with pytest.raises(MediaError) as info:
+            source.wait_ready()  # no timeout: only the stop can end it
+        assert time.monotonic() - started < 5.0
+    assert info.value.code in ("source_stopped", "source_failed")
+
+
 def test_wrong_credentials_fail_once_without_a_retry_storm(jpegs):
     cam = MjpegCamera(jpegs, credentials="admin:right").start()
     try:

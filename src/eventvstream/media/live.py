@@ -183,12 +183,17 @@ class LiveSource:
 
     def wait_ready(self, timeout: float | None = None) -> VideoInfo:
         """Block until the first frame arrived (``info`` known). Raises :class:`MediaError` if
-        the source failed first (or ``timeout`` passed)."""
+        the source failed or was stopped first (or ``timeout`` passed): a camera that never
+        answers must not keep a Ctrl-C'd command or a deleted stream waiting forever."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self.info is None:
                 if self.finished:
                     raise self.error()
+                if self._stop.is_set():
+                    raise MediaError(
+                        f"{self.name}: stopped before the first frame", code="source_stopped"
+                    )
                 if deadline is not None and time.monotonic() > deadline:
                     raise MediaError(
                         f"{self.name}: no frame within {timeout:.0f}s ({self.state}"
