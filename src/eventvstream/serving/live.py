@@ -30,7 +30,12 @@ from eventvstream.pipeline.ingest import Ingest
 from eventvstream.pipeline.segmenter import Segmenter
 from eventvstream.serving.metrics import EngineMetrics
 from eventvstream.serving.notices import InputEnded, SessionError
-from eventvstream.serving.session import LiveSession, QueuedFrame, SessionConfig
+from eventvstream.serving.session import (
+    LiveSession,
+    QueuedFrame,
+    SessionConfig,
+    round_robin_batch,
+)
 from eventvstream.serving.streams import StreamRegistry
 from eventvstream.serving.writer import EventWriter
 
@@ -296,25 +301,10 @@ class LiveIngest:
                 session.closing = True
 
     def _take_batch(self) -> list[tuple[LiveSession, QueuedFrame]]:
-        """Round-robin over sessions, one frame each per turn, up to the batch size."""
+        """Up to the batch size, round-robin over sessions from a rotating start."""
         sessions = list(self._sessions.values())
-        if not sessions:
-            return []
-        start = self._rr % len(sessions)
-        order = sessions[start:] + sessions[:start]
         self._rr += 1
-        batch: list[tuple[LiveSession, QueuedFrame]] = []
-        limit = self.settings.encoder.batch_size
-        while len(batch) < limit:
-            took = False
-            for session in order:
-                frame = session.take() if len(batch) < limit else None
-                if frame is not None:
-                    batch.append((session, frame))
-                    took = True
-            if not took:
-                break
-        return batch
+        return round_robin_batch(sessions, self._rr - 1, self.settings.encoder.batch_size)
 
     def _process(
         self, batch: list[tuple[LiveSession, QueuedFrame]], changed: list[LiveSession]

@@ -360,3 +360,26 @@ class LiveSession:
             config=self.config.to_dict(),
             limits=limits,
         )
+
+
+def round_robin_batch(
+    sessions: list[LiveSession], turn: int, limit: int
+) -> list[tuple[LiveSession, QueuedFrame]]:
+    """Frames for one encoder batch: one per session per round, starting at session ``turn``
+    (mod their count, so the first place rotates), until ``limit`` frames or none are left.
+    Why: a busy stream cannot starve a quiet one of encoder time."""
+    if not sessions:
+        return []
+    start = turn % len(sessions)
+    order = sessions[start:] + sessions[:start]
+    batch: list[tuple[LiveSession, QueuedFrame]] = []
+    while len(batch) < limit:
+        took = False
+        for session in order:
+            frame = session.take() if len(batch) < limit else None
+            if frame is not None:
+                batch.append((session, frame))
+                took = True
+        if not took:
+            break
+    return batch
