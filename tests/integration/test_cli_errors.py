@@ -74,7 +74,7 @@ def test_binary_boundary_file(garbage):
     ("args", "message"),
     [
         (["memory", "search", "x", "-k", "0"], "argument -k: must be a whole number above 0"),
-        (["serve", "--port", "99999"], "argument --port: must be a port from 1 to 65535"),
+        (["serve", "--port", "99999"], "argument --port: must be a port from 0 to 65535"),
         (["stream", "clip.mp4", "--fps", "-1"], "argument --fps: must be a number above 0"),
         (["stream", "clip.mp4", "--speed", "-2"], "argument --speed: must be 0"),
         (["run", "clip.mp4", "--until", "0"], "argument --until: must be a number above 0"),

@@ -45,10 +45,10 @@ def speed_factor(text: str) -> float:
 
 
 def port_number(text: str) -> int:
-    """An argparse type: a TCP port, 1-65535."""
+    """An argparse type: a TCP port, 0-65535 (0: the system picks a free one, as uvicorn does)."""
     value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {text}")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {text}")
     return value
 
 
