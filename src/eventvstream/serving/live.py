@@ -34,6 +34,7 @@ from eventvstream.serving.session import (
     LiveSession,
     QueuedFrame,
     SessionConfig,
+    check_room,
     round_robin_batch,
 )
 from eventvstream.serving.streams import StreamRegistry
@@ -96,16 +97,7 @@ class LiveIngest:
                     raise EvsError(f"stream {stream!r} is already live", code="stream_busy")
                 current.last_activity = time.monotonic()
                 return current
-            server = self.settings.server
-            if len(self._sessions) >= server.max_sessions:
-                raise EvsError("too many live sessions; try again later", code="too_many_sessions")
-            mine = sum(1 for session_owner, _ in self._sessions if session_owner == owner)
-            if mine >= server.max_sessions_per_key:  # one key cannot lock the others out
-                raise EvsError(
-                    f"this key has {mine} live sessions (server.max_sessions_per_key); "
-                    "close one or retry later",
-                    code="quota_exceeded",
-                )
+            check_room(list(self._sessions), owner, self.settings.server)
             session = LiveSession(
                 stream,
                 owner,

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from eventvstream.config import EventSettings, Settings
+from eventvstream.config import EventSettings, ServerSettings, Settings
 from eventvstream.errors import EvsError
 from eventvstream.pipeline.triggers import UnitMaker, make_unit_maker
 from eventvstream.serving.notices import Notice, SessionInfo, SessionStatus
@@ -383,3 +383,17 @@ def round_robin_batch(
         if not took:
             break
     return batch
+
+
+def check_room(keys: list[tuple[str, str]], owner: str, server: ServerSettings) -> None:
+    """Refuse a new live session when the server, or this key, is at its limit (one key cannot
+    lock the others out). ``keys`` are the open sessions' ``(owner, stream)``."""
+    if len(keys) >= server.max_sessions:
+        raise EvsError("too many live sessions; try again later", code="too_many_sessions")
+    mine = sum(1 for session_owner, _ in keys if session_owner == owner)
+    if mine >= server.max_sessions_per_key:
+        raise EvsError(
+            f"this key has {mine} live sessions (server.max_sessions_per_key); "
+            "close one or retry later",
+            code="quota_exceeded",
+        )
